@@ -1,0 +1,76 @@
+//! The socket's error type.
+
+use std::{fmt, io, sync::Arc};
+
+use crate::CloseCode;
+
+/// A boxed error, as handlers may return it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong on a WebSocket session.
+///
+/// Cheap to clone, so that the same error can be handed to the handler and recorded in the
+/// [`SessionSummary`](crate::SessionSummary).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer broke RFC 6455; the socket was closed with `code`.
+    Protocol {
+        /// The close code sent to the peer (1002, 1007 or 1009).
+        code: CloseCode,
+        /// What the peer did wrong.
+        reason: &'static str,
+    },
+    /// The connection failed underneath the WebSocket.
+    Io(Arc<io::Error>),
+    /// The connection ended without a close handshake.
+    ConnectionReset,
+    /// The socket is closed (or closing): no more data can be sent.
+    Closed,
+    /// The HTTP upgrade did not complete.
+    Upgrade(Arc<hyper::Error>),
+    /// The handler returned an error.
+    Handler(Arc<BoxError>),
+    /// The handler panicked, with the panic message.
+    HandlerPanicked(String),
+    /// The session's task was dropped before the session ended (the runtime shut down).
+    Aborted,
+}
+
+impl Error {
+    pub(crate) fn protocol(code: CloseCode, reason: &'static str) -> Self {
+        Error::Protocol { code, reason }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Protocol { code, reason } => write!(f, "protocol error ({code}): {reason}"),
+            Error::Io(e) => write!(f, "i/o error: {e}"),
+            Error::ConnectionReset => f.write_str("connection closed without a close handshake"),
+            Error::Closed => f.write_str("the WebSocket is closed"),
+            Error::Upgrade(e) => write!(f, "upgrade failed: {e}"),
+            Error::Handler(e) => write!(f, "handler failed: {e}"),
+            Error::HandlerPanicked(msg) => write!(f, "handler panicked: {msg}"),
+            Error::Aborted => f.write_str("the session's task was dropped before it ended"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(&**e),
+            Error::Upgrade(e) => Some(&**e),
+            Error::Handler(e) => Some(&***e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(Arc::new(e))
+    }
+}

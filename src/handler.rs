@@ -1,0 +1,90 @@
+//! The handler trait, its blanket implementation for closures, and [`Echo`].
+
+use std::future::Future;
+
+use crate::{BoxError, Context, WebSocket};
+
+/// What runs a WebSocket session once the handshake is accepted.
+///
+/// Closures `|socket, cx| async move { .. }` implement it, and so can structs, with a plain
+/// `async fn call`. The future runs in a task of its own; when it finishes, the session ends: a close frame is sent if
+/// the handler did not send one (1000, or 1011 if it returned an error or panicked), the
+/// peer's answer is awaited up to the close timeout, and the connection is closed.
+///
+/// # Example
+///
+/// ```
+/// use tower_websockets::{Context, Handler, Message, WebSocket};
+///
+/// /// Greets each client by the path it connected to.
+/// #[derive(Clone)]
+/// struct Greeter;
+///
+/// impl Handler for Greeter {
+///     type Output = Result<(), tower_websockets::Error>;
+///
+///     async fn call(&self, mut socket: WebSocket, cx: Context) -> Result<(), tower_websockets::Error> {
+///         socket.send(Message::text(format!("hello from {}", cx.uri().path()))).await
+///     }
+/// }
+/// ```
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// What a session returns: `()`, or a `Result` (see [`HandlerOutput`]).
+    type Output: HandlerOutput + Send;
+
+    /// Runs one session.
+    fn call(&self, socket: WebSocket, cx: Context) -> impl Future<Output = Self::Output> + Send;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(WebSocket, Context) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future + Send,
+    Fut::Output: HandlerOutput + Send,
+{
+    type Output = Fut::Output;
+
+    fn call(&self, socket: WebSocket, cx: Context) -> impl Future<Output = Self::Output> + Send {
+        self(socket, cx)
+    }
+}
+
+/// What a handler may return: `()`, or a `Result` whose error ends the session with
+/// close code 1011 and is reported in the [`SessionSummary`](crate::SessionSummary).
+pub trait HandlerOutput {
+    /// The outcome as a result.
+    fn into_result(self) -> Result<(), BoxError>;
+}
+
+impl HandlerOutput for () {
+    fn into_result(self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<BoxError>> HandlerOutput for Result<(), E> {
+    fn into_result(self) -> Result<(), BoxError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// The default handler: sends every text and binary message back unchanged until the
+/// client closes, then closes with the client's own code and reason.
+///
+/// Fragmented messages are echoed whole, as one frame. Pings are answered with pongs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Echo;
+
+impl Handler for Echo {
+    type Output = ();
+
+    async fn call(&self, mut socket: WebSocket, _cx: Context) {
+        while let Some(Ok(message)) = socket.recv().await {
+            if message.is_data() && socket.send(message).await.is_err() {
+                break;
+            }
+            // Pings were answered by the socket; a close was answered with the client's
+            // own code, and the next `recv` returns `None`.
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! [`WebSocketLayer`]: the middleware's configuration.
+
+use std::{sync::Arc, time::Duration};
+
+use http::HeaderValue;
+use tower::Layer;
+
+use crate::{socket::SocketConfig, Echo, Handler, WebSocketService};
+
+/// The layer's settings, shared by every service it makes and every session they start.
+#[derive(Debug, Clone)]
+pub(crate) struct Config<H> {
+    pub(crate) handler: H,
+    pub(crate) paths: Vec<String>,
+    pub(crate) protocols: Vec<HeaderValue>,
+    pub(crate) socket: SocketConfig,
+    pub(crate) close_timeout: Duration,
+}
+
+/// Accepts WebSocket upgrades on configured paths and hands each socket to a [`Handler`].
+///
+/// On a configured path, a valid upgrade gets `101 Switching Protocols` at once and the
+/// socket goes to the handler in a task of its own; any other request on that path gets a
+/// `400` (`426` for an unsupported version) with a short plain-text reason. Requests on
+/// every other path, upgrade requests included, go to the inner service untouched. The inner
+/// service is never called for a configured path.
+///
+/// See the [crate documentation](crate) for an example.
+#[derive(Debug, Clone)]
+pub struct WebSocketLayer<H = Echo> {
+    config: Config<H>,
+}
+
+impl Default for WebSocketLayer<Echo> {
+    fn default() -> Self {
+        WebSocketLayer::new(Echo)
+    }
+}
+
+impl<H: Handler> WebSocketLayer<H> {
+    /// A layer that hands sockets on `/ws` to `handler`.
+    pub fn new(handler: H) -> Self {
+        WebSocketLayer {
+            config: Config {
+                handler,
+                paths: vec!["/ws".to_owned()],
+                protocols: Vec::new(),
+                socket: SocketConfig {
+                    max_message_size: 64 << 20,
+                    receive_buffer_size: 4 * 1024,
+                    keep_alive_interval: Some(Duration::from_secs(120)),
+                },
+                close_timeout: Duration::from_secs(5),
+            },
+        }
+    }
+
+    /// The one path that accepts WebSockets (exact match on the URI path). Default: `/ws`.
+    pub fn path(self, path: impl Into<String>) -> Self {
+        self.paths([path])
+    }
+
+    /// The paths that accept WebSockets (exact match on the URI path). Default: `/ws`.
+    pub fn paths<I>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.config.paths = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The subprotocols the server speaks, most preferred first: the first one the client
+    /// also offered is agreed and echoed in `Sec-WebSocket-Protocol`. Default: none.
+    ///
+    /// # Panics
+    ///
+    /// If a protocol is not a valid header value.
+    pub fn protocols<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.config.protocols = protocols
+            .into_iter()
+            .map(|p| HeaderValue::from_str(p.as_ref()).expect("a protocol must be a header value"))
+            .collect();
+        self
+    }
+
+    /// How often to send a ping so that proxies keep an idle connection open; `None` sends
+    /// none. Pings go out while the handler waits in `recv`. Default: 2 minutes.
+    pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.config.socket.keep_alive_interval = interval.into();
+        self
+    }
+
+    /// The initial capacity, in bytes, of the buffer in which a fragmented message is
+    /// reassembled; it grows as fragments arrive, up to `max_message_size`. Raise it when
+    /// clients fragment large messages, to save re-allocations. Unfragmented messages are
+    /// taken straight from the engine's read buffer and do not use it. Default: 4 KiB.
+    pub fn receive_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.socket.receive_buffer_size = bytes;
+        self
+    }
+
+    /// The largest message (or single frame) accepted, in bytes; a larger one closes the
+    /// socket with 1009 before its payload is buffered. Default: 64 MiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.config.socket.max_message_size = bytes;
+        self
+    }
+
+    /// How long, after the handler returns, the session waits for the close handshake to
+    /// finish before it drops the connection. Default: 5 seconds.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+}
+
+impl<S, H: Handler> Layer<S> for WebSocketLayer<H> {
+    type Service = WebSocketService<S, H>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WebSocketService::from_config(inner, Arc::new(self.config.clone()))
+    }
+}

@@ -1,0 +1,143 @@
+//! [`WebSocketService`]: where requests are sorted into upgrades and the rest.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use tower::Service;
+
+use crate::{
+    handshake, layer::Config, session, Context as HandlerContext, Echo, Handler, ResponseBody,
+    ResponseFuture, WebSocketLayer,
+};
+
+/// The service made by [`WebSocketLayer`]: accepts upgrades on its paths and passes every
+/// other request to the inner service.
+#[derive(Debug)]
+pub struct WebSocketService<S, H = Echo> {
+    inner: S,
+    config: Arc<Config<H>>,
+}
+
+impl<S: Clone, H> Clone for WebSocketService<S, H> {
+    fn clone(&self) -> Self {
+        WebSocketService {
+            inner: self.inner.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S, H: Handler> WebSocketService<S, H> {
+    /// Wraps `inner`, handing sockets on `/ws` to `handler`. Use [`WebSocketLayer`] to
+    /// configure more.
+    pub fn new(inner: S, handler: H) -> Self {
+        tower::Layer::layer(&WebSocketLayer::new(handler), inner)
+    }
+
+    pub(crate) fn from_config(inner: S, config: Arc<Config<H>>) -> Self {
+        WebSocketService { inner, config }
+    }
+
+    /// The layer that makes this service, for `ServiceBuilder`-free composition.
+    pub fn layer(handler: H) -> WebSocketLayer<H> {
+        WebSocketLayer::new(handler)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, H, ReqBody, ResBody> Service<Request<ReqBody>> for WebSocketService<S, H>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    H: Handler,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let path = req.uri().path();
+        if !self.config.paths.iter().any(|p| p == path) {
+            return ResponseFuture::inner(self.inner.call(req));
+        }
+        ResponseFuture::answered(accept(req, &self.config))
+    }
+}
+
+/// Answers a request on a WebSocket path: a 101 with the session started, or a rejection.
+fn accept<B, ResBody, H: Handler>(
+    req: Request<B>,
+    config: &Arc<Config<H>>,
+) -> Response<ResponseBody<ResBody>> {
+    let accepted = match handshake::check(&req, &config.protocols) {
+        Ok(accepted) => accepted,
+        Err(rejection) => {
+            let mut response = plain_text(rejection.status(), rejection.reason());
+            rejection.headers(response.headers_mut());
+            return response;
+        }
+    };
+    let (mut parts, _body) = req.into_parts();
+    let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+        return plain_text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "This server connection cannot be upgraded (serve it with upgrades enabled).\n",
+        );
+    };
+    let protocol = accepted
+        .protocol
+        .as_ref()
+        .and_then(|p| p.to_str().ok())
+        .map(str::to_owned);
+    let (handle, publisher) = session::channel();
+    tokio::spawn(session::run(
+        on_upgrade,
+        config.clone(),
+        HandlerContext::new(parts, protocol),
+        publisher,
+    ));
+
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accepted.accept);
+    if let Some(protocol) = accepted.protocol {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    response.extensions_mut().insert(handle);
+    response
+}
+
+fn plain_text<B>(status: StatusCode, reason: &'static str) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::full(Bytes::from_static(reason.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,294 @@
+//! A session from upgrade to close, and the handle through which outer layers see it end.
+//!
+//! The `101 Switching Protocols` response carries a [`SessionHandle`] in its extensions.
+//! Its [`ended`](SessionHandle::ended) future resolves once the socket has closed, with a
+//! [`SessionSummary`]: the Rust form of ASP.NET Core's "when the socket closes, the request
+//! goes back up the pipeline".
+//!
+//! # Example
+//!
+//! An outer layer that logs how each session ended:
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use http::{Request, Response};
+//! use http_body_util::Full;
+//! use hyper::body::Bytes;
+//! use tower::{service_fn, ServiceBuilder};
+//! use tower_websockets::{ResponseBody, SessionHandle, WebSocketLayer};
+//!
+//! let service = ServiceBuilder::new()
+//!     .map_response(|response: Response<ResponseBody<Full<Bytes>>>| {
+//!         if let Some(session) = response.extensions().get::<SessionHandle>().cloned() {
+//!             tokio::spawn(async move {
+//!                 let summary = session.ended().await;
+//!                 println!("{:?} closed with {}", summary.closed_by, summary.close_code);
+//!             });
+//!         }
+//!         response
+//!     })
+//!     .layer(WebSocketLayer::default())
+//!     .service(service_fn(|_: Request<hyper::body::Incoming>| async {
+//!         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("not a socket"))))
+//!     }));
+//! # let _ = service;
+//! ```
+
+use std::{
+    any::Any,
+    future::{poll_fn, Future},
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    sync::Arc,
+    task::{Context as TaskContext, Poll},
+    time::Duration,
+};
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use pin_project_lite::pin_project;
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    layer::Config,
+    socket::{Shared, SocketState},
+    CloseCode, CloseFrame, Context, Error, Handler, HandlerOutput, WebSocket,
+};
+
+/// Which side started the close handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// The client sent the first close frame.
+    Client,
+    /// The server (handler, protocol error, panic) sent the first close frame.
+    Server,
+    /// Nobody: the connection ended without a close frame.
+    Neither,
+}
+
+/// Messages and payload bytes in one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Whole text and binary messages (control frames are not counted).
+    pub messages: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionSummary {
+    /// The close code of the side that closed first; 1005 if its close frame had no code,
+    /// 1006 if the connection ended without one (RFC 6455 §7.1.5).
+    pub close_code: CloseCode,
+    /// The reason that came with `close_code`.
+    pub close_reason: String,
+    /// Which side sent the first close frame.
+    pub closed_by: ClosedBy,
+    /// From the `101` to the end of the session.
+    pub duration: Duration,
+    /// What the client sent.
+    pub received: Traffic,
+    /// What the server sent.
+    pub sent: Traffic,
+    /// What went wrong, if anything did: a protocol error, a handler error or panic, a
+    /// connection lost without a close frame, a failed upgrade.
+    pub error: Option<Error>,
+}
+
+/// Resolves when its session has ended. Found in the extensions of the `101` response.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    rx: watch::Receiver<Option<Arc<SessionSummary>>>,
+}
+
+impl SessionHandle {
+    /// Waits until the socket has closed and returns how the session ended.
+    pub async fn ended(&self) -> SessionSummary {
+        let mut rx = self.rx.clone();
+        // The driver always publishes before its sender is dropped (see `Publisher`).
+        let summary = rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|s| s.clone());
+        summary.map_or_else(Publisher::aborted, |s| (*s).clone())
+    }
+
+    /// How the session ended, or `None` while it is still open.
+    pub fn summary(&self) -> Option<SessionSummary> {
+        self.rx.borrow().as_ref().map(|s| (**s).clone())
+    }
+}
+
+/// Publishes the summary exactly once, even when the session's task is dropped early.
+pub(crate) struct Publisher {
+    tx: watch::Sender<Option<Arc<SessionSummary>>>,
+    started: Instant,
+}
+
+impl Publisher {
+    fn publish(&self, summary: SessionSummary) {
+        self.tx.send_replace(Some(Arc::new(summary)));
+    }
+
+    fn aborted() -> SessionSummary {
+        SessionSummary {
+            close_code: CloseCode::ABNORMAL,
+            close_reason: String::new(),
+            closed_by: ClosedBy::Neither,
+            duration: Duration::ZERO,
+            received: Traffic::default(),
+            sent: Traffic::default(),
+            error: Some(Error::Aborted),
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if self.tx.borrow().is_none() {
+            let mut summary = Publisher::aborted();
+            summary.duration = self.started.elapsed();
+            self.publish(summary);
+        }
+    }
+}
+
+/// A session's handle and the end that publishes its summary.
+pub(crate) fn channel() -> (SessionHandle, Publisher) {
+    let (tx, rx) = watch::channel(None);
+    let publisher = Publisher {
+        tx,
+        started: Instant::now(),
+    };
+    (SessionHandle { rx }, publisher)
+}
+
+/// Runs one session: waits for the upgrade, runs the handler, closes the connection.
+pub(crate) async fn run<H: Handler>(
+    on_upgrade: OnUpgrade,
+    config: Arc<Config<H>>,
+    cx: Context,
+    publisher: Publisher,
+) {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            let mut summary = Publisher::aborted();
+            summary.duration = publisher.started.elapsed();
+            summary.error = Some(Error::Upgrade(Arc::new(e)));
+            publisher.publish(summary);
+            return;
+        }
+    };
+    let shared = Shared::new(TokioIo::new(upgraded), &config.socket);
+    let socket = WebSocket::new(shared.clone(), cx.protocol().map(str::to_owned));
+    let outcome = CatchUnwind {
+        inner: config.handler.call(socket, cx),
+    }
+    .await;
+    let handler_error = match outcome {
+        Ok(output) => output
+            .into_result()
+            .err()
+            .map(|e| Error::Handler(Arc::new(e))),
+        Err(panic) => Some(Error::HandlerPanicked(panic_message(&*panic))),
+    };
+    finish(&shared, handler_error.is_some(), config.close_timeout).await;
+
+    let state = shared.state();
+    publisher.publish(summarize(state, handler_error, publisher.started.elapsed()));
+}
+
+/// Completes the close handshake after the handler is done, within `timeout`.
+async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
+    let state = shared.state();
+    let connection_lost = matches!(
+        state.read_error,
+        Some(Error::ConnectionReset | Error::Io(_))
+    );
+    if connection_lost {
+        return;
+    }
+    if state.close_sent.is_none() {
+        let frame = if handler_failed {
+            CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error")
+        } else {
+            CloseFrame::new(CloseCode::NORMAL, "")
+        };
+        shared.push_close(Some(&frame));
+    }
+    let _ = tokio::time::timeout(timeout, async {
+        // Wait for the peer's close frame (whatever else it still sends is dropped), then
+        // close the TCP connection from our side.
+        while let Some(Ok(_)) = poll_fn(|cx| shared.poll_recv(cx)).await {}
+        poll_fn(|cx| shared.poll_shutdown(cx)).await
+    })
+    .await;
+}
+
+fn summarize(
+    state: SocketState,
+    handler_error: Option<Error>,
+    duration: Duration,
+) -> SessionSummary {
+    let (closed_by, frame) = match state.initiator {
+        Some(ClosedBy::Client) => (
+            ClosedBy::Client,
+            state
+                .close_received
+                .flatten()
+                .unwrap_or_else(|| CloseFrame::new(CloseCode::NO_STATUS, "")),
+        ),
+        Some(ClosedBy::Server) => (
+            ClosedBy::Server,
+            state
+                .close_sent
+                .unwrap_or_else(|| CloseFrame::new(CloseCode::NO_STATUS, "")),
+        ),
+        _ => (ClosedBy::Neither, CloseFrame::new(CloseCode::ABNORMAL, "")),
+    };
+    SessionSummary {
+        close_code: frame.code,
+        close_reason: frame.reason,
+        closed_by,
+        duration,
+        received: state.received,
+        sent: state.sent,
+        error: handler_error.or(state.read_error),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+pin_project! {
+    /// Turns a panic in the handler into a value, so that its socket can be closed with 1011
+    /// and the session reported; other sessions are not affected either way.
+    struct CatchUnwind<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = self.project().inner;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}

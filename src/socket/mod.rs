@@ -1,0 +1,438 @@
+//! The socket a handler gets: message-level `recv`, `send` and `close`.
+//!
+//! [`WebSocket`] reads whole messages (fragments are reassembled, pings answered, protocol
+//! errors closed with the RFC's code) and writes them in order. It is also a
+//! [`Stream`](futures_core::Stream) of messages and a [`Sink`](futures_sink::Sink) of them,
+//! and [`WebSocket::split`] gives a receiving and a sending half for two tasks.
+//!
+//! Every method is cancel-safe: a `recv` dropped inside `select!` loses no data (the frame
+//! being read is kept for the next call), and a `send` dropped half-way leaves its frame
+//! queued whole, written by the next `send`, `flush` or `close`.
+//!
+//! # Example
+//!
+//! ```
+//! use tower_websockets::{Context, Message, WebSocket};
+//!
+//! async fn shout(mut socket: WebSocket, _cx: Context) {
+//!     while let Some(Ok(message)) = socket.recv().await {
+//!         if let Message::Text(text) = message {
+//!             if socket.send(Message::text(text.to_uppercase())).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
+
+mod reader;
+mod writer;
+
+use std::{
+    future::poll_fn,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    task::{ready, Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use fastwebsockets::OpCode;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+
+use crate::{CloseCode, CloseFrame, Error, Message};
+use reader::Reader;
+use writer::{WakerSet, Writer};
+
+type Io = TokioIo<Upgraded>;
+type ReadIo = tokio::io::ReadHalf<Io>;
+type WriteIo = tokio::io::WriteHalf<Io>;
+
+/// How many bytes a [`Sink`](futures_sink::Sink) lets pile up before `poll_ready` waits
+/// for the connection.
+const SINK_HIGH_WATER: usize = 64 * 1024;
+
+/// Which side sent the first close frame.
+const NOBODY: u8 = 0;
+const CLIENT: u8 = 1;
+const SERVER: u8 = 2;
+
+/// The parts of a socket's configuration that the socket itself uses.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketConfig {
+    pub(crate) max_message_size: usize,
+    pub(crate) receive_buffer_size: usize,
+    pub(crate) keep_alive_interval: Option<Duration>,
+}
+
+pub(crate) struct Shared {
+    reader: Mutex<Reader>,
+    writer: Mutex<Writer>,
+    wakers: Arc<WakerSet>,
+    initiator: AtomicU8,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn new(io: Io, config: &SocketConfig) -> Arc<Self> {
+        let (read, write) = tokio::io::split(io);
+        Arc::new(Shared {
+            reader: Mutex::new(Reader::new(
+                read,
+                config.max_message_size,
+                config.receive_buffer_size,
+                config.keep_alive_interval,
+            )),
+            writer: Mutex::new(Writer::new(write)),
+            wakers: Arc::default(),
+            initiator: AtomicU8::new(NOBODY),
+        })
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        lock(&self.writer)
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Reader> {
+        lock(&self.reader)
+    }
+
+    fn mark_initiator(&self, side: u8) {
+        let _ = self
+            .initiator
+            .compare_exchange(NOBODY, side, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        let mut reader = self.reader();
+        if reader.finished {
+            return Poll::Ready(None);
+        }
+        if let Some(keep_alive) = reader.keep_alive.as_mut() {
+            if keep_alive.poll_due(cx) {
+                self.writer().push_control(OpCode::Ping, Bytes::new());
+            }
+        }
+        // Help out what is queued (pongs, pings) while waiting for input.
+        self.flush_in_background(cx);
+        loop {
+            let frame = match ready!(reader.poll_frame(cx)) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    return Poll::Ready(Some(Err(self.fail(
+                        &mut reader,
+                        reader::engine_error(e),
+                        cx,
+                    ))))
+                }
+            };
+            let message = match reader.assemble(frame) {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
+                Err(e) => return Poll::Ready(Some(Err(self.fail(&mut reader, e, cx)))),
+            };
+            match &message {
+                Message::Ping(payload) => {
+                    self.writer().push_control(OpCode::Pong, payload.clone());
+                    self.flush_in_background(cx);
+                }
+                Message::Close(frame) => {
+                    self.mark_initiator(CLIENT);
+                    reader.close_received = Some(frame.clone());
+                    reader.finish();
+                    // Answer with the peer's own code and reason (RFC 6455 §5.5.1).
+                    let (code, reason) = match frame {
+                        Some(frame) => (frame.code, frame.reason.as_str()),
+                        None => (CloseCode::NO_STATUS, ""),
+                    };
+                    self.writer().push_close(code, reason);
+                    self.flush_in_background(cx);
+                }
+                _ => {}
+            }
+            return Poll::Ready(Some(Ok(message)));
+        }
+    }
+
+    /// Ends the read side on an error; a protocol error is answered with its close code.
+    fn fail(&self, reader: &mut Reader, error: Error, cx: &mut Context<'_>) -> Error {
+        if let Error::Protocol { code, reason } = &error {
+            self.mark_initiator(SERVER);
+            self.writer().push_close(*code, reason);
+            self.flush_in_background(cx);
+        }
+        reader.error = Some(error.clone());
+        reader.finish();
+        error
+    }
+
+    /// Starts writing what is queued without waiting for it; a task that needs it written
+    /// waits in `poll_flush`.
+    fn flush_in_background(&self, cx: &mut Context<'_>) {
+        let mut writer = self.writer();
+        if writer.queued() > 0 {
+            let _ = writer.poll_flush(cx, &self.wakers);
+        }
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.writer().poll_flush(cx, &self.wakers)
+    }
+
+    fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut writer = self.writer();
+        if writer.queued() >= SINK_HIGH_WATER {
+            ready!(writer.poll_flush(cx, &self.wakers))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a message without writing it.
+    fn push(&self, message: Message) -> Result<(), Error> {
+        let mut writer = self.writer();
+        match message {
+            Message::Text(text) => writer.push_data(OpCode::Text, Bytes::from(text)),
+            Message::Binary(data) => writer.push_data(OpCode::Binary, data),
+            Message::Ping(data) => Self::push_control(&mut writer, OpCode::Ping, data),
+            Message::Pong(data) => Self::push_control(&mut writer, OpCode::Pong, data),
+            Message::Close(frame) => {
+                drop(writer);
+                self.push_close(frame.as_ref());
+                Ok(())
+            }
+        }
+    }
+
+    fn push_control(writer: &mut Writer, opcode: OpCode, data: Bytes) -> Result<(), Error> {
+        if writer.close_sent().is_some() {
+            return Err(Error::Closed);
+        }
+        if data.len() > 125 {
+            return Err(Error::protocol(
+                CloseCode::PROTOCOL_ERROR,
+                "control frame payload over 125 bytes",
+            ));
+        }
+        writer.push_control(opcode, data);
+        Ok(())
+    }
+
+    pub(crate) fn push_close(&self, frame: Option<&CloseFrame>) {
+        let mut writer = self.writer();
+        if writer.close_sent().is_none() {
+            self.mark_initiator(SERVER);
+        }
+        match frame {
+            Some(frame) => writer.push_close(frame.code, &frame.reason),
+            None => writer.push_close(CloseCode::NO_STATUS, ""),
+        }
+    }
+
+    async fn send(&self, message: Message) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_reserve(cx)).await?;
+        self.push(message)?;
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.push_close(Some(&CloseFrame::new(code, reason)));
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.writer().poll_shutdown(cx, &self.wakers)
+    }
+
+    /// What the session driver reads when the handler is done.
+    pub(crate) fn state(&self) -> SocketState {
+        let reader = self.reader();
+        let writer = self.writer();
+        SocketState {
+            initiator: match self.initiator.load(Ordering::Acquire) {
+                CLIENT => Some(crate::ClosedBy::Client),
+                SERVER => Some(crate::ClosedBy::Server),
+                _ => None,
+            },
+            close_sent: writer.close_sent().cloned(),
+            close_received: reader.close_received.clone(),
+            read_error: reader.error.clone(),
+            received: crate::Traffic {
+                messages: reader.messages,
+                bytes: reader.bytes,
+            },
+            sent: crate::Traffic {
+                messages: writer.messages,
+                bytes: writer.bytes,
+            },
+        }
+    }
+}
+
+pub(crate) struct SocketState {
+    pub(crate) initiator: Option<crate::ClosedBy>,
+    pub(crate) close_sent: Option<CloseFrame>,
+    pub(crate) close_received: Option<Option<CloseFrame>>,
+    pub(crate) read_error: Option<Error>,
+    pub(crate) received: crate::Traffic,
+    pub(crate) sent: crate::Traffic,
+}
+
+/// An accepted WebSocket connection.
+///
+/// See the [module documentation](self) for the guarantees its methods give.
+pub struct WebSocket {
+    shared: Arc<Shared>,
+    protocol: Option<String>,
+}
+
+impl WebSocket {
+    pub(crate) fn new(shared: Arc<Shared>, protocol: Option<String>) -> Self {
+        WebSocket { shared, protocol }
+    }
+
+    /// The next message, `None` once the connection is closed.
+    ///
+    /// A close frame from the peer is returned as [`Message::Close`] after the socket has
+    /// answered it with the same code; the next call returns `None`. A protocol error is
+    /// returned as an [`Error::Protocol`] after the socket has sent the matching close code.
+    /// Pings are answered by the socket and also returned, for information.
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| self.shared.poll_recv(cx)).await
+    }
+
+    /// Sends a message and waits until the connection has taken it.
+    ///
+    /// Sending [`Message::Close`] is the same as [`close`](Self::close). Fails with
+    /// [`Error::Closed`] once a close frame has been sent.
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.shared.send(message).await
+    }
+
+    /// Starts the close handshake with this code and reason (cut to 123 bytes), and waits
+    /// until the frame is written. Does nothing if a close frame was already sent (for
+    /// example in answer to the peer's). Keep calling [`recv`](Self::recv) to see the
+    /// peer's answer; when the handler returns, the session waits for it (up to the
+    /// configured close timeout) and closes the connection.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.shared.close(code, reason).await
+    }
+
+    /// The subprotocol agreed in the handshake, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// Splits the socket into a receiving and a sending half, for use from two tasks.
+    pub fn split(self) -> (RecvHalf, SendHalf) {
+        (
+            RecvHalf {
+                shared: self.shared.clone(),
+            },
+            SendHalf {
+                shared: self.shared,
+            },
+        )
+    }
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The receiving half of a [`WebSocket`], from [`WebSocket::split`].
+///
+/// It still answers pings and close frames: they go out through the shared connection.
+pub struct RecvHalf {
+    shared: Arc<Shared>,
+}
+
+impl RecvHalf {
+    /// The next message; see [`WebSocket::recv`].
+    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+        poll_fn(|cx| self.shared.poll_recv(cx)).await
+    }
+}
+
+impl std::fmt::Debug for RecvHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvHalf").finish_non_exhaustive()
+    }
+}
+
+/// The sending half of a [`WebSocket`], from [`WebSocket::split`].
+pub struct SendHalf {
+    shared: Arc<Shared>,
+}
+
+impl SendHalf {
+    /// Sends a message; see [`WebSocket::send`].
+    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+        self.shared.send(message).await
+    }
+
+    /// Starts the close handshake; see [`WebSocket::close`].
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.shared.close(code, reason).await
+    }
+}
+
+impl std::fmt::Debug for SendHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendHalf").finish_non_exhaustive()
+    }
+}
+
+macro_rules! impl_stream {
+    ($ty:ty) => {
+        impl futures_core::Stream for $ty {
+            type Item = Result<Message, Error>;
+
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+                self.shared.poll_recv(cx)
+            }
+        }
+    };
+}
+
+macro_rules! impl_sink {
+    ($ty:ty) => {
+        impl futures_sink::Sink<Message> for $ty {
+            type Error = Error;
+
+            fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                self.shared.poll_reserve(cx)
+            }
+
+            fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+                self.shared.push(message)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                self.shared.poll_flush(cx)
+            }
+
+            /// Sends a normal close (1000) unless a close frame was sent already, and flushes.
+            fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+                self.shared
+                    .push_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")));
+                self.shared.poll_flush(cx)
+            }
+        }
+    };
+}
+
+impl_stream!(WebSocket);
+impl_stream!(RecvHalf);
+impl_sink!(WebSocket);
+impl_sink!(SendHalf);

@@ -1,0 +1,364 @@
+//! The read side: frames from the engine, reassembled into whole messages.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::BytesMut;
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
+use tokio::time::{Instant, Sleep};
+
+use super::ReadIo;
+use crate::{CloseCode, CloseFrame, Error, Message};
+
+type EngineRead = WebSocketRead<ReadIo>;
+
+/// One engine read, kept across polls: the engine's `read_frame` is not cancel-safe, so the
+/// future that owns the engine lives here until it finishes, whoever stops polling it.
+type ReadFuture =
+    Pin<Box<dyn Future<Output = (EngineRead, Result<RawFrame, WebSocketError>)> + Send>>;
+
+/// The largest payload of a control frame (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+enum ReadState {
+    Idle(EngineRead),
+    Reading(ReadFuture),
+    Gone,
+}
+
+/// A frame taken out of the engine, owning its (already unmasked) payload.
+pub(crate) struct RawFrame {
+    fin: bool,
+    opcode: OpCode,
+    payload: BytesMut,
+}
+
+impl From<Frame<'_>> for RawFrame {
+    fn from(frame: Frame<'_>) -> Self {
+        let payload = match frame.payload {
+            Payload::Bytes(bytes) => bytes,
+            other => BytesMut::from(&other[..]),
+        };
+        RawFrame {
+            fin: frame.fin,
+            opcode: frame.opcode,
+            payload,
+        }
+    }
+}
+
+/// A message being reassembled from fragments.
+struct Partial {
+    text: bool,
+    data: BytesMut,
+    /// How much of `data` is known to be valid UTF-8 (text only).
+    checked: usize,
+}
+
+pub(crate) struct KeepAlive {
+    interval: Duration,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl KeepAlive {
+    pub(crate) fn new(interval: Duration) -> Self {
+        KeepAlive {
+            interval,
+            timer: Box::pin(tokio::time::sleep(interval)),
+        }
+    }
+
+    /// Whether a ping is due; re-arms the timer when it is.
+    pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let next = Instant::now() + self.interval;
+        self.timer.as_mut().reset(next);
+        // Register the re-armed timer with this task.
+        let _ = self.timer.as_mut().poll(cx);
+        true
+    }
+}
+
+pub(crate) struct Reader {
+    state: ReadState,
+    partial: Option<Partial>,
+    max_message_size: usize,
+    reassembly_capacity: usize,
+    pub(crate) keep_alive: Option<KeepAlive>,
+    /// The peer's close frame once received (`Some(None)`: a close without a code).
+    pub(crate) close_received: Option<Option<CloseFrame>>,
+    /// No more messages will be returned.
+    pub(crate) finished: bool,
+    /// What ended the read side, when it was not a close handshake.
+    pub(crate) error: Option<Error>,
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Reader {
+    pub(crate) fn new(
+        io: ReadIo,
+        max_message_size: usize,
+        reassembly_capacity: usize,
+        keep_alive: Option<Duration>,
+    ) -> Self {
+        let (mut engine, _) = fastwebsockets::after_handshake_split(
+            io,
+            tokio::io::empty(),
+            fastwebsockets::Role::Server,
+        );
+        // Pings and closes are answered by our socket, which owns the write side.
+        engine.set_auto_pong(false);
+        engine.set_auto_close(false);
+        // The engine refuses frames of `limit` bytes or more; ours is inclusive.
+        engine.set_max_message_size(max_message_size.saturating_add(1));
+        Reader {
+            state: ReadState::Idle(engine),
+            partial: None,
+            max_message_size,
+            reassembly_capacity,
+            keep_alive: keep_alive.map(KeepAlive::new),
+            close_received: None,
+            finished: false,
+            error: None,
+            messages: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Polls the engine for the next frame.
+    pub(crate) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<RawFrame, WebSocketError>> {
+        loop {
+            match std::mem::replace(&mut self.state, ReadState::Gone) {
+                ReadState::Idle(mut engine) => {
+                    self.state = ReadState::Reading(Box::pin(async move {
+                        let result = engine
+                            .read_frame(&mut |_: Frame<'_>| async {
+                                // Never called: auto-pong and auto-close are off.
+                                Ok::<(), std::convert::Infallible>(())
+                            })
+                            .await
+                            .map(RawFrame::from);
+                        (engine, result)
+                    }));
+                }
+                ReadState::Reading(mut read) => match read.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.state = ReadState::Reading(read);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((engine, result)) => {
+                        self.state = ReadState::Idle(engine);
+                        return Poll::Ready(result);
+                    }
+                },
+                ReadState::Gone => return Poll::Ready(Err(WebSocketError::ConnectionClosed)),
+            }
+        }
+    }
+
+    /// Turns a frame into a message: `Ok(None)` while a fragmented message is incomplete.
+    pub(crate) fn assemble(&mut self, frame: RawFrame) -> Result<Option<Message>, Error> {
+        let RawFrame {
+            fin,
+            opcode,
+            payload,
+        } = frame;
+        match opcode {
+            OpCode::Text | OpCode::Binary => {
+                if self.partial.is_some() {
+                    return Err(Error::protocol(
+                        CloseCode::PROTOCOL_ERROR,
+                        "a new message started inside a fragmented one",
+                    ));
+                }
+                let text = opcode == OpCode::Text;
+                if fin {
+                    return self.complete(text, payload).map(Some);
+                }
+                let mut data = BytesMut::with_capacity(self.reassembly_capacity.max(payload.len()));
+                data.extend_from_slice(&payload);
+                let mut partial = Partial {
+                    text,
+                    data,
+                    checked: 0,
+                };
+                check_utf8_prefix(&mut partial)?;
+                self.partial = Some(partial);
+                Ok(None)
+            }
+            OpCode::Continuation => {
+                let Some(partial) = self.partial.as_mut() else {
+                    return Err(Error::protocol(
+                        CloseCode::PROTOCOL_ERROR,
+                        "a continuation frame without a message to continue",
+                    ));
+                };
+                if partial.data.len() + payload.len() > self.max_message_size {
+                    return Err(Error::protocol(
+                        CloseCode::MESSAGE_TOO_BIG,
+                        "message larger than the configured maximum",
+                    ));
+                }
+                partial.data.extend_from_slice(&payload);
+                check_utf8_prefix(partial)?;
+                if !fin {
+                    return Ok(None);
+                }
+                let Partial { text, data, .. } = self.partial.take().expect("checked above");
+                self.complete(text, data).map(Some)
+            }
+            OpCode::Ping | OpCode::Pong | OpCode::Close if payload.len() > MAX_CONTROL_PAYLOAD => {
+                Err(Error::protocol(
+                    CloseCode::PROTOCOL_ERROR,
+                    "control frame payload over 125 bytes",
+                ))
+            }
+            OpCode::Ping => Ok(Some(Message::Ping(payload.freeze()))),
+            OpCode::Pong => Ok(Some(Message::Pong(payload.freeze()))),
+            OpCode::Close => parse_close(&payload).map(|frame| Some(Message::Close(frame))),
+        }
+    }
+
+    fn complete(&mut self, text: bool, data: BytesMut) -> Result<Message, Error> {
+        self.messages += 1;
+        self.bytes += data.len() as u64;
+        if !text {
+            return Ok(Message::Binary(data.freeze()));
+        }
+        String::from_utf8(Vec::from(data))
+            .map(Message::Text)
+            .map_err(|_| Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8"))
+    }
+
+    /// Stops reading for good: the engine and its half of the connection are dropped.
+    pub(crate) fn finish(&mut self) {
+        self.finished = true;
+        self.partial = None;
+        self.keep_alive = None;
+        self.state = ReadState::Gone;
+    }
+}
+
+/// Fails a fragmented text message as soon as its bytes so far cannot be UTF-8, rather than
+/// when it is complete. A character cut between two fragments is not an error yet.
+fn check_utf8_prefix(partial: &mut Partial) -> Result<(), Error> {
+    if !partial.text {
+        return Ok(());
+    }
+    match std::str::from_utf8(&partial.data[partial.checked..]) {
+        Ok(_) => partial.checked = partial.data.len(),
+        Err(e) if e.error_len().is_none() => partial.checked += e.valid_up_to(),
+        Err(_) => {
+            return Err(Error::protocol(
+                CloseCode::INVALID_PAYLOAD,
+                "text message is not UTF-8",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Reads a close frame's payload: nothing, or a code (allowed on the wire) and a UTF-8 reason.
+fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(Error::protocol(
+            CloseCode::PROTOCOL_ERROR,
+            "close frame with a one-byte payload",
+        )),
+        [hi, lo, reason @ ..] => {
+            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+            if !code.is_valid_on_wire() {
+                return Err(Error::protocol(
+                    CloseCode::PROTOCOL_ERROR,
+                    "close code not allowed on the wire",
+                ));
+            }
+            let reason = std::str::from_utf8(reason).map_err(|_| {
+                Error::protocol(CloseCode::INVALID_PAYLOAD, "close reason is not UTF-8")
+            })?;
+            Ok(Some(CloseFrame::new(code, reason)))
+        }
+    }
+}
+
+/// The close code to send for an engine error; `None` where the connection itself is gone.
+pub(crate) fn engine_error(e: WebSocketError) -> Error {
+    match e {
+        WebSocketError::InvalidUTF8 => {
+            Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8")
+        }
+        WebSocketError::FrameTooLarge => Error::protocol(
+            CloseCode::MESSAGE_TOO_BIG,
+            "message larger than the configured maximum",
+        ),
+        WebSocketError::ReservedBitsNotZero => Error::protocol(
+            CloseCode::PROTOCOL_ERROR,
+            "reserved bits set without a negotiated extension",
+        ),
+        WebSocketError::InvalidValue => {
+            Error::protocol(CloseCode::PROTOCOL_ERROR, "unknown opcode")
+        }
+        WebSocketError::ControlFrameFragmented => {
+            Error::protocol(CloseCode::PROTOCOL_ERROR, "fragmented control frame")
+        }
+        WebSocketError::PingFrameTooLarge => Error::protocol(
+            CloseCode::PROTOCOL_ERROR,
+            "control frame payload over 125 bytes",
+        ),
+        WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => Error::ConnectionReset,
+        WebSocketError::IoError(e) => Error::from(e),
+        _ => Error::protocol(CloseCode::PROTOCOL_ERROR, "invalid frame"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(result: Result<Option<CloseFrame>, Error>) -> Option<u16> {
+        match result {
+            Err(Error::Protocol { code, .. }) => Some(code.0),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn close_payloads_are_checked() {
+        assert_eq!(parse_close(&[]).unwrap(), None);
+        assert_eq!(code_of(parse_close(&[3])), Some(1002));
+        assert_eq!(code_of(parse_close(&1005u16.to_be_bytes())), Some(1002));
+        assert_eq!(code_of(parse_close(&[0x03, 0xe8, 0xff])), Some(1007));
+        let frame = parse_close(b"\x03\xe8bye").unwrap().unwrap();
+        assert_eq!(
+            (frame.code, frame.reason.as_str()),
+            (CloseCode::NORMAL, "bye")
+        );
+    }
+
+    #[test]
+    fn fragmented_utf8_fails_early_but_tolerates_split_characters() {
+        let mut partial = Partial {
+            text: true,
+            data: BytesMut::from(&b"ab\xc3"[..]),
+            checked: 0,
+        };
+        assert!(check_utf8_prefix(&mut partial).is_ok());
+        assert_eq!(partial.checked, 2);
+        partial.data.extend_from_slice(b"\xa9cd");
+        assert!(check_utf8_prefix(&mut partial).is_ok());
+        assert_eq!(partial.checked, 6);
+        partial.data.extend_from_slice(b"\xff");
+        assert!(check_utf8_prefix(&mut partial).is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! The write side: frames are encoded into a queue and written out with vectored writes.
+
+use std::{
+    collections::VecDeque,
+    io::{self, IoSlice},
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll, Wake, Waker},
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use fastwebsockets::{Frame, OpCode, Payload};
+use tokio::io::AsyncWrite;
+
+use super::WriteIo;
+use crate::{CloseCode, CloseFrame, Error};
+
+/// Payloads up to this size are copied next to their header; larger ones are queued as they
+/// are and written with the header in one vectored write, without a copy.
+const INLINE_PAYLOAD: usize = 1024;
+
+/// How many queued chunks one vectored write takes at most.
+const MAX_IOVECS: usize = 64;
+
+/// The largest close reason that fits a control frame (125 bytes less the 2-byte code).
+const MAX_CLOSE_REASON: usize = 123;
+
+pub(crate) struct Writer {
+    io: WriteIo,
+    /// Encoded bytes after everything in `queue`.
+    staging: BytesMut,
+    /// Encoded chunks waiting for the connection, oldest first.
+    queue: VecDeque<Bytes>,
+    queued: usize,
+    close_sent: Option<CloseFrame>,
+    failed: Option<Error>,
+    shut_down: bool,
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Writer {
+    pub(crate) fn new(io: WriteIo) -> Self {
+        Writer {
+            io,
+            staging: BytesMut::new(),
+            queue: VecDeque::new(),
+            queued: 0,
+            close_sent: None,
+            failed: None,
+            shut_down: false,
+            messages: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The close frame this side sent, if it sent one.
+    pub(crate) fn close_sent(&self) -> Option<&CloseFrame> {
+        self.close_sent.as_ref()
+    }
+
+    /// Bytes encoded but not yet accepted by the connection.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Queues a data frame. Fails once a close frame has been sent.
+    pub(crate) fn push_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+        if self.close_sent.is_some() {
+            return Err(Error::Closed);
+        }
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.messages += 1;
+        self.bytes += payload.len() as u64;
+        self.encode(opcode, payload);
+        Ok(())
+    }
+
+    /// Queues a ping or a pong, unless a close frame has been sent (nothing may follow it).
+    pub(crate) fn push_control(&mut self, opcode: OpCode, payload: Bytes) {
+        if self.close_sent.is_none() && self.failed.is_none() {
+            self.encode(opcode, payload);
+        }
+    }
+
+    /// Queues a close frame, once. Codes that may not appear on the wire (1005, 1006, ...)
+    /// are sent as a close frame without a code.
+    pub(crate) fn push_close(&mut self, code: CloseCode, reason: &str) {
+        if self.close_sent.is_some() {
+            return;
+        }
+        let reason = truncate_utf8(reason, MAX_CLOSE_REASON);
+        self.close_sent = Some(CloseFrame::new(code, reason));
+        let payload = if code.is_valid_on_wire() {
+            let mut payload = Vec::with_capacity(2 + reason.len());
+            payload.extend_from_slice(&code.0.to_be_bytes());
+            payload.extend_from_slice(reason.as_bytes());
+            Bytes::from(payload)
+        } else {
+            Bytes::new()
+        };
+        self.encode(OpCode::Close, payload);
+    }
+
+    fn encode(&mut self, opcode: OpCode, payload: Bytes) {
+        let mut head = [0u8; 16];
+        let len = Frame::new(true, opcode, None, Payload::Borrowed(&payload)).fmt_head(&mut head);
+        self.queued += len + payload.len();
+        self.staging.extend_from_slice(&head[..len]);
+        if payload.len() <= INLINE_PAYLOAD {
+            self.staging.extend_from_slice(&payload);
+        } else {
+            self.queue.push_back(self.staging.split().freeze());
+            self.queue.push_back(payload);
+        }
+    }
+
+    /// Writes everything queued. Several tasks may flush in turn: `wakers` wakes them all
+    /// when the connection becomes writable again.
+    pub(crate) fn poll_flush(
+        &mut self,
+        cx: &mut Context<'_>,
+        wakers: &Arc<WakerSet>,
+    ) -> Poll<Result<(), Error>> {
+        if let Some(e) = &self.failed {
+            return Poll::Ready(Err(e.clone()));
+        }
+        if !self.staging.is_empty() {
+            self.queue.push_back(self.staging.split().freeze());
+        }
+        if self.queue.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        wakers.register(cx.waker());
+        let waker = Waker::from(wakers.clone());
+        let mut io_cx = Context::from_waker(&waker);
+        while !self.queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let count = self.queue.len().min(MAX_IOVECS);
+            for (slice, chunk) in slices.iter_mut().zip(&self.queue) {
+                *slice = IoSlice::new(chunk);
+            }
+            let written =
+                match Pin::new(&mut self.io).poll_write_vectored(&mut io_cx, &slices[..count]) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(result) => result,
+                };
+            match written {
+                Ok(n) => self.advance(n),
+                Err(e) => return Poll::Ready(Err(self.fail(e))),
+            }
+        }
+        match Pin::new(&mut self.io).poll_flush(&mut io_cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail(e))),
+        }
+    }
+
+    /// Sends FIN once everything is flushed: the server closes the TCP connection first
+    /// (RFC 6455 §7.1.1).
+    pub(crate) fn poll_shutdown(
+        &mut self,
+        cx: &mut Context<'_>,
+        wakers: &Arc<WakerSet>,
+    ) -> Poll<Result<(), Error>> {
+        std::task::ready!(self.poll_flush(cx, wakers))?;
+        if self.shut_down {
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut self.io).poll_shutdown(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(result) => {
+                self.shut_down = true;
+                Poll::Ready(result.map_err(Error::from))
+            }
+        }
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.queued -= n;
+        while n > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.queue.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) -> Error {
+        let error = Error::from(e);
+        self.failed = Some(error.clone());
+        self.queue.clear();
+        self.staging.clear();
+        self.queued = 0;
+        error
+    }
+}
+
+/// Wakes every task that waited for the connection to become writable.
+///
+/// The connection remembers one waker per direction; when the reader (answering a ping),
+/// the writer and the session driver all flush, each registers here instead.
+#[derive(Default)]
+pub(crate) struct WakerSet {
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl WakerSet {
+    fn register(&self, waker: &Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+}
+
+impl Wake for WakerSet {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_utf8;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate_utf8("abc", 5), "abc");
+        assert_eq!(truncate_utf8("héllo", 2), "h");
+        assert_eq!(truncate_utf8("héllo", 3), "hé");
+    }
+}
