@@ -1,0 +1,114 @@
+//! The echo sample: a web page at <http://localhost:5000> that opens a WebSocket to `/ws`,
+//! where [`WebSocketLayer`] with the [`Echo`] handler sends every message back.
+//!
+//! ```text
+//! cargo run --example echo            # PORT=8080 for another port, PORT=0 for any free one
+//! ```
+//!
+//! The layer wraps a plain service that serves the page; Ctrl-C stops the server, letting
+//! HTTP requests in flight finish.
+
+use std::{convert::Infallible, net::SocketAddr, time::Duration};
+
+use http_body_util::Full;
+use hyper::{body::Bytes, header, Request, Response, StatusCode};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::{conn::auto, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+use tower::{service_fn, ServiceBuilder};
+use tower_websockets::{Echo, WebSocketLayer};
+
+const PAGE: &str = include_str!("echo.html");
+
+/// The inner service: the page at `/`, 404 elsewhere.
+async fn page<B>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let response = match req.uri().path() {
+        "/" | "/index.html" => Response::builder()
+            .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .body(Full::new(Bytes::from_static(PAGE.as_bytes()))),
+        _ => Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Full::new(Bytes::from_static(b"Not found\n"))),
+    };
+    Ok(response.expect("static response parts are valid"))
+}
+
+/// Prints a status line; a closed stdout (`| head -1`) must not stop the server.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "PORT must be a port number",
+            )
+        })?,
+        Err(_) => 5000,
+    };
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let port = listener.local_addr()?.port();
+    say(&format!(
+        "echo sample on http://localhost:{port} (socket at ws://localhost:{port}/ws)"
+    ));
+
+    let app = ServiceBuilder::new()
+        .layer(WebSocketLayer::new(Echo).path("/ws"))
+        .service(service_fn(page));
+
+    let graceful = GracefulShutdown::new();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, don't spin.
+                        eprintln!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                // Small WebSocket frames must not wait for Nagle's algorithm.
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                // The handler can read the peer address from its context.
+                let service = TowerToHyperService::new(ServiceBuilder::new()
+                    .map_request(move |mut req: Request<_>| {
+                        req.extensions_mut().insert::<SocketAddr>(peer);
+                        req
+                    })
+                    .service(app));
+                let connection = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        eprintln!("connection from {peer}: {e}");
+                    }
+                });
+            }
+            _ = &mut ctrl_c => {
+                say("shutting down");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(5)) => eprintln!("gave up waiting for connections"),
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! A real server on a loopback port, the way users serve the layer, with probes for tests.
+#![allow(dead_code)]
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::{body::Bytes, Request, Response};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+};
+use tokio_tungstenite::{
+    tungstenite::{
+        self,
+        protocol::frame::{
+            coding::{Data, OpCode},
+            Frame,
+        },
+    },
+    MaybeTlsStream, WebSocketStream,
+};
+use tower::{service_fn, ServiceBuilder};
+use tower_websockets::{Handler, SessionHandle, WebSocketLayer};
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What an outer layer puts in the request's extensions, for the handler to find.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User(pub &'static str);
+
+pub struct Server {
+    pub addr: SocketAddr,
+    /// How many requests reached the inner service.
+    pub inner_calls: Arc<AtomicUsize>,
+    /// The session handles of accepted upgrades, taken from the 101 responses.
+    pub sessions: mpsc::UnboundedReceiver<SessionHandle>,
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    pub fn inner_calls(&self) -> usize {
+        self.inner_calls.load(Ordering::SeqCst)
+    }
+
+    pub async fn connect(&self) -> Client {
+        self.connect_to("/ws").await
+    }
+
+    pub async fn connect_to(&self, path: &str) -> Client {
+        let (client, response) = tokio_tungstenite::connect_async(self.url(path))
+            .await
+            .expect("handshake");
+        assert_eq!(response.status(), 101);
+        client
+    }
+
+    pub async fn next_session(&mut self) -> SessionHandle {
+        within(self.sessions.recv())
+            .await
+            .expect("a session handle")
+    }
+}
+
+/// Serves `layer` around an inner service that answers `inner saw <path>`, behind an outer
+/// layer that puts `User("alice")` and the peer address in the request's extensions and
+/// collects session handles.
+pub async fn serve<H: Handler>(layer: WebSocketLayer<H>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let inner_calls = Arc::new(AtomicUsize::new(0));
+    let (tx, sessions) = mpsc::unbounded_channel();
+    let calls = inner_calls.clone();
+    let inner = service_fn(move |req: Request<hyper::body::Incoming>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let body = format!("inner saw {}", req.uri().path());
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .header("x-inner", "yes")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap(),
+            )
+        }
+    });
+    let app = ServiceBuilder::new()
+        .map_response(move |response: Response<_>| {
+            if let Some(handle) = response.extensions().get::<SessionHandle>() {
+                let _ = tx.send(handle.clone());
+            }
+            response
+        })
+        .layer(layer)
+        .service(inner);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let service = ServiceBuilder::new()
+                .map_request(move |mut req: Request<_>| {
+                    req.extensions_mut().insert(User("alice"));
+                    req.extensions_mut().insert::<SocketAddr>(peer);
+                    req
+                })
+                .service(app.clone());
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(
+                        TokioIo::new(stream),
+                        TowerToHyperService::new(service),
+                    )
+                    .await;
+            });
+        }
+    });
+    Server {
+        addr,
+        inner_calls,
+        sessions,
+    }
+}
+
+/// Fails the test instead of hanging when something never happens.
+pub async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("timed out")
+}
+
+/// The next message that is not a ping or pong.
+pub async fn next_data(client: &mut Client) -> tungstenite::Message {
+    loop {
+        let message = within(client.next())
+            .await
+            .expect("connection ended")
+            .expect("read error");
+        if !matches!(
+            message,
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_)
+        ) {
+            return message;
+        }
+    }
+}
+
+/// Reads the server's close frame, lets the client answer it, and waits for the server to
+/// end the connection. Returns the close code and reason.
+pub async fn expect_close(client: &mut Client) -> (u16, String) {
+    let (code, reason) = match next_data(client).await {
+        tungstenite::Message::Close(Some(frame)) => (frame.code.into(), frame.reason.to_string()),
+        other => panic!("expected a close frame with a code, got {other:?}"),
+    };
+    // Polling again sends tungstenite's answer; the server then closes the connection.
+    if let Some(Ok(message)) = within(client.next()).await {
+        panic!("data after the close frame: {message:?}");
+    }
+    (code, reason)
+}
+
+/// Sends one raw frame: `first` opens a message of that kind, otherwise it continues one.
+pub async fn send_fragment(client: &mut Client, payload: &[u8], first: Option<Data>, fin: bool) {
+    let opcode = OpCode::Data(first.unwrap_or(Data::Continue));
+    let frame = Frame::message(Bytes::copy_from_slice(payload), opcode, fin);
+    client
+        .send(tungstenite::Message::Frame(frame))
+        .await
+        .unwrap();
+}
+
+/// Sends `message` and expects it back unchanged.
+pub async fn round_trip(client: &mut Client, message: tungstenite::Message) {
+    client.send(message.clone()).await.unwrap();
+    assert_eq!(next_data(client).await, message);
+}
+
+/// A raw HTTP/1.1 exchange: sends `request` (head and body as given), returns the status,
+/// the head and the body as text (the body up to its Content-Length).
+pub async fn raw_http(addr: SocketAddr, request: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let head_end = loop {
+        let mut chunk = [0u8; 4096];
+        let n = within(stream.read(&mut chunk)).await.unwrap();
+        assert!(n > 0, "connection closed before a response head");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let mut chunk = [0u8; 4096];
+        let n = within(stream.read(&mut chunk)).await.unwrap();
+        assert!(n > 0, "connection closed inside the body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+    (status, head, body)
+}
+
+/// A well-formed upgrade request for `path`, with extra header lines.
+pub fn upgrade_request(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
