@@ -34,11 +34,18 @@ enum ReadState {
 pub(crate) struct RawFrame {
     fin: bool,
     opcode: OpCode,
+    /// Whether the client masked it, as it must (RFC 6455 §5.1).
+    masked: bool,
     payload: BytesMut,
 }
 
 impl From<Frame<'_>> for RawFrame {
-    fn from(frame: Frame<'_>) -> Self {
+    fn from(mut frame: Frame<'_>) -> Self {
+        // The engine keeps the mask private, but formats the mask bit into a header
+        // exactly when the frame came with one (unmasking the payload keeps the mask).
+        let mut head = [0u8; 16];
+        frame.fmt_head(&mut head);
+        let masked = head[1] & 0x80 != 0;
         let payload = match frame.payload {
             Payload::Bytes(bytes) => bytes,
             other => BytesMut::from(&other[..]),
@@ -46,6 +53,7 @@ impl From<Frame<'_>> for RawFrame {
         RawFrame {
             fin: frame.fin,
             opcode: frame.opcode,
+            masked,
             payload,
         }
     }
@@ -171,8 +179,15 @@ impl Reader {
         let RawFrame {
             fin,
             opcode,
+            masked,
             payload,
         } = frame;
+        if !masked {
+            return Err(Error::protocol(
+                CloseCode::PROTOCOL_ERROR,
+                "client frames must be masked",
+            ));
+        }
         match opcode {
             OpCode::Text | OpCode::Binary => {
                 if self.partial.is_some() {

@@ -234,3 +234,136 @@ pub fn upgrade_request(path: &str, extra: &str) -> String {
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     )
 }
+
+/// A WebSocket client that writes frames byte by byte as told, to break the rules on
+/// purpose; it reads the server's frames back whole.
+pub struct RawSocket {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// A frame as the server sent it.
+#[derive(Debug, PartialEq)]
+pub struct RawFrame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl RawFrame {
+    /// The close code and reason of a close frame.
+    pub fn close_code(&self) -> Option<u16> {
+        (self.opcode == 8 && self.payload.len() >= 2)
+            .then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+}
+
+impl RawSocket {
+    /// Connects to `/ws` and completes the handshake.
+    pub async fn connect(addr: SocketAddr) -> RawSocket {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(upgrade_request("/ws", "").as_bytes())
+            .await
+            .unwrap();
+        let mut socket = RawSocket {
+            stream,
+            buf: Vec::new(),
+        };
+        let head_end = loop {
+            if let Some(end) = socket.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            socket.fill().await;
+        };
+        assert!(
+            socket.buf.starts_with(b"HTTP/1.1 101"),
+            "{:?}",
+            String::from_utf8_lossy(&socket.buf)
+        );
+        socket.buf.drain(..head_end);
+        socket
+    }
+
+    async fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 65536];
+        let n = within(self.stream.read(&mut chunk)).await.unwrap_or(0);
+        self.buf.extend_from_slice(&chunk[..n]);
+        n
+    }
+
+    /// Writes bytes as they are.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Writes one frame; `mask` as clients must, or not.
+    pub async fn send(&mut self, first_byte: u8, payload: &[u8], mask: bool) {
+        let mut frame = vec![first_byte];
+        let mask_bit = if mask { 0x80 } else { 0 };
+        match payload.len() {
+            n if n < 126 => frame.push(mask_bit | n as u8),
+            n if n < 65536 => {
+                frame.push(mask_bit | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(mask_bit | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        if mask {
+            let key = [0x37, 0xfa, 0x21, 0x3d];
+            frame.extend_from_slice(&key);
+            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        } else {
+            frame.extend_from_slice(payload);
+        }
+        self.write(&frame).await;
+    }
+
+    /// Reads the next frame from the server, or `None` once the server closed TCP.
+    pub async fn recv(&mut self) -> Option<RawFrame> {
+        loop {
+            if self.buf.len() >= 2 {
+                let (len, start) = match self.buf[1] & 0x7f {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => (
+                        u64::from_be_bytes(self.buf[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
+                    126 | 127 => (usize::MAX, 0),
+                    n => (n as usize, 2),
+                };
+                assert_eq!(self.buf[1] & 0x80, 0, "server frames are never masked");
+                if len != usize::MAX && self.buf.len() >= start + len {
+                    let frame = RawFrame {
+                        fin: self.buf[0] & 0x80 != 0,
+                        opcode: self.buf[0] & 0x0f,
+                        payload: self.buf[start..start + len].to_vec(),
+                    };
+                    self.buf.drain(..start + len);
+                    return Some(frame);
+                }
+            }
+            if self.fill().await == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Reads until the server's close frame, checks that the server then closes the TCP
+    /// connection, and returns the close code.
+    pub async fn expect_close(&mut self) -> u16 {
+        let code = loop {
+            let frame = self.recv().await.expect("a close frame before the end");
+            if frame.opcode == 8 {
+                break frame.close_code().expect("a close code");
+            }
+        };
+        assert!(self.recv().await.is_none(), "nothing after the close frame");
+        code
+    }
+}
