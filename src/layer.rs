@@ -5,14 +5,17 @@ use std::{sync::Arc, time::Duration};
 use http::HeaderValue;
 use tower::Layer;
 
-use crate::{socket::SocketConfig, Echo, Handler, WebSocketService};
+use crate::{
+    handshake::HandshakeConfig, origin::Origin, socket::SocketConfig, Echo, Handler,
+    WebSocketService,
+};
 
 /// The layer's settings, shared by every service it makes and every session they start.
 #[derive(Debug, Clone)]
 pub(crate) struct Config<H> {
     pub(crate) handler: H,
     pub(crate) paths: Vec<String>,
-    pub(crate) protocols: Vec<HeaderValue>,
+    pub(crate) handshake: HandshakeConfig,
     pub(crate) socket: SocketConfig,
     pub(crate) close_timeout: Duration,
 }
@@ -44,7 +47,7 @@ impl<H: Handler> WebSocketLayer<H> {
             config: Config {
                 handler,
                 paths: vec!["/ws".to_owned()],
-                protocols: Vec::new(),
+                handshake: HandshakeConfig::default(),
                 socket: SocketConfig {
                     max_message_size: 64 << 20,
                     receive_buffer_size: 4 * 1024,
@@ -81,10 +84,60 @@ impl<H: Handler> WebSocketLayer<H> {
         I: IntoIterator,
         I::Item: AsRef<str>,
     {
-        self.config.protocols = protocols
+        self.config.handshake.protocols = protocols
             .into_iter()
             .map(|p| HeaderValue::from_str(p.as_ref()).expect("a protocol must be a header value"))
             .collect();
+        self
+    }
+
+    /// Lets `select` choose the subprotocol (instead of [`protocols`](Self::protocols)) from
+    /// those the client offered, in the client's order. A choice the client did not offer
+    /// counts as none. Default: choose by `protocols`.
+    pub fn select_protocol<F>(mut self, select: F) -> Self
+    where
+        F: Fn(&[&str]) -> Option<String> + Send + Sync + 'static,
+    {
+        self.config.handshake.selector = Some(Arc::new(select));
+        self
+    }
+
+    /// Whether a client with which no subprotocol is agreed (it offered none, or none that
+    /// matches) is refused with `400 Bad Request`. Default: `false`.
+    pub fn require_protocol(mut self, required: bool) -> Self {
+        self.config.handshake.require_protocol = required;
+        self
+    }
+
+    /// The origins (`scheme://host[:port]`) whose pages may open sockets: a request with
+    /// another `Origin` gets `403 Forbidden`. This is the defence against cross-site
+    /// WebSocket hijacking. Compared as RFC 6454 says (scheme and host in any case, a
+    /// default port the same as none); give internationalised hosts in their ASCII
+    /// (punycode) form. Default: empty, any origin.
+    ///
+    /// # Panics
+    ///
+    /// If an entry is not of the form `scheme://host[:port]`.
+    pub fn allowed_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.config.handshake.allowed_origins = origins
+            .into_iter()
+            .map(|o| {
+                let o = o.as_ref();
+                Origin::parse(o)
+                    .unwrap_or_else(|| panic!("{o:?} is not an origin (scheme://host[:port])"))
+            })
+            .collect();
+        self
+    }
+
+    /// Whether a request without an `Origin` header passes the origin check. Browsers
+    /// always send one; other clients usually do not. Default: `true`.
+    pub fn allow_missing_origin(mut self, allowed: bool) -> Self {
+        self.config.handshake.refuse_missing_origin = !allowed;
         self
     }
 

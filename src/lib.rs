@@ -75,6 +75,7 @@ mod handler;
 mod handshake;
 mod layer;
 mod message;
+mod origin;
 mod service;
 pub mod session;
 pub mod socket;

@@ -91,7 +91,7 @@ fn accept<B, ResBody, H: Handler>(
     req: Request<B>,
     config: &Arc<Config<H>>,
 ) -> Response<ResponseBody<ResBody>> {
-    let accepted = match handshake::check(&req, &config.protocols) {
+    let accepted = match handshake::check(&req, &config.handshake) {
         Ok(accepted) => accepted,
         Err(rejection) => {
             let mut response = plain_text(rejection.status(), rejection.reason());
