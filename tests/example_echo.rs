@@ -2,75 +2,14 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    path::PathBuf,
-    process::{Child, ChildStdout, Command, Stdio},
-    time::Duration,
-};
+use std::{io::BufRead, process::Command, time::Duration};
 
-use common::{raw_http, round_trip, within};
+use common::{raw_http, round_trip, sample, within};
 use tokio_tungstenite::tungstenite::Message;
-
-/// The example binary, built now so that a filtered `cargo test` never runs a stale one.
-fn example_binary() -> PathBuf {
-    let mut dir = std::env::current_exe().unwrap();
-    dir.pop();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--example", "echo"]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building the echo example failed"
-    );
-    dir.join("examples")
-        .join(format!("echo{}", std::env::consts::EXE_SUFFIX))
-}
-
-struct Sample {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Sample {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the sample on a free port and returns it with its address.
-fn start() -> (Sample, SocketAddr) {
-    let mut child = Command::new(example_binary())
-        .env("PORT", "0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the echo example is built by `cargo test`");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let port = line
-        .split("http://localhost:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|port| port.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (
-        Sample { child, stdout },
-        SocketAddr::from(([127, 0, 0, 1], port)),
-    )
-}
 
 #[tokio::test]
 async fn the_sample_serves_the_page_and_echoes_on_ws() {
-    let (mut sample, addr) = start();
+    let (mut sample, addr) = sample::start();
     let (status, head, page) = raw_http(addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert_eq!(status, 200);
     assert!(head
