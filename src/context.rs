@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use http::{request::Parts, Extensions, HeaderMap, Method, Uri, Version};
+use http::{request::Parts, Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
 /// The upgrade request's method, URI, headers and extensions, the peer address and the
 /// agreed subprotocol, handed to the [`Handler`](crate::Handler) with its socket.
@@ -12,54 +12,87 @@ use http::{request::Parts, Extensions, HeaderMap, Method, Uri, Version};
 /// pass anything to the handler this way.
 #[derive(Debug)]
 pub struct Context {
+    // One pointer: the context lives in every session's future, idle or not.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     parts: Parts,
     protocol: Option<String>,
 }
 
 impl Context {
-    pub(crate) fn new(parts: Parts, protocol: Option<String>) -> Self {
-        Context { parts, protocol }
+    pub(crate) fn new(mut parts: Parts, protocol: Option<String>) -> Self {
+        detach(&mut parts);
+        Context {
+            inner: Box::new(Inner { parts, protocol }),
+        }
     }
 
     /// The request method (always `GET` for an HTTP/1.1 upgrade).
     pub fn method(&self) -> &Method {
-        &self.parts.method
+        &self.inner.parts.method
     }
 
     /// The request URI, query string included.
     pub fn uri(&self) -> &Uri {
-        &self.parts.uri
+        &self.inner.parts.uri
     }
 
     /// The HTTP version of the upgrade request.
     pub fn version(&self) -> Version {
-        self.parts.version
+        self.inner.parts.version
     }
 
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
-        &self.parts.headers
+        &self.inner.parts.headers
     }
 
     /// The request extensions, as the outer layers left them.
     pub fn extensions(&self) -> &Extensions {
-        &self.parts.extensions
+        &self.inner.parts.extensions
     }
 
     /// Takes the request extensions, to move values out of them.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
-        &mut self.parts.extensions
+        &mut self.inner.parts.extensions
     }
 
     /// The peer's address, when the server put a [`SocketAddr`] in the request's
     /// extensions (the echo example does; with axum's `into_make_service_with_connect_info`
     /// read `ConnectInfo<SocketAddr>` from [`extensions`](Self::extensions) instead).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.parts.extensions.get::<SocketAddr>().copied()
+        self.inner.parts.extensions.get::<SocketAddr>().copied()
     }
 
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
-        self.protocol.as_deref()
+        self.inner.protocol.as_deref()
+    }
+}
+
+/// Gives the headers and the URI allocations of their own.
+///
+/// hyper parses them as slices of the connection's read buffer (16 KiB), so keeping the
+/// originals for a session's lifetime would keep that whole buffer alive for every open
+/// socket. The copies cost a few small allocations per upgrade and nothing per message.
+fn detach(parts: &mut Parts) {
+    let shared = std::mem::take(&mut parts.headers);
+    let mut owned = HeaderMap::with_capacity(shared.len());
+    for (name, value) in &shared {
+        let (Ok(name), Ok(mut copy)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) else {
+            continue; // Cannot happen: both were valid already.
+        };
+        copy.set_sensitive(value.is_sensitive());
+        owned.append(name, copy);
+    }
+    parts.headers = owned;
+    if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
+        parts.uri = uri;
     }
 }

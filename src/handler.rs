@@ -78,7 +78,9 @@ pub struct Echo;
 impl Handler for Echo {
     type Output = ();
 
-    async fn call(&self, mut socket: WebSocket, _cx: Context) {
+    async fn call(&self, mut socket: WebSocket, cx: Context) {
+        // Not needed here: free it now rather than at the end of the session.
+        drop(cx);
         while let Some(Ok(message)) = socket.recv().await {
             if message.is_data() && socket.send(message).await.is_err() {
                 break;
