@@ -40,7 +40,7 @@ use std::{
     future::{poll_fn, Future},
     panic::AssertUnwindSafe,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     task::{Context as TaskContext, Poll},
     time::Duration,
 };
@@ -48,7 +48,7 @@ use std::{
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
-use tokio::{sync::watch, time::Instant};
+use tokio::{sync::Notify, time::Instant};
 
 use crate::{
     layer::Config,
@@ -99,39 +99,62 @@ pub struct SessionSummary {
 }
 
 /// Resolves when its session has ended. Found in the extensions of the `101` response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionHandle {
-    rx: watch::Receiver<Option<Arc<SessionSummary>>>,
+    end: Arc<End>,
+}
+
+/// Where the summary lands. Small on purpose: one lives as long as each open socket.
+#[derive(Default)]
+struct End {
+    summary: Mutex<Option<Box<SessionSummary>>>,
+    published: Notify,
 }
 
 impl SessionHandle {
     /// Waits until the socket has closed and returns how the session ended.
     pub async fn ended(&self) -> SessionSummary {
-        let mut rx = self.rx.clone();
-        // The driver always publishes before its sender is dropped (see `Publisher`).
-        let summary = rx
-            .wait_for(Option::is_some)
-            .await
-            .ok()
-            .and_then(|s| s.clone());
-        summary.map_or_else(Publisher::aborted, |s| (*s).clone())
+        loop {
+            let published = self.end.published.notified();
+            let mut published = std::pin::pin!(published);
+            // Registered before looking, so a publication in between is not missed.
+            published.as_mut().enable();
+            if let Some(summary) = self.summary() {
+                return summary;
+            }
+            published.await;
+        }
     }
 
     /// How the session ended, or `None` while it is still open.
     pub fn summary(&self) -> Option<SessionSummary> {
-        self.rx.borrow().as_ref().map(|s| (**s).clone())
+        let summary = self.end.summary.lock().unwrap_or_else(|e| e.into_inner());
+        summary.as_deref().cloned()
+    }
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle")
+            .field("summary", &self.summary())
+            .finish()
     }
 }
 
 /// Publishes the summary exactly once, even when the session's task is dropped early.
 pub(crate) struct Publisher {
-    tx: watch::Sender<Option<Arc<SessionSummary>>>,
+    end: Arc<End>,
     started: Instant,
 }
 
 impl Publisher {
     fn publish(&self, summary: SessionSummary) {
-        self.tx.send_replace(Some(Arc::new(summary)));
+        let mut slot = self.end.summary.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(Box::new(summary));
+            drop(slot);
+            self.end.published.notify_waiters();
+        }
     }
 
     fn aborted() -> SessionSummary {
@@ -149,22 +172,21 @@ impl Publisher {
 
 impl Drop for Publisher {
     fn drop(&mut self) {
-        if self.tx.borrow().is_none() {
-            let mut summary = Publisher::aborted();
-            summary.duration = self.started.elapsed();
-            self.publish(summary);
-        }
+        // A no-op when the session published its summary; otherwise it was cut short.
+        let mut summary = Publisher::aborted();
+        summary.duration = self.started.elapsed();
+        self.publish(summary);
     }
 }
 
 /// A session's handle and the end that publishes its summary.
 pub(crate) fn channel() -> (SessionHandle, Publisher) {
-    let (tx, rx) = watch::channel(None);
+    let end = Arc::new(End::default());
     let publisher = Publisher {
-        tx,
+        end: end.clone(),
         started: Instant::now(),
     };
-    (SessionHandle { rx }, publisher)
+    (SessionHandle { end }, publisher)
 }
 
 /// Runs one session: waits for the upgrade, runs the handler, closes the connection.
@@ -197,7 +219,14 @@ pub(crate) async fn run<H: Handler>(
             .map(|e| Error::Handler(Arc::new(e))),
         Err(panic) => Some(Error::HandlerPanicked(panic_message(&*panic))),
     };
-    finish(&shared, handler_error.is_some(), config.close_timeout).await;
+    // Boxed: its state (a timer among it) is needed only once the session ends, and
+    // would otherwise make every idle session's task larger.
+    Box::pin(finish(
+        &shared,
+        handler_error.is_some(),
+        config.close_timeout,
+    ))
+    .await;
 
     let state = shared.state();
     publisher.publish(summarize(state, handler_error, publisher.started.elapsed()));
