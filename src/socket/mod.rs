@@ -112,7 +112,7 @@ impl Shared {
 
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let mut reader = self.reader();
-        if reader.finished {
+        if reader.finished() {
             return Poll::Ready(None);
         }
         if let Some(keep_alive) = reader.keep_alive.as_mut() {
@@ -145,8 +145,7 @@ impl Shared {
                 }
                 Message::Close(frame) => {
                     self.mark_initiator(CLIENT);
-                    reader.close_received = Some(frame.clone());
-                    reader.finish();
+                    reader.finish_with_close(frame.clone());
                     // Answer with the peer's own code and reason (RFC 6455 §5.5.1).
                     let (code, reason) = match frame {
                         Some(frame) => (frame.code, frame.reason.as_str()),
@@ -168,8 +167,7 @@ impl Shared {
             self.writer().push_close(*code, reason);
             self.flush_in_background(cx);
         }
-        reader.error = Some(error.clone());
-        reader.finish();
+        reader.finish_with_error(error.clone());
         error
     }
 
@@ -261,8 +259,8 @@ impl Shared {
                 _ => None,
             },
             close_sent: writer.close_sent().cloned(),
-            close_received: reader.close_received.clone(),
-            read_error: reader.error.clone(),
+            close_received: reader.close_received(),
+            read_error: reader.error(),
             received: crate::Traffic {
                 messages: reader.messages,
                 bytes: reader.bytes,

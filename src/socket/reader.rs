@@ -18,14 +18,16 @@ type EngineRead = WebSocketRead<ReadIo>;
 
 /// One engine read, kept across polls: the engine's `read_frame` is not cancel-safe, so the
 /// future that owns the engine lives here until it finishes, whoever stops polling it.
+/// The engine itself travels boxed, so that neither the state nor the read future holds
+/// it inline: both live as long as the socket, idle or not.
 type ReadFuture =
-    Pin<Box<dyn Future<Output = (EngineRead, Result<RawFrame, WebSocketError>)> + Send>>;
+    Pin<Box<dyn Future<Output = (Box<EngineRead>, Result<RawFrame, WebSocketError>)> + Send>>;
 
 /// The largest payload of a control frame (RFC 6455 §5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
 
 enum ReadState {
-    Idle(EngineRead),
+    Idle(Box<EngineRead>),
     Reading(ReadFuture),
     Gone,
 }
@@ -93,18 +95,23 @@ impl KeepAlive {
     }
 }
 
+/// How the read side ended.
+struct ReadEnd {
+    /// The peer's close frame (`Some(None)`: a close without a code).
+    close: Option<Option<CloseFrame>>,
+    /// What ended it, when it was not a close frame.
+    error: Option<Error>,
+}
+
 pub(crate) struct Reader {
     state: ReadState,
-    partial: Option<Partial>,
+    /// Boxed: needed only while a fragmented message is being reassembled.
+    partial: Option<Box<Partial>>,
     max_message_size: usize,
     reassembly_capacity: usize,
     pub(crate) keep_alive: Option<KeepAlive>,
-    /// The peer's close frame once received (`Some(None)`: a close without a code).
-    pub(crate) close_received: Option<Option<CloseFrame>>,
-    /// No more messages will be returned.
-    pub(crate) finished: bool,
-    /// What ended the read side, when it was not a close handshake.
-    pub(crate) error: Option<Error>,
+    /// How reading ended; `None` while it goes on. Boxed: needed once per socket, at the end.
+    end: Option<Box<ReadEnd>>,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
 }
@@ -127,14 +134,12 @@ impl Reader {
         // The engine refuses frames of `limit` bytes or more; ours is inclusive.
         engine.set_max_message_size(max_message_size.saturating_add(1));
         Reader {
-            state: ReadState::Idle(engine),
+            state: ReadState::Idle(Box::new(engine)),
             partial: None,
             max_message_size,
             reassembly_capacity,
             keep_alive: keep_alive.map(KeepAlive::new),
-            close_received: None,
-            finished: false,
-            error: None,
+            end: None,
             messages: 0,
             bytes: 0,
         }
@@ -202,11 +207,11 @@ impl Reader {
                 }
                 let mut data = BytesMut::with_capacity(self.reassembly_capacity.max(payload.len()));
                 data.extend_from_slice(&payload);
-                let mut partial = Partial {
+                let mut partial = Box::new(Partial {
                     text,
                     data,
                     checked: 0,
-                };
+                });
                 check_utf8_prefix(&mut partial)?;
                 self.partial = Some(partial);
                 Ok(None)
@@ -229,7 +234,7 @@ impl Reader {
                 if !fin {
                     return Ok(None);
                 }
-                let Partial { text, data, .. } = self.partial.take().expect("checked above");
+                let Partial { text, data, .. } = *self.partial.take().expect("checked above");
                 self.complete(text, data).map(Some)
             }
             OpCode::Ping | OpCode::Pong | OpCode::Close if payload.len() > MAX_CONTROL_PAYLOAD => {
@@ -255,9 +260,40 @@ impl Reader {
             .map_err(|_| Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8"))
     }
 
+    /// Whether reading has ended: no more messages will be returned.
+    pub(crate) fn finished(&self) -> bool {
+        self.end.is_some()
+    }
+
+    /// The peer's close frame, once received (`Some(None)`: a close without a code).
+    pub(crate) fn close_received(&self) -> Option<Option<CloseFrame>> {
+        self.end.as_ref().and_then(|end| end.close.clone())
+    }
+
+    /// What ended reading, when it was not a close frame.
+    pub(crate) fn error(&self) -> Option<Error> {
+        self.end.as_ref().and_then(|end| end.error.clone())
+    }
+
+    /// Stops reading after the peer's close frame.
+    pub(crate) fn finish_with_close(&mut self, frame: Option<CloseFrame>) {
+        self.finish(ReadEnd {
+            close: Some(frame),
+            error: None,
+        });
+    }
+
+    /// Stops reading after an error.
+    pub(crate) fn finish_with_error(&mut self, error: Error) {
+        self.finish(ReadEnd {
+            close: None,
+            error: Some(error),
+        });
+    }
+
     /// Stops reading for good: the engine and its half of the connection are dropped.
-    pub(crate) fn finish(&mut self) {
-        self.finished = true;
+    fn finish(&mut self, end: ReadEnd) {
+        self.end = Some(Box::new(end));
         self.partial = None;
         self.keep_alive = None;
         self.state = ReadState::Gone;

@@ -32,8 +32,9 @@ pub(crate) struct Writer {
     /// Encoded chunks waiting for the connection, oldest first.
     queue: VecDeque<Bytes>,
     queued: usize,
-    close_sent: Option<CloseFrame>,
-    failed: Option<Error>,
+    // Both boxed: set at most once, and the writer lives as long as the socket.
+    close_sent: Option<Box<CloseFrame>>,
+    failed: Option<Box<Error>>,
     shut_down: bool,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
@@ -56,7 +57,7 @@ impl Writer {
 
     /// The close frame this side sent, if it sent one.
     pub(crate) fn close_sent(&self) -> Option<&CloseFrame> {
-        self.close_sent.as_ref()
+        self.close_sent.as_deref()
     }
 
     /// Bytes encoded but not yet accepted by the connection.
@@ -70,7 +71,7 @@ impl Writer {
             return Err(Error::Closed);
         }
         if let Some(e) = &self.failed {
-            return Err(e.clone());
+            return Err((**e).clone());
         }
         self.messages += 1;
         self.bytes += payload.len() as u64;
@@ -92,7 +93,7 @@ impl Writer {
             return;
         }
         let reason = truncate_utf8(reason, MAX_CLOSE_REASON);
-        self.close_sent = Some(CloseFrame::new(code, reason));
+        self.close_sent = Some(Box::new(CloseFrame::new(code, reason)));
         let payload = if code.is_valid_on_wire() {
             let mut payload = Vec::with_capacity(2 + reason.len());
             payload.extend_from_slice(&code.0.to_be_bytes());
@@ -125,7 +126,7 @@ impl Writer {
         wakers: &Arc<WakerSet>,
     ) -> Poll<Result<(), Error>> {
         if let Some(e) = &self.failed {
-            return Poll::Ready(Err(e.clone()));
+            return Poll::Ready(Err((**e).clone()));
         }
         if !self.staging.is_empty() {
             self.queue.push_back(self.staging.split().freeze());
@@ -198,7 +199,7 @@ impl Writer {
 
     fn fail(&mut self, e: io::Error) -> Error {
         let error = Error::from(e);
-        self.failed = Some(error.clone());
+        self.failed = Some(Box::new(error.clone()));
         self.queue.clear();
         self.staging.clear();
         self.queued = 0;
