@@ -1,0 +1,212 @@
+//! The load generator: raw WebSocket clients that cost as little as a client can.
+//!
+//! Frames are masked once up front and written as they are; every echo is read whole and
+//! compared with what was sent (one `memcmp`), so a wrong echo fails the bench.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+/// Opens a connection and completes the WebSocket handshake on `/ws`.
+pub async fn connect(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    stream
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // The server sends nothing after the head until we send a frame.
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut chunk = [0u8; 512];
+        let n = stream.read(&mut chunk).await.expect("handshake response");
+        assert!(n > 0 && head.len() + n < 4096, "no complete response head");
+        head.extend_from_slice(&chunk[..n]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// A client's binary frame carrying `payload`, masked.
+pub fn masked_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x82];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n < 65536 => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let key = [0x5a, 0xc3, 0x17, 0x81];
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+/// The length of the server frame at the start of `buf` (header and payload), once its
+/// header is complete.
+fn frame_len(buf: &[u8]) -> Option<(usize, usize)> {
+    let (header, len) = match *buf.get(1)? {
+        126 => (
+            4,
+            u16::from_be_bytes(buf.get(2..4)?.try_into().unwrap()) as usize,
+        ),
+        127 => (
+            10,
+            u64::from_be_bytes(buf.get(2..10)?.try_into().unwrap()) as usize,
+        ),
+        n => (2, n as usize),
+    };
+    Some((header, len))
+}
+
+/// Sends the frame, waits for its echo, checks it, and again, until `stop`. Reads go into
+/// one buffer, so a small echo costs one read system call.
+async fn ping_pong(
+    mut stream: TcpStream,
+    frame: Arc<Vec<u8>>,
+    expected: Arc<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+) -> TcpStream {
+    let mut buf = vec![0u8; expected.len() + 14];
+    while !stop.load(Ordering::Relaxed) {
+        stream.write_all(&frame).await.expect("send");
+        let mut filled = 0;
+        let (header, len) = loop {
+            if let Some((header, len)) = frame_len(&buf[..filled]) {
+                if filled >= header + len {
+                    break (header, len);
+                }
+            }
+            let n = stream.read(&mut buf[filled..]).await.expect("echo");
+            assert!(n > 0, "the server closed the connection");
+            filled += n;
+        };
+        assert_eq!(buf[0], 0x82, "one final binary frame");
+        assert_eq!(len, expected.len(), "echo length");
+        assert_eq!(filled, header + len, "nothing but the echo");
+        assert!(buf[header..filled] == **expected, "echo payload differs");
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+    stream
+}
+
+/// CPU time (user + system) of a process so far.
+pub fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    // Linux reports in USER_HZ, 100 on every mainstream configuration.
+    Duration::from_millis(ticks * 10)
+}
+
+pub struct Throughput {
+    pub per_second: f64,
+    pub server_cpu: f64,
+    pub load_cpu: f64,
+}
+
+/// Runs `connections` ping-pong clients of `size`-byte messages against `addr`, measures
+/// messages per second over `window` after `warmup`.
+pub async fn throughput(
+    addr: SocketAddr,
+    server_pid: &str,
+    connections: usize,
+    size: usize,
+    warmup: Duration,
+    window: Duration,
+) -> Throughput {
+    let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
+    let frame = Arc::new(masked_frame(&payload));
+    let expected = Arc::new(payload);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stream = connect(addr).await;
+        clients.push(tokio::spawn(ping_pong(
+            stream,
+            frame.clone(),
+            expected.clone(),
+            stop.clone(),
+            count.clone(),
+        )));
+    }
+    tokio::time::sleep(warmup).await;
+    let (start, start_count) = (Instant::now(), count.load(Ordering::Relaxed));
+    let (server_start, load_start) = (cpu_time(server_pid), cpu_time("self"));
+    tokio::time::sleep(window).await;
+    let elapsed = start.elapsed();
+    let done = count.load(Ordering::Relaxed) - start_count;
+    let (server_cpu, load_cpu) = (
+        cpu_time(server_pid) - server_start,
+        cpu_time("self") - load_start,
+    );
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        drop(client.await.expect("a client failed"));
+    }
+    Throughput {
+        per_second: done as f64 / elapsed.as_secs_f64(),
+        server_cpu: server_cpu.as_secs_f64() / elapsed.as_secs_f64(),
+        load_cpu: load_cpu.as_secs_f64() / elapsed.as_secs_f64(),
+    }
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// RSS growth per open idle socket, in bytes, with `count` sockets.
+///
+/// Sockets are opened one after the other: many handshakes at once leave the server's
+/// heap fragmented by their transient buffers, which measures the allocator, not the
+/// sockets.
+pub async fn idle_bytes_per_socket(addr: SocketAddr, server_pid: &str, count: usize) -> f64 {
+    // One socket first, so that one-time allocations (runtime, buffers) are not counted.
+    let first = connect(addr).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss_kib(server_pid);
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        sockets.push(connect(addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(server_pid);
+    drop((first, sockets));
+    (after.saturating_sub(before) * 1024) as f64 / count as f64
+}

@@ -1,0 +1,217 @@
+//! Echo throughput, idle memory and pass-through cost, side by side in one run:
+//! (a) `WebSocketLayer` + `Echo`, (b) the bare engine (hyper + fastwebsockets), (c) axum 0.8.
+//!
+//! ```text
+//! cargo bench --bench echo                 # 3 rounds of 2 s per server and scenario
+//! cargo bench --bench echo -- --rounds 5 --seconds 3
+//! ```
+//!
+//! Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load
+//! generator runs pinned to core 1. Servers take turns (a b c a b c ...) so that noise
+//! from a shared machine falls on all of them alike. Reported: medians and min–max of
+//! messages per second, the ratios a/b and a/c, the CPU use of server and load generator
+//! (the load generator must not be the limit), RSS growth per idle socket at 10,000
+//! sockets, and the pass-through cost of a plain HTTP request.
+
+mod load;
+mod passthrough;
+mod servers;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+const KINDS: [(&str, &str); 3] = [
+    ("layer", "(a) layer"),
+    ("bare", "(b) bare engine"),
+    ("axum", "(c) axum"),
+];
+
+const SCENARIOS: [(usize, usize, &str); 4] = [
+    (1, 20, "1 x 20 B"),
+    (100, 20, "100 x 20 B"),
+    (100, 16 * 1024, "100 x 16 KiB"),
+    (10, 1 << 20, "10 x 1 MiB"),
+];
+
+const IDLE_SOCKETS: usize = 10_000;
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// A server process, pinned to core 0; stopped when dropped (its stdin closes).
+struct Server {
+    child: Child,
+    pid: String,
+    port: u16,
+}
+
+impl Server {
+    fn start(kind: &str) -> Server {
+        let exe = std::env::current_exe().unwrap();
+        let mut command = if pinning() {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let mut child = command
+            .args(["--serve", kind])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start a server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the server prints its port");
+        let pid = child.id().to_string();
+        Server { child, pid, port }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn pinning() -> bool {
+    std::env::var_os("TW_BENCH_NO_PIN").is_none()
+        && Command::new("taskset")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        servers::serve(&args[i + 1]);
+        return;
+    }
+    // The load generator runs on core 1: re-run ourselves pinned there.
+    if pinning() && std::env::var_os("TW_BENCH_PINNED").is_none() {
+        let status = Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(std::env::current_exe().unwrap())
+            .args(&args[1..])
+            .env("TW_BENCH_PINNED", "1")
+            .status()
+            .unwrap();
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    let rounds = arg(&args, "--rounds", 3) as usize;
+    let seconds = arg(&args, "--seconds", 2);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(rounds, Duration::from_secs(seconds)));
+}
+
+async fn run(rounds: usize, window: Duration) {
+    let cores = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |info| {
+        info.lines().filter(|l| l.starts_with("processor")).count()
+    });
+    println!(
+        "machine: {cores} cores; {}; rounds: {rounds}, {} s each",
+        if pinning() {
+            "servers pinned to core 0, load generator to core 1"
+        } else {
+            "not pinned"
+        },
+        window.as_secs()
+    );
+
+    let (plain, through) = passthrough::measure(7, 1_000_000).await;
+    println!("\npass-through, plain HTTP request (median of 7 x 1,000,000, in process):");
+    println!(
+        "  inner service alone: {plain:.1} ns; through the layer: {through:.1} ns; cost: {:.1} ns",
+        through - plain
+    );
+
+    println!("\n| scenario (connections x size) | (a) layer msg/s | (b) bare msg/s | (c) axum msg/s | a/b | a/c | CPU server / load (a, b, c) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (connections, size, name) in SCENARIOS {
+        let mut rates: [Vec<f64>; 3] = Default::default();
+        let mut cpu: [Vec<(f64, f64)>; 3] = Default::default();
+        for _ in 0..rounds {
+            for (k, (kind, _)) in KINDS.iter().enumerate() {
+                let server = Server::start(kind);
+                let result = load::throughput(
+                    servers::addr(server.port),
+                    &server.pid,
+                    connections,
+                    size,
+                    Duration::from_millis(300),
+                    window,
+                )
+                .await;
+                rates[k].push(result.per_second);
+                cpu[k].push((result.server_cpu, result.load_cpu));
+            }
+        }
+        let cell = |values: &mut Vec<f64>| {
+            let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = values.iter().cloned().fold(0.0, f64::max);
+            let med = median(values);
+            (med, format!("{med:.0} ({min:.0}–{max:.0})"))
+        };
+        let (a, a_cell) = cell(&mut rates[0]);
+        let (b, b_cell) = cell(&mut rates[1]);
+        let (c, c_cell) = cell(&mut rates[2]);
+        let usage: Vec<String> = cpu
+            .iter()
+            .map(|runs| {
+                let mut server: Vec<f64> = runs.iter().map(|r| r.0 * 100.0).collect();
+                let mut load: Vec<f64> = runs.iter().map(|r| r.1 * 100.0).collect();
+                format!("{:.0}%/{:.0}%", median(&mut server), median(&mut load))
+            })
+            .collect();
+        println!(
+            "| {name} | {a_cell} | {b_cell} | {c_cell} | {:.3} | {:.2} | {} |",
+            a / b,
+            a / c,
+            usage.join(", ")
+        );
+    }
+
+    println!("\nidle memory: RSS growth per open socket with {IDLE_SOCKETS} idle sockets (median of {rounds})");
+    let mut idle: [Vec<f64>; 3] = Default::default();
+    for _ in 0..rounds {
+        for (k, (kind, _)) in KINDS.iter().enumerate() {
+            let server = Server::start(kind);
+            idle[k].push(
+                load::idle_bytes_per_socket(servers::addr(server.port), &server.pid, IDLE_SOCKETS)
+                    .await,
+            );
+        }
+    }
+    for (k, (_, label)) in KINDS.iter().enumerate() {
+        println!(
+            "  {label}: {:.2} KiB per socket",
+            median(&mut idle[k]) / 1024.0
+        );
+    }
+}

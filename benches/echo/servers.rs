@@ -1,0 +1,123 @@
+//! The three echo servers compared: (a) our layer, (b) the bare engine, (c) axum.
+//!
+//! Each runs in its own process (pinned to one core by the bench), on a multi-thread
+//! runtime as `#[tokio::main]` makes it, with TCP_NODELAY on every connection.
+
+use std::{convert::Infallible, net::SocketAddr};
+
+use http_body_util::{Empty, Full};
+use hyper::{body::Bytes, body::Incoming, Request, Response};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+use tower::{service_fn, ServiceBuilder};
+use tower_websockets::{Echo, WebSocketLayer};
+
+/// Serves `kind` on a free loopback port, prints the port, and serves until stdin closes.
+pub fn serve(kind: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap().port());
+        // The bench closes our stdin to stop us.
+        tokio::task::spawn_blocking(|| {
+            let _ = std::io::Read::read(&mut std::io::stdin(), &mut [0u8; 1]);
+            std::process::exit(0);
+        });
+        match kind {
+            "layer" => layer(listener).await,
+            "bare" => bare(listener).await,
+            "axum" => axum(listener).await,
+            other => panic!("unknown server kind {other}"),
+        }
+    });
+}
+
+/// (a) `WebSocketLayer` with `Echo`, served as examples/echo.rs serves it.
+async fn layer(listener: TcpListener) {
+    let app = ServiceBuilder::new()
+        .layer(WebSocketLayer::new(Echo).path("/ws"))
+        .service(service_fn(|_: Request<Incoming>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"page"))))
+        }));
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// (b) hyper + fastwebsockets: the engine's upgrade helper and an echo loop, no layer.
+async fn bare(listener: TcpListener) {
+    async fn echo(ws: fastwebsockets::upgrade::UpgradeFut) {
+        let Ok(ws) = ws.await else { return };
+        let mut ws = fastwebsockets::FragmentCollector::new(ws);
+        while let Ok(frame) = ws.read_frame().await {
+            use fastwebsockets::OpCode;
+            let data = matches!(frame.opcode, OpCode::Text | OpCode::Binary);
+            if frame.opcode == OpCode::Close || (data && ws.write_frame(frame).await.is_err()) {
+                return;
+            }
+        }
+    }
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|mut req: Request<Incoming>| async move {
+                let (response, ws) = fastwebsockets::upgrade::upgrade(&mut req)?;
+                tokio::spawn(echo(ws));
+                Ok::<Response<Empty<Bytes>>, fastwebsockets::WebSocketError>(response)
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// (c) axum 0.8's `WebSocketUpgrade` with an echo loop.
+async fn axum(listener: TcpListener) {
+    use axum::{
+        extract::ws::{Message, WebSocket, WebSocketUpgrade},
+        routing::get,
+        Router,
+    };
+    async fn echo(mut socket: WebSocket) {
+        while let Some(Ok(message)) = socket.recv().await {
+            let data = matches!(message, Message::Text(_) | Message::Binary(_));
+            if matches!(message, Message::Close(_)) || (data && socket.send(message).await.is_err())
+            {
+                return;
+            }
+        }
+    }
+    let app = Router::new().route(
+        "/ws",
+        get(|upgrade: WebSocketUpgrade| async move {
+            upgrade.max_message_size(64 << 20).on_upgrade(echo)
+        }),
+    );
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let _ = axum::serve(listener, app).await;
+}
+
+/// The address a server printed.
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
