@@ -251,8 +251,9 @@ async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
         shared.push_close(Some(&frame));
     }
     let _ = tokio::time::timeout(timeout, async {
-        // Wait for the peer's close frame (whatever else it still sends is dropped), then
-        // close the TCP connection from our side.
+        // Send our close frame, wait for the peer's (whatever else it still sends is
+        // dropped), then close the TCP connection from our side.
+        poll_fn(|cx| shared.poll_flush(cx)).await?;
         while let Some(Ok(_)) = poll_fn(|cx| shared.poll_recv(cx)).await {}
         poll_fn(|cx| shared.poll_shutdown(cx)).await
     })

@@ -46,7 +46,7 @@ use hyper_util::rt::TokioIo;
 
 use crate::{CloseCode, CloseFrame, Error, Message};
 use reader::Reader;
-use writer::{WakerSet, Writer};
+use writer::Writer;
 
 type Io = TokioIo<Upgraded>;
 type ReadIo = tokio::io::ReadHalf<Io>;
@@ -72,7 +72,6 @@ pub(crate) struct SocketConfig {
 pub(crate) struct Shared {
     reader: Mutex<Reader>,
     writer: Mutex<Writer>,
-    wakers: Arc<WakerSet>,
     initiator: AtomicU8,
 }
 
@@ -91,7 +90,6 @@ impl Shared {
                 config.keep_alive_interval,
             )),
             writer: Mutex::new(Writer::new(write)),
-            wakers: Arc::default(),
             initiator: AtomicU8::new(NOBODY),
         })
     }
@@ -118,10 +116,13 @@ impl Shared {
         if let Some(keep_alive) = reader.keep_alive.as_mut() {
             if keep_alive.poll_due(cx) {
                 self.writer().push_control(OpCode::Ping, Bytes::new());
+                reader.owes_flush = true;
             }
         }
-        // Help out what is queued (pongs, pings) while waiting for input.
-        self.flush_in_background(cx);
+        // Finish writing what this side queued (pongs, pings) and could not write at once.
+        if reader.owes_flush {
+            reader.owes_flush = self.flush_in_background(cx);
+        }
         loop {
             let frame = match ready!(reader.poll_frame(cx)) {
                 Ok(frame) => frame,
@@ -141,7 +142,7 @@ impl Shared {
             match &message {
                 Message::Ping(payload) => {
                     self.writer().push_control(OpCode::Pong, payload.clone());
-                    self.flush_in_background(cx);
+                    reader.owes_flush = self.flush_in_background(cx);
                 }
                 Message::Close(frame) => {
                     self.mark_initiator(CLIENT);
@@ -152,7 +153,7 @@ impl Shared {
                         None => (CloseCode::NO_STATUS, ""),
                     };
                     self.writer().push_close(code, reason);
-                    self.flush_in_background(cx);
+                    reader.owes_flush = self.flush_in_background(cx);
                 }
                 _ => {}
             }
@@ -171,41 +172,59 @@ impl Shared {
         error
     }
 
-    /// Starts writing what is queued without waiting for it; a task that needs it written
-    /// waits in `poll_flush`.
-    fn flush_in_background(&self, cx: &mut Context<'_>) {
-        let mut writer = self.writer();
-        if writer.queued() > 0 {
-            let _ = writer.poll_flush(cx, &self.wakers);
-        }
+    /// Starts writing what is queued without waiting for it. Returns whether some is
+    /// left: this task is then woken when the connection can take it, and must try again.
+    fn flush_in_background(&self, cx: &mut Context<'_>) -> bool {
+        self.writer().poll_flush(cx).is_pending()
     }
 
-    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.writer().poll_flush(cx, &self.wakers)
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.writer().poll_flush(cx)
     }
 
     fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let mut writer = self.writer();
+        Self::poll_reserve_locked(&mut self.writer(), cx)
+    }
+
+    fn poll_reserve_locked(writer: &mut Writer, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if writer.queued() >= SINK_HIGH_WATER {
-            ready!(writer.poll_flush(cx, &self.wakers))?;
+            ready!(writer.poll_flush(cx))?;
         }
         Poll::Ready(Ok(()))
     }
 
     /// Queues a message without writing it.
     fn push(&self, message: Message) -> Result<(), Error> {
-        let mut writer = self.writer();
+        self.push_locked(&mut self.writer(), message)
+    }
+
+    fn push_locked(&self, writer: &mut Writer, message: Message) -> Result<(), Error> {
         match message {
             Message::Text(text) => writer.push_data(OpCode::Text, Bytes::from(text)),
             Message::Binary(data) => writer.push_data(OpCode::Binary, data),
-            Message::Ping(data) => Self::push_control(&mut writer, OpCode::Ping, data),
-            Message::Pong(data) => Self::push_control(&mut writer, OpCode::Pong, data),
+            Message::Ping(data) => Self::push_control(writer, OpCode::Ping, data),
+            Message::Pong(data) => Self::push_control(writer, OpCode::Pong, data),
             Message::Close(frame) => {
-                drop(writer);
-                self.push_close(frame.as_ref());
+                self.push_close_locked(writer, frame.as_ref());
                 Ok(())
             }
         }
+    }
+
+    /// Queues `message` once there is room, then writes everything queued; one lock a poll.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        message: &mut Option<Message>,
+    ) -> Poll<Result<(), Error>> {
+        let mut writer = self.writer();
+        if message.is_some() {
+            ready!(Self::poll_reserve_locked(&mut writer, cx))?;
+            if let Some(message) = message.take() {
+                self.push_locked(&mut writer, message)?;
+            }
+        }
+        writer.poll_flush(cx)
     }
 
     fn push_control(writer: &mut Writer, opcode: OpCode, data: Bytes) -> Result<(), Error> {
@@ -223,7 +242,10 @@ impl Shared {
     }
 
     pub(crate) fn push_close(&self, frame: Option<&CloseFrame>) {
-        let mut writer = self.writer();
+        self.push_close_locked(&mut self.writer(), frame);
+    }
+
+    fn push_close_locked(&self, writer: &mut Writer, frame: Option<&CloseFrame>) {
         if writer.close_sent().is_none() {
             self.mark_initiator(SERVER);
         }
@@ -234,9 +256,8 @@ impl Shared {
     }
 
     async fn send(&self, message: Message) -> Result<(), Error> {
-        poll_fn(|cx| self.poll_reserve(cx)).await?;
-        self.push(message)?;
-        poll_fn(|cx| self.poll_flush(cx)).await
+        let mut message = Some(message);
+        poll_fn(|cx| self.poll_send(cx, &mut message)).await
     }
 
     async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
@@ -245,7 +266,7 @@ impl Shared {
     }
 
     pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.writer().poll_shutdown(cx, &self.wakers)
+        self.writer().poll_shutdown(cx)
     }
 
     /// What the session driver reads when the handler is done.

@@ -3,7 +3,7 @@
 use std::{
     future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -72,6 +72,8 @@ struct Partial {
 pub(crate) struct KeepAlive {
     interval: Duration,
     timer: Pin<Box<Sleep>>,
+    /// The waker the timer was last polled with.
+    polled_with: Option<Waker>,
 }
 
 impl KeepAlive {
@@ -79,11 +81,26 @@ impl KeepAlive {
         KeepAlive {
             interval,
             timer: Box::pin(tokio::time::sleep(interval)),
+            polled_with: None,
         }
     }
 
     /// Whether a ping is due; re-arms the timer when it is.
+    ///
+    /// Called on every receive, so it only polls the timer (which registers it again)
+    /// when the timer has fired or the task polling the socket has changed; otherwise the
+    /// timer is already set to wake this task.
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> bool {
+        let same_task = self
+            .polled_with
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if same_task && !self.timer.is_elapsed() {
+            return false;
+        }
+        if !same_task {
+            self.polled_with = Some(cx.waker().clone());
+        }
         if self.timer.as_mut().poll(cx).is_pending() {
             return false;
         }
@@ -110,6 +127,8 @@ pub(crate) struct Reader {
     max_message_size: usize,
     reassembly_capacity: usize,
     pub(crate) keep_alive: Option<KeepAlive>,
+    /// This side queued control frames that are not all written yet.
+    pub(crate) owes_flush: bool,
     /// How reading ended; `None` while it goes on. Boxed: needed once per socket, at the end.
     end: Option<Box<ReadEnd>>,
     pub(crate) messages: u64,
@@ -139,6 +158,7 @@ impl Reader {
             max_message_size,
             reassembly_capacity,
             keep_alive: keep_alive.map(KeepAlive::new),
+            owes_flush: false,
             end: None,
             messages: 0,
             bytes: 0,

@@ -20,13 +20,17 @@ use crate::{CloseCode, CloseFrame, Error};
 const INLINE_PAYLOAD: usize = 1024;
 
 /// How many queued chunks one vectored write takes at most.
-const MAX_IOVECS: usize = 64;
+const MAX_IOVECS: usize = 16;
 
 /// The largest close reason that fits a control frame (125 bytes less the 2-byte code).
 const MAX_CLOSE_REASON: usize = 123;
 
 pub(crate) struct Writer {
     io: WriteIo,
+    /// Every task that waits for the connection to take our bytes.
+    wakers: Arc<WakerSet>,
+    /// The waker the connection is polled with: it wakes all of `wakers`.
+    io_waker: Waker,
     /// Encoded bytes after everything in `queue`.
     staging: BytesMut,
     /// Encoded chunks waiting for the connection, oldest first.
@@ -42,8 +46,11 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(io: WriteIo) -> Self {
+        let wakers = Arc::new(WakerSet::default());
         Writer {
             io,
+            io_waker: Waker::from(wakers.clone()),
+            wakers,
             staging: BytesMut::new(),
             queue: VecDeque::new(),
             queued: 0,
@@ -118,25 +125,47 @@ impl Writer {
         }
     }
 
-    /// Writes everything queued. Several tasks may flush in turn: `wakers` wakes them all
-    /// when the connection becomes writable again.
-    pub(crate) fn poll_flush(
-        &mut self,
-        cx: &mut Context<'_>,
-        wakers: &Arc<WakerSet>,
-    ) -> Poll<Result<(), Error>> {
+    /// Writes everything queued. Several tasks may flush in turn (the reader answering a
+    /// ping, the sender, the session driver); each one that has to wait is woken when the
+    /// connection can take more.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         if let Some(e) = &self.failed {
             return Poll::Ready(Err((**e).clone()));
+        }
+        if self.queued == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        if let Poll::Ready(result) = self.poll_write_out() {
+            return Poll::Ready(result);
+        }
+        // The connection is full: wait with the others, then look again, in case it
+        // drained before we registered.
+        self.wakers.register(cx.waker());
+        self.poll_write_out()
+    }
+
+    /// Writes what is queued, polling the connection with the waker set's waker.
+    fn poll_write_out(&mut self) -> Poll<Result<(), Error>> {
+        let waker = self.io_waker.clone();
+        let mut io_cx = Context::from_waker(&waker);
+        // Small frames only: write straight from the staging buffer.
+        while self.queue.is_empty() && !self.staging.is_empty() {
+            let written = match Pin::new(&mut self.io).poll_write(&mut io_cx, &self.staging) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(result) => result,
+            };
+            match written {
+                Ok(n) => {
+                    self.staging.advance(n);
+                    self.queued -= n;
+                }
+                Err(e) => return Poll::Ready(Err(self.fail(e))),
+            }
         }
         if !self.staging.is_empty() {
             self.queue.push_back(self.staging.split().freeze());
         }
-        if self.queue.is_empty() {
-            return Poll::Ready(Ok(()));
-        }
-        wakers.register(cx.waker());
-        let waker = Waker::from(wakers.clone());
-        let mut io_cx = Context::from_waker(&waker);
         while !self.queue.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let count = self.queue.len().min(MAX_IOVECS);
@@ -163,12 +192,8 @@ impl Writer {
 
     /// Sends FIN once everything is flushed: the server closes the TCP connection first
     /// (RFC 6455 §7.1.1).
-    pub(crate) fn poll_shutdown(
-        &mut self,
-        cx: &mut Context<'_>,
-        wakers: &Arc<WakerSet>,
-    ) -> Poll<Result<(), Error>> {
-        std::task::ready!(self.poll_flush(cx, wakers))?;
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        std::task::ready!(self.poll_flush(cx))?;
         if self.shut_down {
             return Poll::Ready(Ok(()));
         }
@@ -212,7 +237,7 @@ impl Writer {
 /// The connection remembers one waker per direction; when the reader (answering a ping),
 /// the writer and the session driver all flush, each registers here instead.
 #[derive(Default)]
-pub(crate) struct WakerSet {
+struct WakerSet {
     wakers: Mutex<Vec<Waker>>,
 }
 
