@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench echo                 # 3 rounds of 2 s per server and scenario
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
+//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384 --no-idle
 //! ```
 //!
 //! Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load
@@ -96,6 +97,12 @@ fn pinning() -> bool {
             .is_ok_and(|o| o.status.success())
 }
 
+/// The comma-separated values of `--name`, if given.
+fn list(args: &[String], name: &str) -> Option<Vec<String>> {
+    let i = args.iter().position(|a| a == name)?;
+    Some(args.get(i + 1)?.split(',').map(str::to_owned).collect())
+}
+
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
         .position(|a| a == name)
@@ -121,16 +128,42 @@ fn main() {
             .unwrap();
         std::process::exit(status.code().unwrap_or(1));
     }
-    let rounds = arg(&args, "--rounds", 3) as usize;
-    let seconds = arg(&args, "--seconds", 2);
+    let options = Options {
+        rounds: arg(&args, "--rounds", 3) as usize,
+        window: Duration::from_secs(arg(&args, "--seconds", 2)),
+        servers: list(&args, "--servers"),
+        scenarios: list(&args, "--scenarios"),
+        idle: !args.iter().any(|a| a == "--no-idle"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run(rounds, Duration::from_secs(seconds)));
+    runtime.block_on(run(options));
 }
 
-async fn run(rounds: usize, window: Duration) {
+struct Options {
+    rounds: usize,
+    window: Duration,
+    /// Only these servers (`layer`, `bare`, `axum`); all by default.
+    servers: Option<Vec<String>>,
+    /// Only these scenarios, as `CONNECTIONSxBYTES`; all by default.
+    scenarios: Option<Vec<String>>,
+    /// Whether to measure idle memory.
+    idle: bool,
+}
+
+async fn run(options: Options) {
+    let (rounds, window) = (options.rounds, options.window);
+    let kinds: Vec<(usize, &str, &str)> = KINDS
+        .iter()
+        .enumerate()
+        .filter(|(_, (kind, _))| {
+            let only = options.servers.as_ref();
+            only.is_none_or(|only| only.iter().any(|o| o == kind))
+        })
+        .map(|(k, (kind, label))| (k, *kind, *label))
+        .collect();
     let cores = std::fs::read_to_string("/proc/cpuinfo").map_or(0, |info| {
         info.lines().filter(|l| l.starts_with("processor")).count()
     });
@@ -151,13 +184,24 @@ async fn run(rounds: usize, window: Duration) {
         through - plain
     );
 
-    println!("\n| scenario (connections x size) | (a) layer msg/s | (b) bare msg/s | (c) axum msg/s | a/b | a/c | CPU server / load (a, b, c) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "\n| scenario (connections x size) | (a) layer msg/s | (b) bare msg/s | (c) axum msg/s \
+         | a/b | a/c | server CPU µs per message (a, b, c) | CPU server / load (a, b, c) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (connections, size, name) in SCENARIOS {
+        let key = format!("{connections}x{size}");
+        if options
+            .scenarios
+            .as_ref()
+            .is_some_and(|only| !only.contains(&key))
+        {
+            continue;
+        }
         let mut rates: [Vec<f64>; 3] = Default::default();
         let mut cpu: [Vec<(f64, f64)>; 3] = Default::default();
         for _ in 0..rounds {
-            for (k, (kind, _)) in KINDS.iter().enumerate() {
+            for &(k, kind, _) in &kinds {
                 let server = Server::start(kind);
                 let result = load::throughput(
                     servers::addr(server.port),
@@ -173,6 +217,9 @@ async fn run(rounds: usize, window: Duration) {
             }
         }
         let cell = |values: &mut Vec<f64>| {
+            if values.is_empty() {
+                return (f64::NAN, "-".to_owned());
+            }
             let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
             let max = values.iter().cloned().fold(0.0, f64::max);
             let med = median(values);
@@ -181,26 +228,57 @@ async fn run(rounds: usize, window: Duration) {
         let (a, a_cell) = cell(&mut rates[0]);
         let (b, b_cell) = cell(&mut rates[1]);
         let (c, c_cell) = cell(&mut rates[2]);
+        // Server CPU time per echoed message: what each server costs, whatever the load
+        // generator can push.
+        let per_message: Vec<String> = cpu
+            .iter()
+            .zip(&rates)
+            .map(|(runs, rates)| {
+                let mut costs: Vec<f64> = runs
+                    .iter()
+                    .zip(rates)
+                    .map(|(r, rate)| r.0 / rate * 1e6)
+                    .collect();
+                if costs.is_empty() {
+                    return "-".to_owned();
+                }
+                format!("{:.2}", median(&mut costs))
+            })
+            .collect();
+        let ratio = |x: f64, y: f64, digits: usize| {
+            if x.is_nan() || y.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{:.digits$}", x / y)
+            }
+        };
         let usage: Vec<String> = cpu
             .iter()
             .map(|runs| {
                 let mut server: Vec<f64> = runs.iter().map(|r| r.0 * 100.0).collect();
                 let mut load: Vec<f64> = runs.iter().map(|r| r.1 * 100.0).collect();
+                if runs.is_empty() {
+                    return "-".to_owned();
+                }
                 format!("{:.0}%/{:.0}%", median(&mut server), median(&mut load))
             })
             .collect();
         println!(
-            "| {name} | {a_cell} | {b_cell} | {c_cell} | {:.3} | {:.2} | {} |",
-            a / b,
-            a / c,
+            "| {name} | {a_cell} | {b_cell} | {c_cell} | {} | {} | {} | {} |",
+            ratio(a, b, 3),
+            ratio(a, c, 2),
+            per_message.join(", "),
             usage.join(", ")
         );
     }
 
+    if !options.idle {
+        return;
+    }
     println!("\nidle memory: RSS growth per open socket with {IDLE_SOCKETS} idle sockets (median of {rounds})");
     let mut idle: [Vec<f64>; 3] = Default::default();
     for _ in 0..rounds {
-        for (k, (kind, _)) in KINDS.iter().enumerate() {
+        for &(k, kind, _) in &kinds {
             let server = Server::start(kind);
             idle[k].push(
                 load::idle_bytes_per_socket(servers::addr(server.port), &server.pid, IDLE_SOCKETS)
@@ -208,7 +286,7 @@ async fn run(rounds: usize, window: Duration) {
             );
         }
     }
-    for (k, (_, label)) in KINDS.iter().enumerate() {
+    for &(k, _, label) in &kinds {
         println!(
             "  {label}: {:.2} KiB per socket",
             median(&mut idle[k]) / 1024.0
