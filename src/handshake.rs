@@ -99,8 +99,34 @@ impl Rejection {
 /// What an accepted handshake answers with.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    pub(crate) accept: HeaderValue,
+    /// `Sec-WebSocket-Accept` (HTTP/1.1 only; RFC 8441 has no key).
+    pub(crate) accept: Option<HeaderValue>,
     pub(crate) protocol: Option<HeaderValue>,
+}
+
+/// Whether the request is an RFC 8441 extended CONNECT for a WebSocket (HTTP/2).
+#[cfg(feature = "http2")]
+pub(crate) fn is_extended_connect<B>(req: &Request<B>) -> bool {
+    req.method() == Method::CONNECT
+        && req
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|protocol| protocol.as_str().eq_ignore_ascii_case("websocket"))
+}
+
+/// Checks an RFC 8441 extended CONNECT (§4, §5): version 13, then origin and subprotocol
+/// as for HTTP/1.1. There is no key to answer and no `Upgrade`/`Connection` header.
+#[cfg(feature = "http2")]
+pub(crate) fn check_extended_connect<B>(
+    req: &Request<B>,
+    config: &HandshakeConfig,
+) -> Result<Accepted, Rejection> {
+    let headers = req.headers();
+    match single(headers, &header::SEC_WEBSOCKET_VERSION) {
+        Some(version) if version.as_bytes().trim_ascii() == b"13" => {}
+        _ => return Err(Rejection::BadVersion),
+    }
+    finish(headers, config, None)
 }
 
 /// Checks a request on a WebSocket path (RFC 6455 §4.2.1), then origin and subprotocol.
@@ -128,6 +154,15 @@ pub(crate) fn check<B>(req: &Request<B>, config: &HandshakeConfig) -> Result<Acc
         Some(key) if is_valid_key(key.as_bytes().trim_ascii()) => key.as_bytes().trim_ascii(),
         _ => return Err(Rejection::BadKey),
     };
+    finish(headers, config, Some(accept_key(key)))
+}
+
+/// The checks both HTTP versions share: origin, then subprotocol.
+fn finish(
+    headers: &HeaderMap,
+    config: &HandshakeConfig,
+    accept: Option<HeaderValue>,
+) -> Result<Accepted, Rejection> {
     if !origin_allowed(headers, config) {
         return Err(Rejection::OriginForbidden);
     }
@@ -135,10 +170,7 @@ pub(crate) fn check<B>(req: &Request<B>, config: &HandshakeConfig) -> Result<Acc
     if protocol.is_none() && config.require_protocol {
         return Err(Rejection::NoProtocol);
     }
-    Ok(Accepted {
-        accept: accept_key(key),
-        protocol,
-    })
+    Ok(Accepted { accept, protocol })
 }
 
 /// The header's value if it appears exactly once.
@@ -276,7 +308,7 @@ mod tests {
     #[test]
     fn a_valid_handshake_is_accepted_with_tokens_in_lists() {
         let accepted = check(&request(&GOOD), &open()).unwrap();
-        assert_eq!(accepted.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(accepted.accept.unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert_eq!(accepted.protocol, None);
     }
 
@@ -453,7 +485,7 @@ mod tests {
                 ("sec-websocket-key", &key),
             ]);
             let accepted = check(&req, &open()).unwrap();
-            prop_assert_eq!(accepted.accept, accept_key(key.as_bytes()));
+            prop_assert_eq!(accepted.accept, Some(accept_key(key.as_bytes())));
         }
     }
 }

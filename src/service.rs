@@ -6,7 +6,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use tower::Service;
 
@@ -82,16 +82,28 @@ where
         if !self.config.paths.iter().any(|p| p == path) {
             return ResponseFuture::inner(self.inner.call(req));
         }
-        ResponseFuture::answered(accept(req, &self.config))
+        if req.method() == Method::CONNECT {
+            // RFC 8441 over HTTP/2; a plain CONNECT or another protocol is not ours.
+            #[cfg(feature = "http2")]
+            if handshake::is_extended_connect(&req) {
+                let checked = handshake::check_extended_connect(&req, &self.config.handshake);
+                return ResponseFuture::answered(accept(req, checked, &self.config));
+            }
+            return ResponseFuture::inner(self.inner.call(req));
+        }
+        let checked = handshake::check(&req, &self.config.handshake);
+        ResponseFuture::answered(accept(req, checked, &self.config))
     }
 }
 
-/// Answers a request on a WebSocket path: a 101 with the session started, or a rejection.
+/// Answers a request on a WebSocket path: a 101 (HTTP/1.1) or 200 (HTTP/2) with the
+/// session started, or a rejection.
 fn accept<B, ResBody, H: Handler>(
     req: Request<B>,
+    checked: Result<handshake::Accepted, handshake::Rejection>,
     config: &Arc<Config<H>>,
 ) -> Response<ResponseBody<ResBody>> {
-    let accepted = match handshake::check(&req, &config.handshake) {
+    let accepted = match checked {
         Ok(accepted) => accepted,
         Err(rejection) => {
             let mut response = plain_text(rejection.status(), rejection.reason());
@@ -120,11 +132,19 @@ fn accept<B, ResBody, H: Handler>(
     ));
 
     let mut response = Response::new(ResponseBody::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    match accepted.accept {
+        // HTTP/1.1: switch protocols (RFC 6455 §4.2.2).
+        Some(accept) => {
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        // HTTP/2: a 2xx opens the stream for the socket (RFC 8441 §5).
+        None => *response.status_mut() = StatusCode::OK,
+    }
     let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accepted.accept);
     if let Some(protocol) = accepted.protocol {
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
     }

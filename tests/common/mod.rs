@@ -94,8 +94,15 @@ pub async fn serve<H: Handler>(layer: WebSocketLayer<H>) -> Server {
         calls.fetch_add(1, Ordering::SeqCst);
         async move {
             let body = format!("inner saw {}", req.uri().path());
+            // A 2xx answer to CONNECT would open a tunnel: answer those with 404.
+            let status = if req.method() == hyper::Method::CONNECT {
+                404
+            } else {
+                200
+            };
             Ok::<_, Infallible>(
                 Response::builder()
+                    .status(status)
                     .header("x-inner", "yes")
                     .body(Full::new(Bytes::from(body)))
                     .unwrap(),
@@ -125,7 +132,9 @@ pub async fn serve<H: Handler>(layer: WebSocketLayer<H>) -> Server {
                 })
                 .service(app.clone());
             tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                let _ = builder
                     .serve_connection_with_upgrades(
                         TokioIo::new(stream),
                         TowerToHyperService::new(service),
