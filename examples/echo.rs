@@ -5,8 +5,9 @@
 //! cargo run --example echo            # PORT=8080 for another port, PORT=0 for any free one
 //! ```
 //!
-//! The layer wraps a plain service that serves the page; Ctrl-C stops the server, letting
-//! HTTP requests in flight finish.
+//! The layer wraps a plain service that serves the page. HTTP/1.1 and HTTP/2 (cleartext,
+//! prior knowledge) share the port, and HTTP/2 clients can open WebSockets with an extended
+//! CONNECT (RFC 8441). Ctrl-C stops the server, letting HTTP requests in flight finish.
 
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
@@ -65,6 +66,11 @@ async fn main() -> std::io::Result<()> {
         .layer(WebSocketLayer::new(Echo).path("/ws"))
         .service(service_fn(page));
 
+    // HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) on the same port; extended CONNECT
+    // carries WebSockets over HTTP/2 streams (RFC 8441).
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http2().enable_connect_protocol();
+
     let graceful = GracefulShutdown::new();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
@@ -89,7 +95,7 @@ async fn main() -> std::io::Result<()> {
                         req
                     })
                     .service(app));
-                let connection = auto::Builder::new(TokioExecutor::new())
+                let connection = builder
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
                     .into_owned();
                 let connection = graceful.watch(connection);

@@ -37,6 +37,52 @@ async fn the_sample_serves_the_page_and_echoes_on_ws() {
     round_trip(&mut client, Message::text("hello, sample ✓")).await;
     drop(client);
 
+    // HTTP/2 (prior knowledge) on the same port: the page, and a socket by extended CONNECT.
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut h2, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let page = hyper::Request::get(format!("http://{addr}/"))
+        .version(hyper::Version::HTTP_2)
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    let response = within(h2.send_request(page)).await.unwrap();
+    assert_eq!(
+        (response.status(), response.version()),
+        (hyper::StatusCode::OK, hyper::Version::HTTP_2)
+    );
+    let connect = hyper::Request::builder()
+        .method(hyper::Method::CONNECT)
+        .version(hyper::Version::HTTP_2)
+        .uri(format!("http://{addr}/ws"))
+        .header("sec-websocket-version", "13")
+        .extension(hyper::ext::Protocol::from_static("websocket"))
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    // The GET above waited for the server's SETTINGS, so extended CONNECT is allowed now.
+    let mut response = within(h2.send_request(connect)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let upgraded = within(hyper::upgrade::on(&mut response)).await.unwrap();
+    let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(upgraded),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    futures_util::SinkExt::send(&mut socket, Message::text("over HTTP/2"))
+        .await
+        .unwrap();
+    let echoed = within(futures_util::StreamExt::next(&mut socket))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(echoed, Message::text("over HTTP/2"));
+    drop(socket);
+
     // Ctrl-C (SIGINT) stops it cleanly.
     #[cfg(unix)]
     {
