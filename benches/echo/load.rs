@@ -12,10 +12,55 @@ use std::{
     time::{Duration, Instant},
 };
 
+use http_body_util::Empty;
+use hyper::{body::Bytes, upgrade::Upgraded};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
 };
+
+/// Opens `count` WebSockets on `/ws` over one HTTP/2 connection (RFC 8441).
+pub async fn connect_h2(addr: SocketAddr, count: usize) -> Vec<TokioIo<Upgraded>> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    // Extended CONNECT waits for the server's SETTINGS, which hyper's own task reads.
+    let mut connection = Box::pin(connection);
+    while !connection.is_extended_connect_protocol_enabled() {
+        std::future::poll_fn(|cx| {
+            let _ = std::future::Future::poll(connection.as_mut(), cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::spawn(connection);
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let request = hyper::Request::builder()
+            .method(hyper::Method::CONNECT)
+            .version(hyper::Version::HTTP_2)
+            .uri(format!("http://{addr}/ws"))
+            .header("sec-websocket-version", "13")
+            .extension(hyper::ext::Protocol::from_static("websocket"))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        sender.ready().await.unwrap();
+        let mut response = sender
+            .send_request(request)
+            .await
+            .expect("extended CONNECT");
+        assert_eq!(response.status(), 200);
+        sockets.push(TokioIo::new(
+            hyper::upgrade::on(&mut response).await.unwrap(),
+        ));
+    }
+    sockets
+}
 
 /// Opens a connection and completes the WebSocket handshake on `/ws`.
 pub async fn connect(addr: SocketAddr) -> TcpStream {
@@ -64,6 +109,10 @@ pub fn masked_frame(payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// Either transport's stream, boxed so that one client loop serves both.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 /// The length of the server frame at the start of `buf` (header and payload), once its
 /// header is complete.
 fn frame_len(buf: &[u8]) -> Option<(usize, usize)> {
@@ -83,13 +132,13 @@ fn frame_len(buf: &[u8]) -> Option<(usize, usize)> {
 
 /// Sends the frame, waits for its echo, checks it, and again, until `stop`. Reads go into
 /// one buffer, so a small echo costs one read system call.
-async fn ping_pong(
-    mut stream: TcpStream,
+async fn ping_pong<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     frame: Arc<Vec<u8>>,
     expected: Arc<Vec<u8>>,
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
-) -> TcpStream {
+) -> S {
     let mut buf = vec![0u8; expected.len() + 14];
     while !stop.load(Ordering::Relaxed) {
         stream.write_all(&frame).await.expect("send");
@@ -134,13 +183,21 @@ pub struct Throughput {
     pub load_cpu: f64,
 }
 
+/// How the sockets reach the server.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Transport {
+    /// One TCP connection per socket.
+    Http1,
+    /// All sockets as streams of one HTTP/2 connection.
+    Http2,
+}
+
 /// Runs `connections` ping-pong clients of `size`-byte messages against `addr`, measures
 /// messages per second over `window` after `warmup`.
 pub async fn throughput(
     addr: SocketAddr,
     server_pid: &str,
-    connections: usize,
-    size: usize,
+    (connections, size, transport): (usize, usize, Transport),
     warmup: Duration,
     window: Duration,
 ) -> Throughput {
@@ -150,15 +207,25 @@ pub async fn throughput(
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let stream = connect(addr).await;
-        clients.push(tokio::spawn(ping_pong(
-            stream,
-            frame.clone(),
-            expected.clone(),
-            stop.clone(),
-            count.clone(),
-        )));
+    let start = |stream| {
+        let (frame, expected) = (frame.clone(), expected.clone());
+        let (stop, count) = (stop.clone(), count.clone());
+        async move {
+            drop(ping_pong(stream, frame, expected, stop, count).await);
+        }
+    };
+    match transport {
+        Transport::Http1 => {
+            for _ in 0..connections {
+                let stream = connect(addr).await;
+                clients.push(tokio::spawn(start(Box::new(stream) as Box<dyn Stream>)));
+            }
+        }
+        Transport::Http2 => {
+            for stream in connect_h2(addr, connections).await {
+                clients.push(tokio::spawn(start(Box::new(stream) as Box<dyn Stream>)));
+            }
+        }
     }
     tokio::time::sleep(warmup).await;
     let (start, start_count) = (Instant::now(), count.load(Ordering::Relaxed));
@@ -172,7 +239,7 @@ pub async fn throughput(
     );
     stop.store(true, Ordering::Relaxed);
     for client in clients {
-        drop(client.await.expect("a client failed"));
+        client.await.expect("a client failed");
     }
     Throughput {
         per_second: done as f64 / elapsed.as_secs_f64(),

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench --bench echo                 # 3 rounds of 2 s per server and scenario
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
-//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384 --no-idle
+//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384 --no-idle --no-http2
 //! ```
 //!
 //! Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load
@@ -12,7 +12,8 @@
 //! from a shared machine falls on all of them alike. Reported: medians and min–max of
 //! messages per second, the ratios a/b and a/c, the CPU use of server and load generator
 //! (the load generator must not be the limit), RSS growth per idle socket at 10,000
-//! sockets, and the pass-through cost of a plain HTTP request.
+//! sockets, the pass-through cost of a plain HTTP request, and (a) with 100 sockets as
+//! streams of one HTTP/2 connection (RFC 8441) against 100 HTTP/1.1 connections.
 
 mod load;
 mod passthrough;
@@ -134,6 +135,7 @@ fn main() {
         servers: list(&args, "--servers"),
         scenarios: list(&args, "--scenarios"),
         idle: !args.iter().any(|a| a == "--no-idle"),
+        http2: !args.iter().any(|a| a == "--no-http2"),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -151,6 +153,53 @@ struct Options {
     scenarios: Option<Vec<String>>,
     /// Whether to measure idle memory.
     idle: bool,
+    /// Whether to compare HTTP/2 and HTTP/1.1 sockets on the layer.
+    http2: bool,
+}
+
+/// (a) over HTTP/2, 100 sockets on one connection, against 100 HTTP/1.1 connections.
+async fn http2(options: &Options) {
+    println!(
+        "\n(a) layer: 100 sockets as streams of one HTTP/2 connection vs 100 HTTP/1.1 connections"
+    );
+    println!(
+        "\n| size | HTTP/1.1 msg/s | HTTP/2 msg/s | h2/h1 | server CPU µs per message (h1, h2) |"
+    );
+    println!("|---|---|---|---|---|");
+    for size in [20, 16 * 1024] {
+        let (mut rates, mut costs): ([Vec<f64>; 2], [Vec<f64>; 2]) = Default::default();
+        for _ in 0..options.rounds {
+            for (t, transport) in [load::Transport::Http1, load::Transport::Http2]
+                .into_iter()
+                .enumerate()
+            {
+                let server = Server::start("layer");
+                let result = load::throughput(
+                    servers::addr(server.port),
+                    &server.pid,
+                    (100, size, transport),
+                    Duration::from_millis(300),
+                    options.window,
+                )
+                .await;
+                rates[t].push(result.per_second);
+                costs[t].push(result.server_cpu / result.per_second * 1e6);
+            }
+        }
+        let h1 = median(&mut rates[0]);
+        let h2 = median(&mut rates[1]);
+        println!(
+            "| {} | {h1:.0} | {h2:.0} | {:.2} | {:.2}, {:.2} |",
+            if size == 20 {
+                "20 B".to_owned()
+            } else {
+                "16 KiB".to_owned()
+            },
+            h2 / h1,
+            median(&mut costs[0]),
+            median(&mut costs[1])
+        );
+    }
 }
 
 async fn run(options: Options) {
@@ -206,8 +255,7 @@ async fn run(options: Options) {
                 let result = load::throughput(
                     servers::addr(server.port),
                     &server.pid,
-                    connections,
-                    size,
+                    (connections, size, load::Transport::Http1),
                     Duration::from_millis(300),
                     window,
                 )
@@ -270,6 +318,10 @@ async fn run(options: Options) {
             per_message.join(", "),
             usage.join(", ")
         );
+    }
+
+    if options.http2 {
+        http2(&options).await;
     }
 
     if !options.idle {

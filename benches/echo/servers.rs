@@ -51,7 +51,10 @@ async fn layer(listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
+            // As examples/echo.rs: HTTP/1.1 and HTTP/2 with extended CONNECT.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http2().enable_connect_protocol();
+            let _ = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .await;
         });
