@@ -209,7 +209,10 @@ pub(crate) async fn run<H: Handler>(
     let shared = Shared::new(TokioIo::new(upgraded), &config.socket);
     let socket = WebSocket::new(shared.clone(), cx.protocol().map(str::to_owned));
     let outcome = CatchUnwind {
-        inner: config.handler.call(socket, cx),
+        inner: FlushWhenIdle {
+            inner: config.handler.call(socket, cx),
+            shared: &shared,
+        },
     }
     .await;
     let handler_error = match outcome {
@@ -299,6 +302,29 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic with a non-string payload".to_owned()
+    }
+}
+
+pin_project! {
+    /// Writes what the handler's sends gathered whenever the handler goes idle: gathering
+    /// saves system calls under load, and must never hold a message back.
+    struct FlushWhenIdle<'a, F> {
+        #[pin]
+        inner: F,
+        shared: &'a Shared,
+    }
+}
+
+impl<F: Future> Future for FlushWhenIdle<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = this.inner.poll(cx);
+        if polled.is_pending() {
+            this.shared.flush_deferred(cx);
+        }
+        polled
     }
 }
 

@@ -32,7 +32,7 @@ use std::{
     future::poll_fn,
     pin::Pin,
     sync::{
-        atomic::{AtomicU8, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
         Arc, Mutex, MutexGuard,
     },
     task::{ready, Context, Poll},
@@ -56,6 +56,10 @@ type WriteIo = tokio::io::WriteHalf<Io>;
 /// for the connection.
 const SINK_HIGH_WATER: usize = 64 * 1024;
 
+/// Up to this many bytes, frames sent while more input is already waiting are gathered and
+/// written together; past it they are written at once.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
 /// Which side sent the first close frame.
 const NOBODY: u8 = 0;
 const CLIENT: u8 = 1;
@@ -73,6 +77,12 @@ pub(crate) struct Shared {
     reader: Mutex<Reader>,
     writer: Mutex<Writer>,
     initiator: AtomicU8,
+    /// The client's next frame is already (at least partly) read: a send can wait for the
+    /// answers to it and go out with them.
+    input_waiting: AtomicBool,
+    /// A send left its frame queued; it is written before the socket waits for input, or
+    /// before the task that sent it goes idle.
+    deferred: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,6 +101,8 @@ impl Shared {
             )),
             writer: Mutex::new(Writer::new(write)),
             initiator: AtomicU8::new(NOBODY),
+            input_waiting: AtomicBool::new(false),
+            deferred: AtomicBool::new(false),
         })
     }
 
@@ -124,14 +136,19 @@ impl Shared {
             reader.owes_flush = self.flush_in_background(cx);
         }
         loop {
-            let frame = match ready!(reader.poll_frame(cx)) {
-                Ok(frame) => frame,
-                Err(e) => {
-                    return Poll::Ready(Some(Err(self.fail(
-                        &mut reader,
-                        reader::engine_error(e),
-                        cx,
-                    ))))
+            let frame = match reader.poll_frame(cx) {
+                Poll::Ready(Ok(frame)) => frame,
+                Poll::Pending => {
+                    // The socket is about to wait for input: write what was gathered.
+                    self.input_waiting.store(false, Ordering::Relaxed);
+                    if self.deferred.swap(false, Ordering::AcqRel) {
+                        reader.owes_flush = self.flush_in_background(cx);
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => {
+                    let error = reader::engine_error(e);
+                    return Poll::Ready(Some(Err(self.fail(&mut reader, error, cx))));
                 }
             };
             let message = match reader.assemble(frame) {
@@ -139,6 +156,8 @@ impl Shared {
                 Ok(None) => continue,
                 Err(e) => return Poll::Ready(Some(Err(self.fail(&mut reader, e, cx)))),
             };
+            self.input_waiting
+                .store(reader.input_waiting(), Ordering::Relaxed);
             match &message {
                 Message::Ping(payload) => {
                     self.writer().push_control(OpCode::Pong, payload.clone());
@@ -222,9 +241,25 @@ impl Shared {
             ready!(Self::poll_reserve_locked(&mut writer, cx))?;
             if let Some(message) = message.take() {
                 self.push_locked(&mut writer, message)?;
+                // More input is already here: its answers can go out with this one, in one
+                // write, when the socket next waits for input (or the sender goes idle).
+                if self.input_waiting.load(Ordering::Relaxed) && writer.queued() < COALESCE_LIMIT {
+                    self.deferred.store(true, Ordering::Release);
+                    return Poll::Ready(Ok(()));
+                }
             }
         }
         writer.poll_flush(cx)
+    }
+
+    /// Writes what sends left queued, if any; called by the session each time its handler
+    /// goes idle, so that nothing stays gathered while nobody will flush it.
+    pub(crate) fn flush_deferred(&self, cx: &mut Context<'_>) {
+        if self.deferred.swap(false, Ordering::AcqRel) && self.writer().poll_flush(cx).is_pending()
+        {
+            // Still queued: this task is woken when the connection takes more; try again then.
+            self.deferred.store(true, Ordering::Release);
+        }
     }
 
     fn push_control(writer: &mut Writer, opcode: OpCode, data: Bytes) -> Result<(), Error> {

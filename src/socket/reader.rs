@@ -3,18 +3,48 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     task::{Context, Poll, Waker},
     time::Duration,
 };
 
 use bytes::BytesMut;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
-use tokio::time::{Instant, Sleep};
+use tokio::{
+    io::{AsyncRead, ReadBuf},
+    time::{Instant, Sleep},
+};
 
 use super::ReadIo;
 use crate::{CloseCode, CloseFrame, Error, Message};
 
-type EngineRead = WebSocketRead<ReadIo>;
+type EngineRead = WebSocketRead<CountingRead>;
+
+/// The connection's read half, counting the bytes it hands to the engine: with the bytes of
+/// the frames the engine returned, that tells whether more input is already buffered.
+pub(crate) struct CountingRead {
+    inner: ReadIo,
+    delivered: Arc<AtomicU64>,
+}
+
+impl AsyncRead for CountingRead {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if polled.is_ready() {
+            let read = (buf.filled().len() - before) as u64;
+            self.delivered.fetch_add(read, Ordering::Relaxed);
+        }
+        polled
+    }
+}
 
 /// One engine read, kept across polls: the engine's `read_frame` is not cancel-safe, so the
 /// future that owns the engine lives here until it finishes, whoever stops polling it.
@@ -38,6 +68,8 @@ pub(crate) struct RawFrame {
     opcode: OpCode,
     /// Whether the client masked it, as it must (RFC 6455 §5.1).
     masked: bool,
+    /// Its size on the wire, header included.
+    wire_len: u64,
     payload: BytesMut,
 }
 
@@ -46,7 +78,7 @@ impl From<Frame<'_>> for RawFrame {
         // The engine keeps the mask private, but formats the mask bit into a header
         // exactly when the frame came with one (unmasking the payload keeps the mask).
         let mut head = [0u8; 16];
-        frame.fmt_head(&mut head);
+        let head_len = frame.fmt_head(&mut head);
         let masked = head[1] & 0x80 != 0;
         let payload = match frame.payload {
             Payload::Bytes(bytes) => bytes,
@@ -56,6 +88,7 @@ impl From<Frame<'_>> for RawFrame {
             fin: frame.fin,
             opcode: frame.opcode,
             masked,
+            wire_len: (head_len + payload.len()) as u64,
             payload,
         }
     }
@@ -133,6 +166,9 @@ pub(crate) struct Reader {
     end: Option<Box<ReadEnd>>,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
+    /// Bytes handed to the engine by the connection, and bytes of the frames it returned.
+    delivered: Arc<AtomicU64>,
+    consumed: u64,
 }
 
 impl Reader {
@@ -142,6 +178,11 @@ impl Reader {
         reassembly_capacity: usize,
         keep_alive: Option<Duration>,
     ) -> Self {
+        let delivered = Arc::new(AtomicU64::new(0));
+        let io = CountingRead {
+            inner: io,
+            delivered: delivered.clone(),
+        };
         let (mut engine, _) = fastwebsockets::after_handshake_split(
             io,
             tokio::io::empty(),
@@ -162,7 +203,15 @@ impl Reader {
             end: None,
             messages: 0,
             bytes: 0,
+            delivered,
+            consumed: 0,
         }
+    }
+
+    /// Whether more input than the frames returned so far has been read: the next frame
+    /// (or part of it) is already buffered.
+    pub(crate) fn input_waiting(&self) -> bool {
+        self.delivered.load(Ordering::Relaxed) > self.consumed
     }
 
     /// Polls the engine for the next frame.
@@ -205,8 +254,10 @@ impl Reader {
             fin,
             opcode,
             masked,
+            wire_len,
             payload,
         } = frame;
+        self.consumed += wire_len;
         if !masked {
             return Err(Error::protocol(
                 CloseCode::PROTOCOL_ERROR,

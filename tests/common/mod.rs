@@ -310,6 +310,12 @@ impl RawSocket {
 
     /// Writes one frame; `mask` as clients must, or not.
     pub async fn send(&mut self, first_byte: u8, payload: &[u8], mask: bool) {
+        let frame = RawSocket::frame(first_byte, payload, mask);
+        self.write(&frame).await;
+    }
+
+    /// The bytes of one client frame.
+    pub fn frame(first_byte: u8, payload: &[u8], mask: bool) -> Vec<u8> {
         let mut frame = vec![first_byte];
         let mask_bit = if mask { 0x80 } else { 0 };
         match payload.len() {
@@ -330,7 +336,20 @@ impl RawSocket {
         } else {
             frame.extend_from_slice(payload);
         }
-        self.write(&frame).await;
+        frame
+    }
+
+    /// The connection's two halves, for reading and writing from two tasks, with what was
+    /// already read.
+    pub fn into_split(
+        self,
+    ) -> (
+        tokio::net::tcp::OwnedReadHalf,
+        tokio::net::tcp::OwnedWriteHalf,
+        Vec<u8>,
+    ) {
+        let (read, write) = self.stream.into_split();
+        (read, write, self.buf)
     }
 
     /// Reads the next frame from the server, or `None` once the server closed TCP.

@@ -1,0 +1,116 @@
+//! Pipelined messages: answers to input that is already waiting are gathered and written
+//! together, without ever holding a message back or reordering anything.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{serve, within, RawFrame, RawSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower_websockets::WebSocketLayer;
+
+const FIN_TEXT: u8 = 0x81;
+const FIN_BINARY: u8 = 0x82;
+const FIN_CLOSE: u8 = 0x88;
+
+/// Many frames in one write, as a pipelining client sends them.
+fn burst(messages: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+    messages
+        .into_iter()
+        .flat_map(|payload| RawSocket::frame(FIN_BINARY, &payload, true))
+        .collect()
+}
+
+fn payload(i: usize) -> Vec<u8> {
+    // Sizes from 0 to 2,999 bytes, so that short and long frames mix.
+    let len = (i * 37) % 3000;
+    (0..len).map(|j| (i + j) as u8).collect()
+}
+
+#[tokio::test]
+async fn a_pipelined_burst_is_echoed_whole_and_in_order() {
+    let server = serve(WebSocketLayer::default()).await;
+    let mut socket = RawSocket::connect(server.addr).await;
+    socket.write(&burst((0..1000).map(payload))).await;
+    for i in 0..1000 {
+        let echo = socket.recv().await.expect("an echo");
+        assert_eq!(
+            (echo.opcode, echo.payload.len()),
+            (2, payload(i).len()),
+            "message {i}"
+        );
+        assert!(echo.payload == payload(i), "message {i} differs");
+    }
+}
+
+#[tokio::test]
+async fn a_lone_message_is_not_held_back() {
+    let server = serve(WebSocketLayer::default()).await;
+    let mut socket = RawSocket::connect(server.addr).await;
+    // After a burst, and then on its own: each is answered with nothing else in flight.
+    socket.write(&burst((0..50).map(payload))).await;
+    for _ in 0..50 {
+        socket.recv().await.unwrap();
+    }
+    for text in ["alone", "again alone"] {
+        socket.send(FIN_TEXT, text.as_bytes(), true).await;
+        let echo = socket.recv().await.unwrap();
+        assert_eq!(echo.payload, text.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn a_long_burst_is_answered_while_it_is_still_arriving() {
+    // 64 MiB of 1 KiB messages is far more than the kernel buffers both ways hold, so the
+    // client cannot finish writing before the server has read most of it. Were answers
+    // gathered until the input ended, none would come before the last byte was written
+    // (and this test would time out). They go out each time the server's read would wait,
+    // that is after each read's worth of frames (the engine reads up to 8 KiB at a time),
+    // and at the latest at the 64 KiB gathering limit.
+    let server = serve(WebSocketLayer::default()).await;
+    let socket = RawSocket::connect(server.addr).await;
+    let (mut read, mut write, _) = socket.into_split();
+    let one = RawSocket::frame(FIN_BINARY, &[7u8; 1024], true);
+    let chunk = one.repeat(1024);
+    let frames = 64 * 1024;
+    let writer = tokio::spawn(async move {
+        for _ in 0..frames / 1024 {
+            write.write_all(&chunk).await.unwrap();
+        }
+        (Instant::now(), write)
+    });
+    let mut first_echo = None;
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let expected = frames * (4 + 1024);
+    while received < expected {
+        let n = within(read.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        first_echo.get_or_insert_with(Instant::now);
+        received += n;
+    }
+    let (writer_done, _write) = writer.await.unwrap();
+    assert_eq!(received, expected, "every echo, nothing else");
+    assert!(
+        first_echo.unwrap() < writer_done,
+        "no answer before the whole burst was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_closes_mid_burst_gets_every_echo_before_its_close() {
+    let server = serve(WebSocketLayer::default()).await;
+    let mut socket = RawSocket::connect(server.addr).await;
+    let mut bytes = burst((0..50).map(payload));
+    bytes.extend(RawSocket::frame(FIN_CLOSE, b"\x03\xe8bye", true));
+    bytes.extend(burst((50..60).map(payload))); // after the close: to be ignored
+    socket.write(&bytes).await;
+    for i in 0..50 {
+        let echo: RawFrame = socket.recv().await.expect("an echo");
+        assert!(
+            echo.opcode == 2 && echo.payload == payload(i),
+            "message {i}"
+        );
+    }
+    assert_eq!(socket.expect_close().await, 1000);
+}
