@@ -130,34 +130,47 @@ fn frame_len(buf: &[u8]) -> Option<(usize, usize)> {
     Some((header, len))
 }
 
-/// Sends the frame, waits for its echo, checks it, and again, until `stop`. Reads go into
-/// one buffer, so a small echo costs one read system call.
+/// Sends `depth` frames in one write, reads their echoes and checks each, in order; and
+/// again, until `stop`. Reads go into one buffer, so a small echo costs at most one read.
 async fn ping_pong<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    frame: Arc<Vec<u8>>,
+    batch: Arc<Vec<u8>>,
+    depth: usize,
     expected: Arc<Vec<u8>>,
     stop: Arc<AtomicBool>,
     count: Arc<AtomicU64>,
 ) -> S {
-    let mut buf = vec![0u8; expected.len() + 14];
+    let mut buf = vec![0u8; depth * (expected.len() + 14)];
     while !stop.load(Ordering::Relaxed) {
-        stream.write_all(&frame).await.expect("send");
-        let mut filled = 0;
-        let (header, len) = loop {
-            if let Some((header, len)) = frame_len(&buf[..filled]) {
-                if filled >= header + len {
-                    break (header, len);
+        stream.write_all(&batch).await.expect("send");
+        let (mut start, mut filled, mut echoed) = (0, 0, 0);
+        while echoed < depth {
+            // Check every whole echo in the buffer.
+            while let Some((header, len)) = frame_len(&buf[start..filled]) {
+                if filled - start < header + len {
+                    break;
                 }
+                assert_eq!(buf[start], 0x82, "one final binary frame");
+                assert_eq!(len, expected.len(), "echo length");
+                assert!(
+                    buf[start + header..start + header + len] == **expected,
+                    "echo payload differs"
+                );
+                start += header + len;
+                echoed += 1;
             }
+            if echoed == depth {
+                break;
+            }
+            buf.copy_within(start..filled, 0);
+            filled -= start;
+            start = 0;
             let n = stream.read(&mut buf[filled..]).await.expect("echo");
             assert!(n > 0, "the server closed the connection");
             filled += n;
-        };
-        assert_eq!(buf[0], 0x82, "one final binary frame");
-        assert_eq!(len, expected.len(), "echo length");
-        assert_eq!(filled, header + len, "nothing but the echo");
-        assert!(buf[header..filled] == **expected, "echo payload differs");
-        count.fetch_add(1, Ordering::Relaxed);
+        }
+        assert_eq!(start, filled, "nothing but the echoes");
+        count.fetch_add(depth as u64, Ordering::Relaxed);
     }
     stream
 }
@@ -192,17 +205,31 @@ pub enum Transport {
     Http2,
 }
 
-/// Runs `connections` ping-pong clients of `size`-byte messages against `addr`, measures
-/// messages per second over `window` after `warmup`.
+/// One load: connections, message size, messages in flight on each, transport.
+#[derive(Clone, Copy)]
+pub struct Load {
+    pub connections: usize,
+    pub size: usize,
+    pub depth: usize,
+    pub transport: Transport,
+}
+
+/// Runs `load` against `addr`, measures messages per second over `window` after `warmup`.
 pub async fn throughput(
     addr: SocketAddr,
     server_pid: &str,
-    (connections, size, transport): (usize, usize, Transport),
+    load: Load,
     warmup: Duration,
     window: Duration,
 ) -> Throughput {
+    let Load {
+        connections,
+        size,
+        depth,
+        transport,
+    } = load;
     let payload: Vec<u8> = (0..size).map(|i| (i * 31 + 7) as u8).collect();
-    let frame = Arc::new(masked_frame(&payload));
+    let frame = Arc::new(masked_frame(&payload).repeat(depth));
     let expected = Arc::new(payload);
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
@@ -211,7 +238,7 @@ pub async fn throughput(
         let (frame, expected) = (frame.clone(), expected.clone());
         let (stop, count) = (stop.clone(), count.clone());
         async move {
-            drop(ping_pong(stream, frame, expected, stop, count).await);
+            drop(ping_pong(stream, frame, depth, expected, stop, count).await);
         }
     };
     match transport {

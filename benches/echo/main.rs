@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench --bench echo                 # 3 rounds of 2 s per server and scenario
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
-//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384 --no-idle --no-http2
+//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2
 //! ```
 //!
 //! Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load
@@ -31,11 +31,14 @@ const KINDS: [(&str, &str); 3] = [
     ("axum", "(c) axum"),
 ];
 
-const SCENARIOS: [(usize, usize, &str); 4] = [
-    (1, 20, "1 x 20 B"),
-    (100, 20, "100 x 20 B"),
-    (100, 16 * 1024, "100 x 16 KiB"),
-    (10, 1 << 20, "10 x 1 MiB"),
+/// Connections, message size, messages in flight on each connection, label.
+const SCENARIOS: [(usize, usize, usize, &str); 6] = [
+    (1, 20, 1, "1 x 20 B"),
+    (100, 20, 1, "100 x 20 B"),
+    (100, 16 * 1024, 1, "100 x 16 KiB"),
+    (10, 1 << 20, 1, "10 x 1 MiB"),
+    (100, 20, 16, "100 x 20 B, 16 in flight"),
+    (10, 16 * 1024, 16, "10 x 16 KiB, 16 in flight"),
 ];
 
 const IDLE_SOCKETS: usize = 10_000;
@@ -177,7 +180,12 @@ async fn http2(options: &Options) {
                 let result = load::throughput(
                     servers::addr(server.port),
                     &server.pid,
-                    (100, size, transport),
+                    load::Load {
+                        connections: 100,
+                        size,
+                        depth: 1,
+                        transport,
+                    },
                     Duration::from_millis(300),
                     options.window,
                 )
@@ -238,8 +246,12 @@ async fn run(options: Options) {
          | a/b | a/c | server CPU µs per message (a, b, c) | CPU server / load (a, b, c) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for (connections, size, name) in SCENARIOS {
-        let key = format!("{connections}x{size}");
+    for (connections, size, depth, name) in SCENARIOS {
+        let key = if depth == 1 {
+            format!("{connections}x{size}")
+        } else {
+            format!("{connections}x{size}x{depth}")
+        };
         if options
             .scenarios
             .as_ref()
@@ -255,7 +267,12 @@ async fn run(options: Options) {
                 let result = load::throughput(
                     servers::addr(server.port),
                     &server.pid,
-                    (connections, size, load::Transport::Http1),
+                    load::Load {
+                        connections,
+                        size,
+                        depth,
+                        transport: load::Transport::Http1,
+                    },
                     Duration::from_millis(300),
                     window,
                 )
