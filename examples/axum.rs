@@ -69,7 +69,13 @@ async fn main() -> std::io::Result<()> {
         .layer(WebSocketLayer::new(chat).path("/chat"))
         .layer(middleware::from_fn(authenticate));
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    // Small WebSocket frames must not wait for Nagle's algorithm (see the README).
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
+        .await?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     println!("axum example on http://127.0.0.1:3000 (socket at ws://127.0.0.1:3000/chat?name=you)");
     axum::serve(
         listener,
