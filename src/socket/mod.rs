@@ -231,10 +231,13 @@ impl Shared {
     }
 
     /// Queues `message` once there is room, then writes everything queued; one lock a poll.
+    /// With `gather`, the sender also reads this socket, so while more input is waiting the
+    /// frame may stay queued until that reading would wait (see `poll_recv`).
     fn poll_send(
         &self,
         cx: &mut Context<'_>,
         message: &mut Option<Message>,
+        gather: bool,
     ) -> Poll<Result<(), Error>> {
         let mut writer = self.writer();
         if message.is_some() {
@@ -243,7 +246,10 @@ impl Shared {
                 self.push_locked(&mut writer, message)?;
                 // More input is already here: its answers can go out with this one, in one
                 // write, when the socket next waits for input (or the sender goes idle).
-                if self.input_waiting.load(Ordering::Relaxed) && writer.queued() < COALESCE_LIMIT {
+                if gather
+                    && self.input_waiting.load(Ordering::Relaxed)
+                    && writer.queued() < COALESCE_LIMIT
+                {
                     self.deferred.store(true, Ordering::Release);
                     return Poll::Ready(Ok(()));
                 }
@@ -290,9 +296,9 @@ impl Shared {
         }
     }
 
-    async fn send(&self, message: Message) -> Result<(), Error> {
+    async fn send(&self, message: Message, gather: bool) -> Result<(), Error> {
         let mut message = Some(message);
-        poll_fn(|cx| self.poll_send(cx, &mut message)).await
+        poll_fn(|cx| self.poll_send(cx, &mut message, gather)).await
     }
 
     async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
@@ -361,12 +367,18 @@ impl WebSocket {
         poll_fn(|cx| self.shared.poll_recv(cx)).await
     }
 
-    /// Sends a message and waits until the connection has taken it.
+    /// Sends a message: it is written before this returns, unless the client's next
+    /// frame is already read. Then it is gathered with the answers to that input and all
+    /// are written, in order and with one system call, when this socket next waits for
+    /// input, when 64 KiB are gathered, or when the handler's task goes idle, whichever
+    /// comes first. A lone message is never held back.
     ///
     /// Sending [`Message::Close`] is the same as [`close`](Self::close). Fails with
     /// [`Error::Closed`] once a close frame has been sent.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.shared.send(message).await
+        // The task that sends is the one that receives: answers to pipelined input can be
+        // gathered and written together when this socket next waits for input.
+        self.shared.send(message, true).await
     }
 
     /// Starts the close handshake with this code and reason (cut to 123 bytes), and waits
@@ -430,9 +442,11 @@ pub struct SendHalf {
 }
 
 impl SendHalf {
-    /// Sends a message; see [`WebSocket::send`].
+    /// Sends a message and waits until the connection has taken it; see
+    /// [`WebSocket::send`]. Unlike it, never gathers: the receiving half may be in another
+    /// task, busy with something else.
     pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.shared.send(message).await
+        self.shared.send(message, false).await
     }
 
     /// Starts the close handshake; see [`WebSocket::close`].
