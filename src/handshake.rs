@@ -85,6 +85,21 @@ impl Rejection {
         }
     }
 
+    /// How the stats count it.
+    pub(crate) fn refusal(self) -> crate::stats::Refusal {
+        use crate::stats::Refusal;
+        match self {
+            Rejection::NotUpgrade => Refusal::NotWebSocket,
+            Rejection::MethodNotGet
+            | Rejection::HttpVersion
+            | Rejection::MissingHost
+            | Rejection::BadKey => Refusal::BadHandshake,
+            Rejection::BadVersion => Refusal::UnsupportedVersion,
+            Rejection::OriginForbidden => Refusal::ForbiddenOrigin,
+            Rejection::NoProtocol => Refusal::NoProtocol,
+        }
+    }
+
     /// Headers the rejection carries besides the reason.
     pub(crate) fn headers(self, headers: &mut HeaderMap) {
         if self == Rejection::BadVersion {

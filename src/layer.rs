@@ -6,7 +6,7 @@ use http::HeaderValue;
 use tower::Layer;
 
 use crate::{
-    handshake::HandshakeConfig, origin::Origin, socket::SocketConfig, Echo, Handler,
+    handshake::HandshakeConfig, origin::Origin, socket::SocketConfig, Echo, Handler, Stats,
     WebSocketService,
 };
 
@@ -18,6 +18,9 @@ pub(crate) struct Config<H> {
     pub(crate) handshake: HandshakeConfig,
     pub(crate) socket: SocketConfig,
     pub(crate) close_timeout: Duration,
+    pub(crate) max_sockets: Option<usize>,
+    /// Shared by every service the layer makes: one count per layer.
+    pub(crate) stats: Stats,
 }
 
 /// Accepts WebSocket upgrades on configured paths and hands each socket to a [`Handler`].
@@ -54,6 +57,8 @@ impl<H: Handler> WebSocketLayer<H> {
                     keep_alive_interval: Some(Duration::from_secs(120)),
                 },
                 close_timeout: Duration::from_secs(5),
+                max_sockets: None,
+                stats: Stats::default(),
             },
         }
     }
@@ -162,6 +167,20 @@ impl<H: Handler> WebSocketLayer<H> {
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.config.socket.max_message_size = bytes;
         self
+    }
+
+    /// The most sockets open at once; an upgrade over it gets `503 Service Unavailable`
+    /// with `Retry-After: 1`. A socket gives its place back however it ends (close, error,
+    /// handler panic, vanished client). `None` for no limit. Default: `None`.
+    pub fn max_sockets(mut self, limit: impl Into<Option<usize>>) -> Self {
+        self.config.max_sockets = limit.into();
+        self
+    }
+
+    /// The counters of this layer's sockets: open now, accepted, refused by reason.
+    /// Every service made by this layer (and by its clones) counts into the same ones.
+    pub fn stats(&self) -> Stats {
+        self.config.stats.clone()
     }
 
     /// How long, after the handler returns, the session waits for the close handshake to

@@ -79,6 +79,7 @@ mod origin;
 mod service;
 pub mod session;
 pub mod socket;
+mod stats;
 
 pub use body::ResponseBody;
 pub use context::Context;
@@ -90,6 +91,7 @@ pub use message::{CloseCode, CloseFrame, Message};
 pub use service::WebSocketService;
 pub use session::{ClosedBy, SessionHandle, SessionSummary, Traffic};
 pub use socket::{RecvHalf, SendHalf, WebSocket};
+pub use stats::{Rejections, Stats};
 
 /// The README's code examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -106,6 +106,7 @@ fn accept<B, ResBody, H: Handler>(
     let accepted = match checked {
         Ok(accepted) => accepted,
         Err(rejection) => {
+            config.stats.refused(rejection.refusal());
             let mut response = plain_text(rejection.status(), rejection.reason());
             rejection.headers(response.headers_mut());
             return response;
@@ -118,6 +119,16 @@ fn accept<B, ResBody, H: Handler>(
             "This server connection cannot be upgraded (serve it with upgrades enabled).\n",
         );
     };
+    let Some(place) = config.stats.admit(config.max_sockets) else {
+        let mut response = plain_text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many WebSocket connections are open; try again shortly.\n",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
     let protocol = accepted
         .protocol
         .as_ref()
@@ -129,6 +140,7 @@ fn accept<B, ResBody, H: Handler>(
         config.clone(),
         HandlerContext::new(parts, protocol),
         publisher,
+        place,
     ));
 
     let mut response = Response::new(ResponseBody::empty());

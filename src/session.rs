@@ -53,6 +53,7 @@ use tokio::{sync::Notify, time::Instant};
 use crate::{
     layer::Config,
     socket::{Shared, SocketState},
+    stats::Place,
     CloseCode, CloseFrame, Context, Error, Handler, HandlerOutput, WebSocket,
 };
 
@@ -195,6 +196,8 @@ pub(crate) async fn run<H: Handler>(
     config: Arc<Config<H>>,
     cx: Context,
     publisher: Publisher,
+    // Held until the session ends, however it ends: the socket's place in the count.
+    _place: Place,
 ) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,

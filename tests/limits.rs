@@ -1,0 +1,110 @@
+//! The limit on open sockets and the layer's counters.
+
+mod common;
+
+use common::{raw_http, round_trip, serve, upgrade_request, within};
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message as ClientMessage;
+use tower_websockets::{Context, Message, WebSocket, WebSocketLayer};
+
+#[tokio::test]
+async fn the_limit_refuses_with_503_and_admits_again_when_a_socket_ends() {
+    let layer = WebSocketLayer::default().max_sockets(2);
+    let stats = layer.stats();
+    let mut server = serve(layer).await;
+    let mut first = server.connect().await;
+    let first_session = server.next_session().await;
+    let mut second = server.connect().await;
+    let _ = server.next_session().await;
+    assert_eq!(stats.open(), 2);
+
+    let (status, head, body) = raw_http(server.addr, &upgrade_request("/ws", "")).await;
+    assert_eq!(status, 503);
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    assert!(!body.is_empty());
+    assert_eq!(server.inner_calls(), 0);
+
+    // The two admitted sockets still work; when one closes, a new one gets its place.
+    round_trip(&mut second, ClientMessage::text("still here")).await;
+    first.close(None).await.unwrap();
+    within(first_session.ended()).await;
+    assert_eq!(stats.open(), 1);
+    let mut third = server.connect().await;
+    round_trip(&mut third, ClientMessage::text("admitted again")).await;
+    assert_eq!((stats.accepted(), stats.rejected().over_limit), (3, 1));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_and_a_vanished_client_give_their_places_back() {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            if message == Message::text("panic") {
+                panic!("on purpose");
+            }
+            if message.is_data() && socket.send(message).await.is_err() {
+                break;
+            }
+        }
+    })
+    .max_sockets(1);
+    let stats = layer.stats();
+    let mut server = serve(layer).await;
+
+    let mut doomed = server.connect().await;
+    let session = server.next_session().await;
+    doomed.send(ClientMessage::text("panic")).await.unwrap();
+    assert_eq!(common::expect_close(&mut doomed).await.0, 1011);
+    within(session.ended()).await;
+    assert_eq!(stats.open(), 0);
+
+    let mut vanishing = server.connect().await;
+    let session = server.next_session().await;
+    round_trip(&mut vanishing, ClientMessage::text("then gone")).await;
+    drop(vanishing);
+    within(session.ended()).await;
+    assert_eq!(stats.open(), 0);
+
+    let mut last = server.connect().await;
+    round_trip(&mut last, ClientMessage::text("the place is free")).await;
+    assert_eq!(stats.rejected().over_limit, 0);
+}
+
+#[tokio::test]
+async fn the_counters_count_each_refusal_by_reason() {
+    let layer = WebSocketLayer::default()
+        .allowed_origins(["https://app.example"])
+        .protocols(["chat"])
+        .require_protocol(true);
+    let stats = layer.stats();
+    let server = serve(layer).await;
+    let good = upgrade_request("/ws", "Sec-WebSocket-Protocol: chat\r\n");
+    let requests = [
+        "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(),
+        good.replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="),
+        good.replace("Version: 13", "Version: 8"),
+        good.replace("\r\n\r\n", "\r\nOrigin: https://evil.example\r\n\r\n"),
+        upgrade_request("/ws", ""),
+        good.clone(),
+    ];
+    let mut statuses = Vec::new();
+    for request in &requests {
+        statuses.push(raw_http(server.addr, request).await.0);
+    }
+    assert_eq!(statuses, [400, 400, 426, 403, 400, 101]);
+    let rejected = stats.rejected();
+    assert_eq!(
+        (
+            rejected.not_websocket,
+            rejected.bad_handshake,
+            rejected.unsupported_version,
+            rejected.forbidden_origin,
+            rejected.no_protocol,
+            rejected.over_limit,
+        ),
+        (1, 1, 1, 1, 1, 0)
+    );
+    assert_eq!(stats.accepted(), 1);
+}
