@@ -35,6 +35,8 @@ pub enum Error {
     HandlerPanicked(String),
     /// The session's task was dropped before the session ended (the runtime shut down).
     Aborted,
+    /// A graceful shutdown's deadline passed before the close handshake finished.
+    ShutdownDeadline,
 }
 
 impl Error {
@@ -54,6 +56,9 @@ impl fmt::Display for Error {
             Error::Handler(e) => write!(f, "handler failed: {e}"),
             Error::HandlerPanicked(msg) => write!(f, "handler panicked: {msg}"),
             Error::Aborted => f.write_str("the session's task was dropped before it ended"),
+            Error::ShutdownDeadline => {
+                f.write_str("dropped at the shutdown deadline, before the close handshake ended")
+            }
         }
     }
 }

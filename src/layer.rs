@@ -6,8 +6,11 @@ use http::HeaderValue;
 use tower::Layer;
 
 use crate::{
-    handshake::HandshakeConfig, origin::Origin, socket::SocketConfig, Echo, Handler, Stats,
-    WebSocketService,
+    handshake::HandshakeConfig,
+    origin::Origin,
+    shutdown::{ShutdownHandle, ShutdownState},
+    socket::SocketConfig,
+    Echo, Handler, Stats, WebSocketService,
 };
 
 /// The layer's settings, shared by every service it makes and every session they start.
@@ -21,6 +24,8 @@ pub(crate) struct Config<H> {
     pub(crate) max_sockets: Option<usize>,
     /// Shared by every service the layer makes: one count per layer.
     pub(crate) stats: Stats,
+    /// Likewise: one shutdown per layer.
+    pub(crate) shutdown: Arc<ShutdownState>,
 }
 
 /// Accepts WebSocket upgrades on configured paths and hands each socket to a [`Handler`].
@@ -59,6 +64,7 @@ impl<H: Handler> WebSocketLayer<H> {
                 close_timeout: Duration::from_secs(5),
                 max_sockets: None,
                 stats: Stats::default(),
+                shutdown: Arc::default(),
             },
         }
     }
@@ -181,6 +187,12 @@ impl<H: Handler> WebSocketLayer<H> {
     /// Every service made by this layer (and by its clones) counts into the same ones.
     pub fn stats(&self) -> Stats {
         self.config.stats.clone()
+    }
+
+    /// A handle that shuts down this layer's sockets gracefully: new upgrades get `503`,
+    /// open sockets get close 1001, and those still open at a deadline are dropped.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle::new(self.config.shutdown.clone(), self.config.stats.clone())
     }
 
     /// How long, after the handler returns, the session waits for the close handshake to

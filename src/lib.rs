@@ -78,6 +78,7 @@ mod message;
 mod origin;
 mod service;
 pub mod session;
+mod shutdown;
 pub mod socket;
 mod stats;
 
@@ -90,6 +91,7 @@ pub use layer::WebSocketLayer;
 pub use message::{CloseCode, CloseFrame, Message};
 pub use service::WebSocketService;
 pub use session::{ClosedBy, SessionHandle, SessionSummary, Traffic};
+pub use shutdown::{ShutdownHandle, ShutdownReport};
 pub use socket::{RecvHalf, SendHalf, WebSocket};
 pub use stats::{Rejections, Stats};
 

@@ -119,6 +119,17 @@ fn accept<B, ResBody, H: Handler>(
             "This server connection cannot be upgraded (serve it with upgrades enabled).\n",
         );
     };
+    if config.shutdown.is_going_away() {
+        config.stats.refused(crate::stats::Refusal::ShuttingDown);
+        let mut response = plain_text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is shutting down.\n",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    }
     let Some(place) = config.stats.admit(config.max_sockets) else {
         let mut response = plain_text(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -52,6 +52,7 @@ use tokio::{sync::Notify, time::Instant};
 
 use crate::{
     layer::Config,
+    shutdown,
     socket::{Shared, SocketState},
     stats::Place,
     CloseCode, CloseFrame, Context, Error, Handler, HandlerOutput, WebSocket,
@@ -211,13 +212,27 @@ pub(crate) async fn run<H: Handler>(
     };
     let shared = Shared::new(TokioIo::new(upgraded), &config.socket);
     let socket = WebSocket::new(shared.clone(), cx.protocol().map(str::to_owned));
-    let outcome = CatchUnwind {
+    let handler = CatchUnwind {
         inner: FlushWhenIdle {
             inner: config.handler.call(socket, cx),
             shared: &shared,
         },
-    }
-    .await;
+    };
+    // A shutdown sends 1001 and lets the handler see the close handshake through; past
+    // its deadline, the session is dropped where it stands.
+    let going_away = || {
+        shared.push_close_deferred(&CloseFrame::new(
+            CloseCode::GOING_AWAY,
+            "server shutting down",
+        ))
+    };
+    let Some(outcome) = shutdown::run_until_forced(&config.shutdown, handler, going_away).await
+    else {
+        let mut summary = summarize(shared.state(), None, publisher.started.elapsed());
+        summary.error = Some(Error::ShutdownDeadline);
+        publisher.publish(summary);
+        return;
+    };
     let handler_error = match outcome {
         Ok(output) => output
             .into_result()

@@ -1,9 +1,14 @@
 //! Counters of a layer's sockets: open now, accepted so far, refused and why.
 
-use std::sync::{
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-    Arc,
+use std::{
+    pin::pin,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
 };
+
+use tokio::sync::Notify;
 
 /// Live counters shared by a layer, its services and their sessions. Cheap to clone.
 ///
@@ -32,6 +37,9 @@ struct Counters {
     forbidden_origin: AtomicU64,
     no_protocol: AtomicU64,
     over_limit: AtomicU64,
+    shutting_down: AtomicU64,
+    /// Told when the last open socket ends.
+    drained: Notify,
 }
 
 /// How many requests on a socket path were refused, by reason.
@@ -50,6 +58,8 @@ pub struct Rejections {
     pub no_protocol: u64,
     /// The socket limit was reached (`503`).
     pub over_limit: u64,
+    /// A shutdown had begun (`503`).
+    pub shutting_down: u64,
 }
 
 /// Why a request was refused, for counting.
@@ -61,6 +71,7 @@ pub(crate) enum Refusal {
     ForbiddenOrigin,
     NoProtocol,
     OverLimit,
+    ShuttingDown,
 }
 
 impl Stats {
@@ -85,6 +96,7 @@ impl Stats {
             forbidden_origin: get(&c.forbidden_origin),
             no_protocol: get(&c.no_protocol),
             over_limit: get(&c.over_limit),
+            shutting_down: get(&c.shutting_down),
         }
     }
 
@@ -97,8 +109,21 @@ impl Stats {
             Refusal::ForbiddenOrigin => &c.forbidden_origin,
             Refusal::NoProtocol => &c.no_protocol,
             Refusal::OverLimit => &c.over_limit,
+            Refusal::ShuttingDown => &c.shutting_down,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Resolves when no socket is open.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let mut drained = pin!(self.counters.drained.notified());
+            drained.as_mut().enable();
+            if self.open() == 0 {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// Takes a place for a new socket if fewer than `limit` are open. The place is given
@@ -130,7 +155,10 @@ pub(crate) struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.stats.counters.open.fetch_sub(1, Ordering::AcqRel);
+        let counters = &self.stats.counters;
+        if counters.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            counters.drained.notify_waiters();
+        }
     }
 }
 

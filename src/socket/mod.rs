@@ -258,6 +258,12 @@ impl Shared {
         writer.poll_flush(cx)
     }
 
+    /// Queues a close frame to be written the next time the session goes idle.
+    pub(crate) fn push_close_deferred(&self, frame: &CloseFrame) {
+        self.push_close(Some(frame));
+        self.deferred.store(true, Ordering::Release);
+    }
+
     /// Writes what sends left queued, if any; called by the session each time its handler
     /// goes idle, so that nothing stays gathered while nobody will flush it.
     pub(crate) fn flush_deferred(&self, cx: &mut Context<'_>) {

@@ -1,0 +1,172 @@
+//! Graceful shutdown: refuse new sockets, say "going away" to the open ones, wait for them.
+
+use std::{
+    future::{poll_fn, Future},
+    pin::pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::Poll,
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+
+use crate::Stats;
+
+/// Shuts down a layer's sockets politely. From [`WebSocketLayer::shutdown_handle`].
+///
+/// [`shutdown`](Self::shutdown) makes new upgrades get `503 Service Unavailable`, sends
+/// close code 1001 (Going Away) to every open socket, waits for the close handshakes to
+/// finish, and drops the sockets still open at the deadline.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_websockets::WebSocketLayer;
+///
+/// # async fn serve(_: WebSocketLayer) {}
+/// # async fn run() {
+/// let layer = WebSocketLayer::default();
+/// let shutdown = layer.shutdown_handle();
+/// tokio::spawn(serve(layer));
+/// tokio::signal::ctrl_c().await.unwrap();
+/// let report = shutdown.shutdown(Duration::from_secs(10)).await;
+/// println!("{} closed cleanly, {} dropped", report.closed, report.dropped);
+/// # }
+/// ```
+///
+/// [`WebSocketLayer::shutdown_handle`]: crate::WebSocketLayer::shutdown_handle
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    state: Arc<ShutdownState>,
+    stats: Stats,
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Sockets that ended before the deadline.
+    pub closed: usize,
+    /// Sockets still open at the deadline, dropped then.
+    pub dropped: usize,
+}
+
+/// What the layer, its services and its sessions share about a shutdown.
+#[derive(Debug, Default)]
+pub(crate) struct ShutdownState {
+    going_away: AtomicBool,
+    forced: AtomicBool,
+    changed: Notify,
+}
+
+impl ShutdownState {
+    /// Whether new upgrades are refused.
+    pub(crate) fn is_going_away(&self) -> bool {
+        self.going_away.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the shutdown has begun.
+    pub(crate) async fn going_away(&self) {
+        self.wait_for(&self.going_away).await;
+    }
+
+    /// Resolves once the deadline has passed and the remaining sockets must be dropped.
+    pub(crate) async fn forced(&self) {
+        self.wait_for(&self.forced).await;
+    }
+
+    async fn wait_for(&self, flag: &AtomicBool) {
+        loop {
+            let mut changed = pin!(self.changed.notified());
+            // Registered before looking at the flag, so a change in between is not missed.
+            changed.as_mut().enable();
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    fn set(&self, flag: &AtomicBool) {
+        flag.store(true, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+}
+
+impl ShutdownHandle {
+    pub(crate) fn new(state: Arc<ShutdownState>, stats: Stats) -> Self {
+        ShutdownHandle { state, stats }
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.state.is_going_away()
+    }
+
+    /// Refuses new sockets, sends 1001 to the open ones, and waits up to `deadline` for
+    /// them to end; drops those still open then. Calling it again waits again.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let open_at_start = self.stats.open();
+        self.state.set(&self.state.going_away);
+        let drained = self.stats.drained();
+        let cleanly = tokio::time::timeout(deadline, drained).await.is_ok();
+        let dropped = if cleanly { 0 } else { self.stats.open() };
+        if !cleanly {
+            self.state.set(&self.state.forced);
+            // Dropping takes each session one poll; give them a moment.
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.stats.drained()).await;
+        }
+        ShutdownReport {
+            closed: open_at_start.saturating_sub(dropped),
+            dropped,
+        }
+    }
+}
+
+/// Used by the session driver: runs `handler` until it ends, calling `going_away` when the
+/// shutdown begins; `None` if the deadline passed first.
+///
+/// The two notifications are polled once to register them, and after that only once a
+/// shutdown has begun, so outside a shutdown a message costs an atomic load, not two
+/// more polls.
+pub(crate) async fn run_until_forced<F: Future>(
+    state: &ShutdownState,
+    handler: F,
+    going_away: impl FnOnce(),
+) -> Option<F::Output> {
+    let mut handler = pin!(handler);
+    let mut notice = pin!(state.going_away());
+    let mut forced = pin!(state.forced());
+    let mut going_away = Some(going_away);
+    let mut registered = false;
+    poll_fn(|cx| loop {
+        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let first = !registered;
+        registered = true;
+        if going_away.is_some()
+            && (first || state.going_away.load(Ordering::Acquire))
+            && notice.as_mut().poll(cx).is_ready()
+        {
+            if let Some(going_away) = going_away.take() {
+                going_away();
+            }
+            // Poll the handler again: the session flushes the close frame when it idles.
+            continue;
+        }
+        // Both wait on one Notify: once the shutdown began, the going-away notice used up
+        // the deadline's registration, so poll the deadline on every wake from then on.
+        if (first || state.going_away.load(Ordering::Acquire))
+            && forced.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
+        return Poll::Pending;
+    })
+    .await
+}
