@@ -7,7 +7,8 @@
 //!
 //! The layer wraps a plain service that serves the page. HTTP/1.1 and HTTP/2 (cleartext,
 //! prior knowledge) share the port, and HTTP/2 clients can open WebSockets with an extended
-//! CONNECT (RFC 8441). Ctrl-C stops the server, letting HTTP requests in flight finish.
+//! CONNECT (RFC 8441). Ctrl-C stops the server: HTTP requests in flight finish, open
+//! sockets are closed with 1001 (Going Away), and what is still open after 5 s is dropped.
 
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
@@ -62,8 +63,11 @@ async fn main() -> std::io::Result<()> {
         "echo sample on http://localhost:{port} (socket at ws://localhost:{port}/ws)"
     ));
 
+    let sockets = WebSocketLayer::new(Echo).path("/ws");
+    // Ctrl-C closes the open sockets with 1001 (Going Away) through this handle.
+    let shutdown = sockets.shutdown_handle();
     let app = ServiceBuilder::new()
-        .layer(WebSocketLayer::new(Echo).path("/ws"))
+        .layer(sockets)
         .service(service_fn(page));
 
     // HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) on the same port; extended CONNECT
@@ -112,9 +116,21 @@ async fn main() -> std::io::Result<()> {
         }
     }
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(Duration::from_secs(5)) => eprintln!("gave up waiting for connections"),
-    }
+    // HTTP requests in flight finish; sockets get 1001 and 5 seconds to close.
+    let deadline = Duration::from_secs(5);
+    let (report, http) = tokio::join!(
+        shutdown.shutdown(deadline),
+        tokio::time::timeout(deadline, graceful.shutdown()),
+    );
+    say(&format!(
+        "sockets: {} closed, {} dropped{}",
+        report.closed,
+        report.dropped,
+        if http.is_err() {
+            "; gave up waiting for HTTP connections"
+        } else {
+            ""
+        }
+    ));
     Ok(())
 }

@@ -81,6 +81,11 @@ async fn the_sample_serves_the_page_and_echoes_on_ws() {
         .unwrap()
         .unwrap();
     assert_eq!(echoed, Message::text("over HTTP/2"));
+
+    // An open socket when Ctrl-C comes: it is told 1001 (Going Away) and closes cleanly.
+    let (mut open, _) = within(tokio_tungstenite::connect_async(format!("ws://{addr}/ws")))
+        .await
+        .unwrap();
     drop(socket);
 
     // Ctrl-C (SIGINT) stops it cleanly.
@@ -92,6 +97,12 @@ async fn the_sample_serves_the_page_and_echoes_on_ws() {
             .status()
             .unwrap()
             .success());
+        // The open socket is told the server is going away; tungstenite answers the close.
+        match within(futures_util::StreamExt::next(&mut open)).await {
+            Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+            other => panic!("expected close 1001, got {other:?}"),
+        }
+        while let Some(Ok(_)) = within(futures_util::StreamExt::next(&mut open)).await {}
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let status = loop {
             if let Some(status) = sample.child.try_wait().unwrap() {
@@ -107,5 +118,9 @@ async fn the_sample_serves_the_page_and_echoes_on_ws() {
         let mut line = String::new();
         sample.stdout.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "shutting down");
+        line.clear();
+        sample.stdout.read_line(&mut line).unwrap();
+        // The HTTP/2 socket may or may not have ended yet; none may be left to drop.
+        assert!(line.trim().ends_with("closed, 0 dropped"), "{line}");
     }
 }
