@@ -37,6 +37,8 @@ pub enum Error {
     Aborted,
     /// A graceful shutdown's deadline passed before the close handshake finished.
     ShutdownDeadline,
+    /// The peer sent nothing within the keep-alive timeout after a ping.
+    KeepAliveTimeout,
 }
 
 impl Error {
@@ -56,6 +58,9 @@ impl fmt::Display for Error {
             Error::Handler(e) => write!(f, "handler failed: {e}"),
             Error::HandlerPanicked(msg) => write!(f, "handler panicked: {msg}"),
             Error::Aborted => f.write_str("the session's task was dropped before it ended"),
+            Error::KeepAliveTimeout => {
+                f.write_str("the peer answered no ping within the keep-alive timeout")
+            }
             Error::ShutdownDeadline => {
                 f.write_str("dropped at the shutdown deadline, before the close handshake ended")
             }

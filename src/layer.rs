@@ -60,6 +60,7 @@ impl<H: Handler> WebSocketLayer<H> {
                     max_message_size: 64 << 20,
                     receive_buffer_size: 4 * 1024,
                     keep_alive_interval: Some(Duration::from_secs(120)),
+                    keep_alive_timeout: None,
                 },
                 close_timeout: Duration::from_secs(5),
                 max_sockets: None,
@@ -153,9 +154,19 @@ impl<H: Handler> WebSocketLayer<H> {
     }
 
     /// How often to send a ping so that proxies keep an idle connection open; `None` sends
-    /// none. Pings go out while the handler waits in `recv`. Default: 2 minutes.
+    /// none. Pings go out whatever the handler is doing: waiting to receive, sending, or
+    /// neither. Default: 2 minutes.
     pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
         self.config.socket.keep_alive_interval = interval.into();
+        self
+    }
+
+    /// With `keep_alive_interval` set: how long after a ping the peer may stay silent (no
+    /// pong, no other frame) before the connection is dropped; the session summary then
+    /// carries [`Error::KeepAliveTimeout`](crate::Error::KeepAliveTimeout). `None` never
+    /// drops a silent peer. Default: `None`.
+    pub fn keep_alive_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.socket.keep_alive_timeout = timeout.into();
         self
     }
 

@@ -39,7 +39,7 @@ use std::{
     any::Any,
     future::{poll_fn, Future},
     panic::AssertUnwindSafe,
-    pin::Pin,
+    pin::{pin, Pin},
     sync::{Arc, Mutex},
     task::{Context as TaskContext, Poll},
     time::Duration,
@@ -52,7 +52,6 @@ use tokio::{sync::Notify, time::Instant};
 
 use crate::{
     layer::Config,
-    shutdown,
     socket::{Shared, SocketState},
     stats::Place,
     CloseCode, CloseFrame, Context, Error, Handler, HandlerOutput, WebSocket,
@@ -218,20 +217,18 @@ pub(crate) async fn run<H: Handler>(
             shared: &shared,
         },
     };
-    // A shutdown sends 1001 and lets the handler see the close handshake through; past
-    // its deadline, the session is dropped where it stands.
-    let going_away = || {
-        shared.push_close_deferred(&CloseFrame::new(
-            CloseCode::GOING_AWAY,
-            "server shutting down",
-        ))
-    };
-    let Some(outcome) = shutdown::run_until_forced(&config.shutdown, handler, going_away).await
-    else {
-        let mut summary = summarize(shared.state(), None, publisher.started.elapsed());
-        summary.error = Some(Error::ShutdownDeadline);
-        publisher.publish(summary);
-        return;
+    let outcome = supervise(handler, &shared, &config).await;
+    let outcome = match outcome {
+        Supervised::Ended(outcome) => outcome,
+        Supervised::Dropped(error) => {
+            // Past a shutdown's deadline, or a peer that stopped answering pings: drop the
+            // connection where it stands, whoever still holds the socket.
+            shared.abort(error.clone());
+            let mut summary = summarize(shared.state(), None, publisher.started.elapsed());
+            summary.error = Some(error);
+            publisher.publish(summary);
+            return;
+        }
     };
     let handler_error = match outcome {
         Ok(output) => output
@@ -320,6 +317,123 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// How supervising a handler ended.
+enum Supervised<T> {
+    /// The handler returned (or panicked: `T` says).
+    Ended(T),
+    /// The session must be dropped now, for this reason.
+    Dropped(Error),
+}
+
+/// Runs the handler, and beside it what the session must do whatever the handler does:
+/// send keep-alive pings (and drop a peer that answers none within the timeout), and on a
+/// shutdown send 1001, then drop the session if the deadline passes.
+///
+/// Timers and notices are polled once to register them, and then only once they fired
+/// (`Sleep::is_elapsed`, the shutdown flags): a message costs two atomic loads.
+async fn supervise<H: Handler, F: Future>(
+    handler: F,
+    shared: &Shared,
+    config: &Config<H>,
+) -> Supervised<F::Output> {
+    let shutdown = &config.shutdown;
+    let mut handler = pin!(handler);
+    let mut notice = pin!(shutdown.going_away());
+    let mut forced = pin!(shutdown.forced());
+    let mut keep_alive = config
+        .socket
+        .keep_alive_interval
+        .map(|interval| KeepAlive::new(interval, config.socket.keep_alive_timeout));
+    let mut timer = pin!(tokio::time::sleep(
+        keep_alive
+            .as_ref()
+            .map_or(Duration::from_secs(86_400), |k| k.interval)
+    ));
+    let mut going_away_sent = false;
+    let mut registered = false;
+    poll_fn(|cx| loop {
+        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
+            return Poll::Ready(Supervised::Ended(output));
+        }
+        let first = !registered;
+        registered = true;
+        // Both notices wait on one Notify: once a shutdown began, the going-away notice
+        // used up the deadline's registration, so poll both on every wake from then on.
+        let shutting_down = first || shutdown.is_going_away();
+        if !going_away_sent && shutting_down && notice.as_mut().poll(cx).is_ready() {
+            going_away_sent = true;
+            shared.push_close_deferred(&CloseFrame::new(
+                CloseCode::GOING_AWAY,
+                "server shutting down",
+            ));
+            shared.flush_deferred(cx);
+            continue;
+        }
+        if shutting_down && forced.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Supervised::Dropped(Error::ShutdownDeadline));
+        }
+        if let Some(keep_alive) = keep_alive.as_mut() {
+            if (first || timer.is_elapsed()) && timer.as_mut().poll(cx).is_ready() {
+                match keep_alive.on_timer(shared) {
+                    Some(next) => {
+                        shared.flush_deferred(cx);
+                        timer.as_mut().reset(next);
+                        continue; // registers the timer again
+                    }
+                    None => return Poll::Ready(Supervised::Dropped(Error::KeepAliveTimeout)),
+                }
+            }
+        }
+        return Poll::Pending;
+    })
+    .await
+}
+
+/// Keep-alive pings, and the check that the peer still sends something.
+struct KeepAlive {
+    interval: Duration,
+    timeout: Option<Duration>,
+    next_ping: Instant,
+    /// After a ping: when the peer must have sent a frame by, and the count then.
+    waiting: Option<(Instant, u64)>,
+}
+
+impl KeepAlive {
+    fn new(interval: Duration, timeout: Option<Duration>) -> Self {
+        KeepAlive {
+            interval,
+            timeout,
+            next_ping: Instant::now() + interval,
+            waiting: None,
+        }
+    }
+
+    /// Sends the ping that is due; `None` if the peer sent nothing (no pong, no other
+    /// frame) within the timeout since the last ping. Otherwise when to look again.
+    fn on_timer(&mut self, shared: &Shared) -> Option<Instant> {
+        let now = Instant::now();
+        if let Some((deadline, frames)) = self.waiting {
+            if now >= deadline {
+                if shared.frames_received() == frames {
+                    return None;
+                }
+                self.waiting = None;
+            }
+        }
+        if now >= self.next_ping {
+            shared.push_ping_deferred();
+            self.next_ping = now + self.interval;
+            if let (Some(timeout), None) = (self.timeout, self.waiting) {
+                self.waiting = Some((now + timeout, shared.frames_received()));
+            }
+        }
+        Some(match self.waiting {
+            Some((deadline, _)) => deadline.min(self.next_ping),
+            None => self.next_ping,
+        })
     }
 }
 

@@ -1,13 +1,11 @@
 //! Graceful shutdown: refuse new sockets, say "going away" to the open ones, wait for them.
 
 use std::{
-    future::{poll_fn, Future},
     pin::pin,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    task::Poll,
     time::Duration,
 };
 
@@ -125,48 +123,4 @@ impl ShutdownHandle {
             dropped,
         }
     }
-}
-
-/// Used by the session driver: runs `handler` until it ends, calling `going_away` when the
-/// shutdown begins; `None` if the deadline passed first.
-///
-/// The two notifications are polled once to register them, and after that only once a
-/// shutdown has begun, so outside a shutdown a message costs an atomic load, not two
-/// more polls.
-pub(crate) async fn run_until_forced<F: Future>(
-    state: &ShutdownState,
-    handler: F,
-    going_away: impl FnOnce(),
-) -> Option<F::Output> {
-    let mut handler = pin!(handler);
-    let mut notice = pin!(state.going_away());
-    let mut forced = pin!(state.forced());
-    let mut going_away = Some(going_away);
-    let mut registered = false;
-    poll_fn(|cx| loop {
-        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        let first = !registered;
-        registered = true;
-        if going_away.is_some()
-            && (first || state.going_away.load(Ordering::Acquire))
-            && notice.as_mut().poll(cx).is_ready()
-        {
-            if let Some(going_away) = going_away.take() {
-                going_away();
-            }
-            // Poll the handler again: the session flushes the close frame when it idles.
-            continue;
-        }
-        // Both wait on one Notify: once the shutdown began, the going-away notice used up
-        // the deadline's registration, so poll the deadline on every wake from then on.
-        if (first || state.going_away.load(Ordering::Acquire))
-            && forced.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(None);
-        }
-        return Poll::Pending;
-    })
-    .await
 }

@@ -71,6 +71,7 @@ pub(crate) struct SocketConfig {
     pub(crate) max_message_size: usize,
     pub(crate) receive_buffer_size: usize,
     pub(crate) keep_alive_interval: Option<Duration>,
+    pub(crate) keep_alive_timeout: Option<Duration>,
 }
 
 pub(crate) struct Shared {
@@ -97,7 +98,6 @@ impl Shared {
                 read,
                 config.max_message_size,
                 config.receive_buffer_size,
-                config.keep_alive_interval,
             )),
             writer: Mutex::new(Writer::new(write)),
             initiator: AtomicU8::new(NOBODY),
@@ -124,12 +124,6 @@ impl Shared {
         let mut reader = self.reader();
         if reader.finished() {
             return Poll::Ready(None);
-        }
-        if let Some(keep_alive) = reader.keep_alive.as_mut() {
-            if keep_alive.poll_due(cx) {
-                self.writer().push_control(OpCode::Ping, Bytes::new());
-                reader.owes_flush = true;
-            }
         }
         // Finish writing what this side queued (pongs, pings) and could not write at once.
         if reader.owes_flush {
@@ -256,6 +250,28 @@ impl Shared {
             }
         }
         writer.poll_flush(cx)
+    }
+
+    /// Queues a keep-alive ping, written the next time the session goes idle.
+    pub(crate) fn push_ping_deferred(&self) {
+        self.writer().push_control(OpCode::Ping, Bytes::new());
+        self.deferred.store(true, Ordering::Release);
+    }
+
+    /// How many frames have been received so far.
+    pub(crate) fn frames_received(&self) -> u64 {
+        self.reader().frames
+    }
+
+    /// Drops the connection now, without a close handshake: reading ends with `error` and
+    /// both halves of the connection are released, whoever still holds the socket.
+    pub(crate) fn abort(&self, error: Error) {
+        let mut reader = self.reader();
+        if !reader.finished() {
+            reader.finish_with_error(error);
+        }
+        drop(reader);
+        self.writer().abort();
     }
 
     /// Queues a close frame to be written the next time the session goes idle.

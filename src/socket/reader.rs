@@ -7,16 +7,12 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
-    task::{Context, Poll, Waker},
-    time::Duration,
+    task::{Context, Poll},
 };
 
 use bytes::BytesMut;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
-use tokio::{
-    io::{AsyncRead, ReadBuf},
-    time::{Instant, Sleep},
-};
+use tokio::io::{AsyncRead, ReadBuf};
 
 use super::ReadIo;
 use crate::{CloseCode, CloseFrame, Error, Message};
@@ -102,49 +98,6 @@ struct Partial {
     checked: usize,
 }
 
-pub(crate) struct KeepAlive {
-    interval: Duration,
-    timer: Pin<Box<Sleep>>,
-    /// The waker the timer was last polled with.
-    polled_with: Option<Waker>,
-}
-
-impl KeepAlive {
-    pub(crate) fn new(interval: Duration) -> Self {
-        KeepAlive {
-            interval,
-            timer: Box::pin(tokio::time::sleep(interval)),
-            polled_with: None,
-        }
-    }
-
-    /// Whether a ping is due; re-arms the timer when it is.
-    ///
-    /// Called on every receive, so it only polls the timer (which registers it again)
-    /// when the timer has fired or the task polling the socket has changed; otherwise the
-    /// timer is already set to wake this task.
-    pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> bool {
-        let same_task = self
-            .polled_with
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()));
-        if same_task && !self.timer.is_elapsed() {
-            return false;
-        }
-        if !same_task {
-            self.polled_with = Some(cx.waker().clone());
-        }
-        if self.timer.as_mut().poll(cx).is_pending() {
-            return false;
-        }
-        let next = Instant::now() + self.interval;
-        self.timer.as_mut().reset(next);
-        // Register the re-armed timer with this task.
-        let _ = self.timer.as_mut().poll(cx);
-        true
-    }
-}
-
 /// How the read side ended.
 struct ReadEnd {
     /// The peer's close frame (`Some(None)`: a close without a code).
@@ -159,7 +112,8 @@ pub(crate) struct Reader {
     partial: Option<Box<Partial>>,
     max_message_size: usize,
     reassembly_capacity: usize,
-    pub(crate) keep_alive: Option<KeepAlive>,
+    /// Every frame received, control frames included: a sign of life for keep-alive.
+    pub(crate) frames: u64,
     /// This side queued control frames that are not all written yet.
     pub(crate) owes_flush: bool,
     /// How reading ended; `None` while it goes on. Boxed: needed once per socket, at the end.
@@ -172,12 +126,7 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(
-        io: ReadIo,
-        max_message_size: usize,
-        reassembly_capacity: usize,
-        keep_alive: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn new(io: ReadIo, max_message_size: usize, reassembly_capacity: usize) -> Self {
         let delivered = Arc::new(AtomicU64::new(0));
         let io = CountingRead {
             inner: io,
@@ -198,7 +147,7 @@ impl Reader {
             partial: None,
             max_message_size,
             reassembly_capacity,
-            keep_alive: keep_alive.map(KeepAlive::new),
+            frames: 0,
             owes_flush: false,
             end: None,
             messages: 0,
@@ -258,6 +207,7 @@ impl Reader {
             payload,
         } = frame;
         self.consumed += wire_len;
+        self.frames += 1;
         if !masked {
             return Err(Error::protocol(
                 CloseCode::PROTOCOL_ERROR,
@@ -366,7 +316,6 @@ impl Reader {
     fn finish(&mut self, end: ReadEnd) {
         self.end = Some(Box::new(end));
         self.partial = None;
-        self.keep_alive = None;
         self.state = ReadState::Gone;
     }
 }

@@ -26,7 +26,8 @@ const MAX_IOVECS: usize = 16;
 const MAX_CLOSE_REASON: usize = 123;
 
 pub(crate) struct Writer {
-    io: WriteIo,
+    /// `None` once the connection was aborted.
+    io: Option<WriteIo>,
     /// Every task that waits for the connection to take our bytes.
     wakers: Arc<WakerSet>,
     /// The waker the connection is polled with: it wakes all of `wakers`.
@@ -48,7 +49,7 @@ impl Writer {
     pub(crate) fn new(io: WriteIo) -> Self {
         let wakers = Arc::new(WakerSet::default());
         Writer {
-            io,
+            io: Some(io),
             io_waker: Waker::from(wakers.clone()),
             wakers,
             staging: BytesMut::new(),
@@ -148,9 +149,18 @@ impl Writer {
     fn poll_write_out(&mut self) -> Poll<Result<(), Error>> {
         let waker = self.io_waker.clone();
         let mut io_cx = Context::from_waker(&waker);
+        // Each write borrows the connection anew, between updates of the queue.
+        macro_rules! io {
+            () => {
+                match self.io.as_mut() {
+                    Some(io) => Pin::new(io),
+                    None => return Poll::Ready(Err(Error::ConnectionReset)),
+                }
+            };
+        }
         // Small frames only: write straight from the staging buffer.
         while self.queue.is_empty() && !self.staging.is_empty() {
-            let written = match Pin::new(&mut self.io).poll_write(&mut io_cx, &self.staging) {
+            let written = match io!().poll_write(&mut io_cx, &self.staging) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(result) => result,
@@ -172,18 +182,17 @@ impl Writer {
             for (slice, chunk) in slices.iter_mut().zip(&self.queue) {
                 *slice = IoSlice::new(chunk);
             }
-            let written =
-                match Pin::new(&mut self.io).poll_write_vectored(&mut io_cx, &slices[..count]) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
-                    Poll::Ready(result) => result,
-                };
+            let written = match io!().poll_write_vectored(&mut io_cx, &slices[..count]) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(result) => result,
+            };
             match written {
                 Ok(n) => self.advance(n),
                 Err(e) => return Poll::Ready(Err(self.fail(e))),
             }
         }
-        match Pin::new(&mut self.io).poll_flush(&mut io_cx) {
+        match io!().poll_flush(&mut io_cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail(e))),
@@ -197,12 +206,26 @@ impl Writer {
         if self.shut_down {
             return Poll::Ready(Ok(()));
         }
-        match Pin::new(&mut self.io).poll_shutdown(cx) {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        match Pin::new(io).poll_shutdown(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(result) => {
                 self.shut_down = true;
                 Poll::Ready(result.map_err(Error::from))
             }
+        }
+    }
+
+    /// Releases this half of the connection now; nothing more is written.
+    pub(crate) fn abort(&mut self) {
+        self.io = None;
+        self.queue.clear();
+        self.staging.clear();
+        self.queued = 0;
+        if self.failed.is_none() {
+            self.failed = Some(Box::new(Error::ConnectionReset));
         }
     }
 

@@ -1,0 +1,98 @@
+//! Keep-alive: pings go out whatever the handler does, and a silent peer is dropped.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{round_trip, serve, within, RawSocket};
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message as ClientMessage;
+use tower_websockets::{CloseCode, ClosedBy, Context, Error, Message, WebSocket, WebSocketLayer};
+
+#[tokio::test]
+async fn a_peer_that_answers_no_ping_is_dropped_after_the_timeout() {
+    let layer = WebSocketLayer::default()
+        .keep_alive_interval(Duration::from_millis(100))
+        .keep_alive_timeout(Duration::from_millis(200));
+    let mut server = serve(layer).await;
+    let mut silent = RawSocket::connect(server.addr).await;
+    let session = server.next_session().await;
+    let started = Instant::now();
+    // Read pings, answer none, until the server ends the connection.
+    let mut pings = 0;
+    while let Some(frame) = silent.recv().await {
+        assert_eq!(frame.opcode, 9, "only pings come");
+        pings += 1;
+    }
+    let dropped_after = started.elapsed();
+    // First ping at 100 ms, dropped 200 ms later.
+    assert!(
+        dropped_after >= Duration::from_millis(250),
+        "dropped after {dropped_after:?}"
+    );
+    assert!(pings >= 2, "{pings} pings");
+    let summary = within(session.ended()).await;
+    assert!(
+        matches!(summary.error, Some(Error::KeepAliveTimeout)),
+        "{:?}",
+        summary.error
+    );
+    assert_eq!(
+        (summary.closed_by, summary.close_code),
+        (ClosedBy::Neither, CloseCode::ABNORMAL)
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_is_kept() {
+    let layer = WebSocketLayer::default()
+        .keep_alive_interval(Duration::from_millis(50))
+        .keep_alive_timeout(Duration::from_millis(100));
+    let mut server = serve(layer).await;
+    let mut client = server.connect().await;
+    let session = server.next_session().await;
+    // tungstenite answers each ping while it reads; read for ten timeouts.
+    let until = Instant::now() + Duration::from_millis(1000);
+    let mut pings = 0;
+    while Instant::now() < until {
+        match tokio::time::timeout(Duration::from_millis(100), client.next()).await {
+            Ok(Some(Ok(ClientMessage::Ping(_)))) => pings += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(_) => {}
+        }
+    }
+    assert!(pings >= 10, "{pings} pings");
+    assert!(
+        session.summary().is_none(),
+        "the session ended: {:?}",
+        session.summary()
+    );
+    round_trip(&mut client, ClientMessage::text("still connected")).await;
+}
+
+#[tokio::test]
+async fn pings_go_out_while_the_handler_is_busy_sending() {
+    // A handler that only sends, for about a second, and never receives.
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+        let until = Instant::now() + Duration::from_millis(1000);
+        while Instant::now() < until {
+            if socket.send(Message::binary(vec![1u8; 1024])).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .keep_alive_interval(Duration::from_millis(100));
+    let server = serve(layer).await;
+    let mut client = server.connect().await;
+    let (mut pings, mut data) = (0, 0);
+    while let Some(Ok(message)) = within(client.next()).await {
+        match message {
+            ClientMessage::Ping(_) => pings += 1,
+            ClientMessage::Binary(_) => data += 1,
+            _ => {}
+        }
+    }
+    assert!(data > 100, "{data} messages");
+    assert!(pings >= 5, "{pings} pings while the handler was sending");
+}
