@@ -5,6 +5,14 @@
 //! [`Stream`](futures_core::Stream) of messages and a [`Sink`](futures_sink::Sink) of them,
 //! and [`WebSocket::split`] gives a receiving and a sending half for two tasks.
 //!
+//! Memory is bounded both ways. A socket holds at most one outgoing message plus 64 KiB of
+//! frames waiting for the connection: `send` returns once the connection has taken its
+//! frame (or gathered it, up to 64 KiB, with the answers to input already read), so a
+//! client that stops reading stalls its sender instead of growing the server; the `Sink`
+//! waits in `poll_ready` at 64 KiB. Input is read only as the handler asks for it, so a
+//! client that sends faster than the handler reads is slowed by TCP, and a message
+//! never takes more than `max_message_size`.
+//!
 //! Every method is cancel-safe: a `recv` dropped inside `select!` loses no data (the frame
 //! being read is kept for the next call), and a `send` dropped half-way leaves its frame
 //! queued whole, written by the next `send`, `flush` or `close`.

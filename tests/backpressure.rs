@@ -1,0 +1,104 @@
+//! A client that stops reading cannot make the server buffer without bound.
+
+mod common;
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use common::{serve, RawSocket};
+use tower_websockets::{Context, Message, WebSocket, WebSocketLayer};
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_stalls_the_sender_instead_of_growing_memory() {
+    const MESSAGE: usize = 64 * 1024;
+    const GIB: u64 = 1 << 30;
+    let sent = Arc::new(AtomicU64::new(0));
+    let progress = sent.clone();
+    // The handler tries to send 1 GiB, each message a fresh allocation (a shared buffer
+    // would hide growth).
+    let layer = WebSocketLayer::new(move |mut socket: WebSocket, _cx: Context| {
+        let progress = progress.clone();
+        async move {
+            while progress.load(Ordering::Relaxed) < GIB {
+                let message = Message::binary(vec![0x5a; MESSAGE]);
+                if socket.send(message).await.is_err() {
+                    return;
+                }
+                progress.fetch_add(MESSAGE as u64, Ordering::Relaxed);
+            }
+        }
+    })
+    .keep_alive_interval(None);
+    let server = serve(layer).await;
+    let before = rss_bytes();
+    // Connected, and then never reads.
+    let _client = RawSocket::connect(server.addr).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stalled_at = sent.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = sent.load(Ordering::Relaxed);
+    let growth = rss_bytes().saturating_sub(before);
+
+    // The sender stopped once the kernel's buffers (a few MiB on loopback) were full.
+    assert_eq!(
+        stalled_at, later,
+        "still sending into a client that does not read"
+    );
+    assert!(
+        stalled_at < 64 << 20,
+        "{} MiB taken before stalling",
+        stalled_at >> 20
+    );
+    // Our side holds at most one message and 64 KiB gathered; the process grew by far
+    // less than what the handler tried to send.
+    assert!(growth < 64 << 20, "RSS grew by {} MiB", growth >> 20);
+}
+
+#[tokio::test]
+async fn a_client_that_sends_faster_than_the_handler_reads_is_slowed_by_tcp() {
+    // A handler that reads nothing at all for a while.
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let _ = socket.recv().await;
+    })
+    .keep_alive_interval(None);
+    let server = serve(layer).await;
+    let before = rss_bytes();
+    let socket = RawSocket::connect(server.addr).await;
+    let (_read, mut write, _) = socket.into_split();
+    let frame = RawSocket::frame(0x82, &[1u8; 64 * 1024], true);
+    // Write until the connection stops taking bytes: TCP holds the client back.
+    let mut written = 0u64;
+    loop {
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::io::AsyncWriteExt::write_all(&mut write, &frame),
+        )
+        .await
+        {
+            Ok(Ok(())) => written += frame.len() as u64,
+            Ok(Err(e)) => panic!("write failed: {e}"),
+            Err(_) => break, // blocked: flow control
+        }
+        assert!(
+            written < 1 << 30,
+            "1 GiB written into a server that does not read"
+        );
+    }
+    let growth = rss_bytes().saturating_sub(before);
+    assert!(growth < 64 << 20, "RSS grew by {} MiB", growth >> 20);
+}
