@@ -106,6 +106,7 @@ fn accept<B, ResBody, H: Handler>(
     let accepted = match checked {
         Ok(accepted) => accepted,
         Err(rejection) => {
+            tracing::debug!(path = %req.uri().path(), status = rejection.status().as_u16(), reason = rejection.reason().trim_end(), "websocket handshake refused");
             config.stats.refused(rejection.refusal());
             let mut response = plain_text(rejection.status(), rejection.reason());
             rejection.headers(response.headers_mut());

@@ -152,6 +152,7 @@ impl Publisher {
     fn publish(&self, summary: SessionSummary) {
         let mut slot = self.end.summary.lock().unwrap_or_else(|e| e.into_inner());
         if slot.is_none() {
+            trace_end(&summary);
             *slot = Some(Box::new(summary));
             drop(slot);
             self.end.published.notify_waiters();
@@ -180,6 +181,23 @@ impl Drop for Publisher {
     }
 }
 
+/// The session's close, as an event in its span.
+fn trace_end(summary: &SessionSummary) {
+    let error = summary.error.as_ref().map(tracing::field::display);
+    tracing::info!(
+        code = summary.close_code.0,
+        reason = %summary.close_reason,
+        closed_by = ?summary.closed_by,
+        duration_ms = summary.duration.as_millis() as u64,
+        received_messages = summary.received.messages,
+        received_bytes = summary.received.bytes,
+        sent_messages = summary.sent.messages,
+        sent_bytes = summary.sent.bytes,
+        error,
+        "websocket closed"
+    );
+}
+
 /// A session's handle and the end that publishes its summary.
 pub(crate) fn channel() -> (SessionHandle, Publisher) {
     let end = Arc::new(End::default());
@@ -192,6 +210,24 @@ pub(crate) fn channel() -> (SessionHandle, Publisher) {
 
 /// Runs one session: waits for the upgrade, runs the handler, closes the connection.
 pub(crate) async fn run<H: Handler>(
+    on_upgrade: OnUpgrade,
+    config: Arc<Config<H>>,
+    cx: Context,
+    publisher: Publisher,
+    place: Place,
+) {
+    // One span a session: what it served and to whom; the close is an event inside it.
+    let span = tracing::info_span!(
+        "websocket",
+        path = %cx.uri().path(),
+        peer = tracing::field::debug(cx.peer_addr()),
+        protocol = %cx.protocol().unwrap_or("-"),
+    );
+    tracing::Instrument::instrument(run_session(on_upgrade, config, cx, publisher, place), span)
+        .await;
+}
+
+async fn run_session<H: Handler>(
     on_upgrade: OnUpgrade,
     config: Arc<Config<H>>,
     cx: Context,
