@@ -39,6 +39,9 @@ pub enum Error {
     ShutdownDeadline,
     /// The peer sent nothing within the keep-alive timeout after a ping.
     KeepAliveTimeout,
+    /// A send could not finish within the configured `send_timeout`: the peer does not
+    /// read. The frame stays queued.
+    SendTimeout,
 }
 
 impl Error {
@@ -58,6 +61,7 @@ impl fmt::Display for Error {
             Error::Handler(e) => write!(f, "handler failed: {e}"),
             Error::HandlerPanicked(msg) => write!(f, "handler panicked: {msg}"),
             Error::Aborted => f.write_str("the session's task was dropped before it ended"),
+            Error::SendTimeout => f.write_str("the peer took nothing within the send timeout"),
             Error::KeepAliveTimeout => {
                 f.write_str("the peer answered no ping within the keep-alive timeout")
             }

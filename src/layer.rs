@@ -61,6 +61,7 @@ impl<H: Handler> WebSocketLayer<H> {
                     receive_buffer_size: 4 * 1024,
                     keep_alive_interval: Some(Duration::from_secs(120)),
                     keep_alive_timeout: None,
+                    send_timeout: None,
                 },
                 close_timeout: Duration::from_secs(5),
                 max_sockets: None,
@@ -167,6 +168,14 @@ impl<H: Handler> WebSocketLayer<H> {
     /// drops a silent peer. Default: `None`.
     pub fn keep_alive_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.config.socket.keep_alive_timeout = timeout.into();
+        self
+    }
+
+    /// How long a `send` may wait for a peer that does not read before it fails with
+    /// [`Error::SendTimeout`](crate::Error::SendTimeout); `None` waits as long as it takes.
+    /// Either way a socket never queues more than one message and 64 KiB. Default: `None`.
+    pub fn send_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.socket.send_timeout = timeout.into();
         self
     }
 

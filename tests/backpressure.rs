@@ -102,3 +102,37 @@ async fn a_client_that_sends_faster_than_the_handler_reads_is_slowed_by_tcp() {
     let growth = rss_bytes().saturating_sub(before);
     assert!(growth < 64 << 20, "RSS grew by {} MiB", growth >> 20);
 }
+
+#[tokio::test]
+async fn with_a_send_timeout_a_stalled_send_fails_with_a_clear_error() {
+    let (report, mut outcome) = tokio::sync::mpsc::unbounded_channel();
+    let layer = WebSocketLayer::new(move |mut socket: WebSocket, _cx: Context| {
+        let report = report.clone();
+        async move {
+            let mut sent = 0u64;
+            loop {
+                match socket.send(Message::binary(vec![0u8; 64 * 1024])).await {
+                    Ok(()) => sent += 1,
+                    Err(e) => {
+                        let _ = report.send((sent, e));
+                        return;
+                    }
+                }
+            }
+        }
+    })
+    .send_timeout(Duration::from_millis(200))
+    .close_timeout(Duration::from_millis(100))
+    .keep_alive_interval(None);
+    let server = serve(layer).await;
+    let _client = RawSocket::connect(server.addr).await; // never reads
+    let (sent, error) = common::within(outcome.recv()).await.unwrap();
+    assert!(
+        matches!(error, tower_websockets::Error::SendTimeout),
+        "{error:?}"
+    );
+    assert!(
+        sent < 1024,
+        "{sent} messages of 64 KiB taken by a client that never reads"
+    );
+}

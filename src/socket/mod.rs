@@ -9,7 +9,8 @@
 //! frames waiting for the connection: `send` returns once the connection has taken its
 //! frame (or gathered it, up to 64 KiB, with the answers to input already read), so a
 //! client that stops reading stalls its sender instead of growing the server; the `Sink`
-//! waits in `poll_ready` at 64 KiB. Input is read only as the handler asks for it, so a
+//! waits in `poll_ready` at 64 KiB. With `send_timeout` configured, a send that cannot
+//! finish in time fails with [`Error::SendTimeout`] instead of waiting on. Input is read only as the handler asks for it, so a
 //! client that sends faster than the handler reads is slowed by TCP, and a message
 //! never takes more than `max_message_size`.
 //!
@@ -80,6 +81,7 @@ pub(crate) struct SocketConfig {
     pub(crate) receive_buffer_size: usize,
     pub(crate) keep_alive_interval: Option<Duration>,
     pub(crate) keep_alive_timeout: Option<Duration>,
+    pub(crate) send_timeout: Option<Duration>,
 }
 
 pub(crate) struct Shared {
@@ -92,6 +94,7 @@ pub(crate) struct Shared {
     /// A send left its frame queued; it is written before the socket waits for input, or
     /// before the task that sent it goes idle.
     deferred: AtomicBool,
+    send_timeout: Option<Duration>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -110,6 +113,7 @@ impl Shared {
             writer: Mutex::new(Writer::new(write)),
             initiator: AtomicU8::new(NOBODY),
             input_waiting: AtomicBool::new(false),
+            send_timeout: config.send_timeout,
             deferred: AtomicBool::new(false),
         })
     }
@@ -328,7 +332,15 @@ impl Shared {
 
     async fn send(&self, message: Message, gather: bool) -> Result<(), Error> {
         let mut message = Some(message);
-        poll_fn(|cx| self.poll_send(cx, &mut message, gather)).await
+        let send = poll_fn(|cx| self.poll_send(cx, &mut message, gather));
+        match self.send_timeout {
+            None => send.await,
+            // On a timeout the frame stays queued whole (sending is cancel-safe); the
+            // handler decides whether to go on or to close.
+            Some(limit) => tokio::time::timeout(limit, send)
+                .await
+                .unwrap_or(Err(Error::SendTimeout)),
+        }
     }
 
     async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
