@@ -52,6 +52,7 @@ use tokio::{sync::Notify, time::Instant};
 
 use crate::{
     layer::Config,
+    shutdown,
     socket::{Shared, SocketState},
     stats::Place,
     CloseCode, CloseFrame, Context, Error, Handler, HandlerOutput, WebSocket,
@@ -209,14 +210,15 @@ pub(crate) fn channel() -> (SessionHandle, Publisher) {
 }
 
 /// Runs one session: waits for the upgrade, runs the handler, closes the connection.
-pub(crate) async fn run<H: Handler>(
+pub(crate) fn run<H: Handler>(
     on_upgrade: OnUpgrade,
     config: Arc<Config<H>>,
     cx: Context,
     publisher: Publisher,
     place: Place,
-) {
+) -> impl Future<Output = ()> + Send {
     // One span a session: what it served and to whom; the close is an event inside it.
+    // A plain function, not an `async fn`: the session's future holds its state once.
     let span = tracing::info_span!(
         "websocket",
         path = %cx.uri().path(),
@@ -224,7 +226,6 @@ pub(crate) async fn run<H: Handler>(
         protocol = %cx.protocol().unwrap_or("-"),
     );
     tracing::Instrument::instrument(run_session(on_upgrade, config, cx, publisher, place), span)
-        .await;
 }
 
 async fn run_session<H: Handler>(
@@ -247,12 +248,14 @@ async fn run_session<H: Handler>(
     };
     let shared = Shared::new(TokioIo::new(upgraded), &config.socket);
     let socket = WebSocket::new(shared.clone(), cx.protocol().map(str::to_owned));
-    let handler = CatchUnwind {
+    // Pinned here and lent to `supervise`: moved into it, the handler's future would be
+    // stored twice in this one (an async fn keeps its argument's slot).
+    let handler = pin!(CatchUnwind {
         inner: FlushWhenIdle {
             inner: config.handler.call(socket, cx),
             shared: &shared,
         },
-    };
+    });
     let outcome = supervise(handler, &shared, &config).await;
     let outcome = match outcome {
         Supervised::Ended(outcome) => outcome,
@@ -368,17 +371,18 @@ enum Supervised<T> {
 /// send keep-alive pings (and drop a peer that answers none within the timeout), and on a
 /// shutdown send 1001, then drop the session if the deadline passes.
 ///
-/// Timers and notices are polled once to register them, and then only once they fired
-/// (`Sleep::is_elapsed`, the shutdown flags): a message costs two atomic loads.
+/// The timer and the shutdown wait are polled once to register them, and then only once
+/// they fired (`Sleep::is_elapsed`, the shutdown phase): a message costs two atomic loads.
 async fn supervise<H: Handler, F: Future>(
-    handler: F,
+    mut handler: Pin<&mut F>,
     shared: &Shared,
     config: &Config<H>,
 ) -> Supervised<F::Output> {
     let shutdown = &config.shutdown;
-    let mut handler = pin!(handler);
-    let mut notice = pin!(shutdown.going_away());
-    let mut forced = pin!(shutdown.forced());
+    // One wait for the shutdown's next phase, armed again after each one.
+    let mut seen = shutdown::RUNNING;
+    let mut next_phase = pin!(shutdown.past(seen));
+    let mut unregistered = true;
     let mut keep_alive = config
         .socket
         .keep_alive_interval
@@ -388,7 +392,6 @@ async fn supervise<H: Handler, F: Future>(
             .as_ref()
             .map_or(Duration::from_secs(86_400), |k| k.interval)
     ));
-    let mut going_away_sent = false;
     let mut registered = false;
     poll_fn(|cx| loop {
         if let Poll::Ready(output) = handler.as_mut().poll(cx) {
@@ -396,20 +399,26 @@ async fn supervise<H: Handler, F: Future>(
         }
         let first = !registered;
         registered = true;
-        // Both notices wait on one Notify: once a shutdown began, the going-away notice
-        // used up the deadline's registration, so poll both on every wake from then on.
-        let shutting_down = first || shutdown.is_going_away();
-        if !going_away_sent && shutting_down && notice.as_mut().poll(cx).is_ready() {
-            going_away_sent = true;
-            shared.push_close_deferred(&CloseFrame::new(
-                CloseCode::GOING_AWAY,
-                "server shutting down",
-            ));
-            shared.flush_deferred(cx);
-            continue;
-        }
-        if shutting_down && forced.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Supervised::Dropped(Error::ShutdownDeadline));
+        // Poll the wait once after (re)arming it, which registers it; after that only
+        // when the phase moved.
+        if unregistered || shutdown.phase() > seen {
+            unregistered = false;
+            if let Poll::Ready(phase) = next_phase.as_mut().poll(cx) {
+                if seen < shutdown::GOING_AWAY {
+                    shared.push_close_deferred(&CloseFrame::new(
+                        CloseCode::GOING_AWAY,
+                        "server shutting down",
+                    ));
+                    shared.flush_deferred(cx);
+                }
+                if phase >= shutdown::FORCED {
+                    return Poll::Ready(Supervised::Dropped(Error::ShutdownDeadline));
+                }
+                seen = phase;
+                next_phase.set(shutdown.past(seen));
+                unregistered = true;
+                continue;
+            }
         }
         if let Some(keep_alive) = keep_alive.as_mut() {
             if (first || timer.is_elapsed()) && timer.as_mut().poll(cx).is_ready() {
@@ -516,3 +525,4 @@ impl<F: Future> Future for CatchUnwind<F> {
         }
     }
 }
+

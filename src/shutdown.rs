@@ -3,7 +3,7 @@
 use std::{
     pin::pin,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU8, Ordering},
         Arc,
     },
     time::Duration,
@@ -56,41 +56,45 @@ pub struct ShutdownReport {
 /// What the layer, its services and its sessions share about a shutdown.
 #[derive(Debug, Default)]
 pub(crate) struct ShutdownState {
-    going_away: AtomicBool,
-    forced: AtomicBool,
+    /// `RUNNING`, then `GOING_AWAY`, then `FORCED`.
+    phase: AtomicU8,
     changed: Notify,
 }
 
+/// No shutdown has begun.
+pub(crate) const RUNNING: u8 = 0;
+/// New upgrades are refused and open sockets are told 1001.
+pub(crate) const GOING_AWAY: u8 = 1;
+/// The deadline passed: the remaining sockets are dropped.
+pub(crate) const FORCED: u8 = 2;
+
 impl ShutdownState {
+    /// How far the shutdown has gone.
+    pub(crate) fn phase(&self) -> u8 {
+        self.phase.load(Ordering::Acquire)
+    }
+
     /// Whether new upgrades are refused.
     pub(crate) fn is_going_away(&self) -> bool {
-        self.going_away.load(Ordering::Acquire)
+        self.phase() >= GOING_AWAY
     }
 
-    /// Resolves once the shutdown has begun.
-    pub(crate) async fn going_away(&self) {
-        self.wait_for(&self.going_away).await;
-    }
-
-    /// Resolves once the deadline has passed and the remaining sockets must be dropped.
-    pub(crate) async fn forced(&self) {
-        self.wait_for(&self.forced).await;
-    }
-
-    async fn wait_for(&self, flag: &AtomicBool) {
+    /// Resolves with the phase once it is past `seen`.
+    pub(crate) async fn past(&self, seen: u8) -> u8 {
         loop {
             let mut changed = pin!(self.changed.notified());
-            // Registered before looking at the flag, so a change in between is not missed.
+            // Registered before looking, so a change in between is not missed.
             changed.as_mut().enable();
-            if flag.load(Ordering::Acquire) {
-                return;
+            let phase = self.phase();
+            if phase > seen {
+                return phase;
             }
             changed.await;
         }
     }
 
-    fn set(&self, flag: &AtomicBool) {
-        flag.store(true, Ordering::Release);
+    fn advance(&self, phase: u8) {
+        self.phase.fetch_max(phase, Ordering::AcqRel);
         self.changed.notify_waiters();
     }
 }
@@ -109,12 +113,12 @@ impl ShutdownHandle {
     /// them to end; drops those still open then. Calling it again waits again.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let open_at_start = self.stats.open();
-        self.state.set(&self.state.going_away);
+        self.state.advance(GOING_AWAY);
         let drained = self.stats.drained();
         let cleanly = tokio::time::timeout(deadline, drained).await.is_ok();
         let dropped = if cleanly { 0 } else { self.stats.open() };
         if !cleanly {
-            self.state.set(&self.state.forced);
+            self.state.advance(FORCED);
             // Dropping takes each session one poll; give them a moment.
             let _ = tokio::time::timeout(Duration::from_secs(1), self.stats.drained()).await;
         }

@@ -337,7 +337,9 @@ impl Shared {
             None => send.await,
             // On a timeout the frame stays queued whole (sending is cancel-safe); the
             // handler decides whether to go on or to close.
-            Some(limit) => tokio::time::timeout(limit, send)
+            // Boxed: inline, the timer would make every send's future larger, and every
+            // session's with it, timeout or not.
+            Some(limit) => Box::pin(tokio::time::timeout(limit, send))
                 .await
                 .unwrap_or(Err(Error::SendTimeout)),
         }
