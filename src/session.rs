@@ -525,4 +525,3 @@ impl<F: Future> Future for CatchUnwind<F> {
         }
     }
 }
-
