@@ -166,6 +166,11 @@ impl<H: Handler> WebSocketLayer<H> {
     /// pong, no other frame) before the connection is dropped; the session summary then
     /// carries [`Error::KeepAliveTimeout`](crate::Error::KeepAliveTimeout). `None` never
     /// drops a silent peer. Default: `None`.
+    ///
+    /// Frames are read as the handler receives them, so the peer's pongs count only while
+    /// the handler is in `recv` (or holds the receiving half there). A handler that only
+    /// sends should keep a `recv` pending, for example in a task of its own after
+    /// [`split`](crate::WebSocket::split), or leave this off.
     pub fn keep_alive_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.config.socket.keep_alive_timeout = timeout.into();
         self
