@@ -122,24 +122,13 @@ fn accept<B, ResBody, H: Handler>(
     };
     if config.shutdown.is_going_away() {
         config.stats.refused(crate::stats::Refusal::ShuttingDown);
-        let mut response = plain_text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is shutting down.\n",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return response;
+        return unavailable("The server is shutting down.\n", "5");
     }
     let Some(place) = config.stats.admit(config.max_sockets) else {
-        let mut response = plain_text(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return unavailable(
             "Too many WebSocket connections are open; try again shortly.\n",
+            "1",
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
     };
     let protocol = accepted
         .protocol
@@ -173,6 +162,15 @@ fn accept<B, ResBody, H: Handler>(
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
     }
     response.extensions_mut().insert(handle);
+    response
+}
+
+/// `503 Service Unavailable` with a reason and when to try again, in seconds.
+fn unavailable<B>(reason: &'static str, retry_after: &'static str) -> Response<ResponseBody<B>> {
+    let mut response = plain_text(StatusCode::SERVICE_UNAVAILABLE, reason);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
     response
 }
 
