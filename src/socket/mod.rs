@@ -16,7 +16,8 @@
 //!
 //! Every method is cancel-safe: a `recv` dropped inside `select!` loses no data (the frame
 //! being read is kept for the next call), and a `send` dropped half-way leaves its frame
-//! queued whole, written by the next `send`, `flush` or `close`.
+//! queued whole, written by the next `send` or `close`, a `Sink` flush, or when the
+//! session next goes idle.
 //!
 //! # Example
 //!

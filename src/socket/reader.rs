@@ -363,7 +363,8 @@ fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
     }
 }
 
-/// The close code to send for an engine error; `None` where the connection itself is gone.
+/// Our error for an engine error: a protocol error with the close code to send, or the
+/// connection's own failure (reset, I/O) where no close frame can go out.
 pub(crate) fn engine_error(e: WebSocketError) -> Error {
     match e {
         WebSocketError::InvalidUTF8 => {
