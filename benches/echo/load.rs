@@ -192,6 +192,8 @@ pub fn cpu_time(pid: &str) -> Duration {
 
 pub struct Throughput {
     pub per_second: f64,
+    /// Messages echoed in all, warm-up included.
+    pub total: u64,
     pub server_cpu: f64,
     pub load_cpu: f64,
 }
@@ -270,6 +272,7 @@ pub async fn throughput(
     }
     Throughput {
         per_second: done as f64 / elapsed.as_secs_f64(),
+        total: count.load(Ordering::Relaxed),
         server_cpu: server_cpu.as_secs_f64() / elapsed.as_secs_f64(),
         load_cpu: load_cpu.as_secs_f64() / elapsed.as_secs_f64(),
     }

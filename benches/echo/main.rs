@@ -5,6 +5,8 @@
 //! cargo bench --bench echo                 # 3 rounds of 2 s per server and scenario
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
 //! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2
+//! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
+//! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
 //! ```
 //!
 //! Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load
@@ -121,6 +123,11 @@ fn main() {
         servers::serve(&args[i + 1]);
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--load") {
+        let port = args.get(i + 1).and_then(|p| p.parse().ok());
+        load_only(port.expect("--load PORT"), &args);
+        return;
+    }
     // The load generator runs on core 1: re-run ourselves pinned there.
     if pinning() && std::env::var_os("TW_BENCH_PINNED").is_none() {
         let status = Command::new("taskset")
@@ -145,6 +152,37 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(run(options));
+}
+
+/// `--load PORT`: one scenario against a server started by hand (under a profiler, say),
+/// unpinned. Prints the messages echoed in all, warm-up included, so that two runs of
+/// different lengths give a cost per message with the set-up cancelled out.
+fn load_only(port: u16, args: &[String]) {
+    let scenario = list(args, "--scenarios").map_or("100x20".to_owned(), |s| s[0].clone());
+    let numbers: Vec<usize> = scenario.split('x').filter_map(|n| n.parse().ok()).collect();
+    let (connections, size) = (numbers[0], numbers[1]);
+    let depth = numbers.get(2).copied().unwrap_or(1);
+    let window = Duration::from_secs(arg(args, "--seconds", 2));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(load::throughput(
+        servers::addr(port),
+        "0",
+        load::Load {
+            connections,
+            size,
+            depth,
+            transport: load::Transport::Http1,
+        },
+        Duration::ZERO,
+        window,
+    ));
+    println!(
+        "{scenario}: {} messages in all, {:.0} per second",
+        result.total, result.per_second
+    );
 }
 
 struct Options {
