@@ -12,6 +12,7 @@ use std::{
 
 use bytes::BytesMut;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
+use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::ReadIo;
@@ -42,20 +43,69 @@ impl AsyncRead for CountingRead {
     }
 }
 
-/// One engine read, kept across polls: the engine's `read_frame` is not cancel-safe, so the
-/// future that owns the engine lives here until it finishes, whoever stops polling it.
-/// The engine itself travels boxed, so that neither the state nor the read future holds
-/// it inline: both live as long as the socket, idle or not.
-type ReadFuture =
-    Pin<Box<dyn Future<Output = (Box<EngineRead>, Result<RawFrame, WebSocketError>)> + Send>>;
-
 /// The largest payload of a control frame (RFC 6455 §5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
 
-enum ReadState {
-    Idle(Box<EngineRead>),
-    Reading(ReadFuture),
-    Gone,
+/// Where frames come from: the engine, and its read of the next frame while one is under
+/// way. Boxed once per socket, behind this trait because the read's type has no name.
+trait FrameSource: Send {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<RawFrame, WebSocketError>>;
+}
+
+pin_project! {
+    /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here
+    /// until it finishes, whoever stops polling it. Each read starts in the slot the last
+    /// one left: reading a frame allocates nothing.
+    struct EngineFrames<F, Fut> {
+        start: F,
+        // Boxed, so that starting and finishing a read moves a pointer, not the engine.
+        engine: Option<Box<EngineRead>>,
+        #[pin]
+        read: Option<Fut>,
+    }
+}
+
+impl<F, Fut> FrameSource for EngineFrames<F, Fut>
+where
+    F: Fn(Box<EngineRead>) -> Fut + Send,
+    Fut: Future<Output = (Box<EngineRead>, Result<RawFrame, WebSocketError>)> + Send,
+{
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<RawFrame, WebSocketError>> {
+        let mut this = self.project();
+        if this.read.is_none() {
+            let Some(engine) = this.engine.take() else {
+                return Poll::Ready(Err(WebSocketError::ConnectionClosed));
+            };
+            this.read.set(Some((this.start)(engine)));
+        }
+        let Some(read) = this.read.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(WebSocketError::ConnectionClosed));
+        };
+        let (engine, result) = std::task::ready!(read.poll(cx));
+        this.read.set(None);
+        *this.engine = Some(engine);
+        Poll::Ready(result)
+    }
+}
+
+/// One read of the engine: the next frame, with its payload owned.
+async fn read_one(
+    mut engine: Box<EngineRead>,
+) -> (Box<EngineRead>, Result<RawFrame, WebSocketError>) {
+    let result = engine
+        .read_frame(&mut |_: Frame<'_>| async {
+            // Never called: auto-pong and auto-close are off.
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .await
+        .map(RawFrame::from);
+    (engine, result)
 }
 
 /// A frame taken out of the engine, owning its (already unmasked) payload.
@@ -107,7 +157,8 @@ struct ReadEnd {
 }
 
 pub(crate) struct Reader {
-    state: ReadState,
+    /// `None` once reading has ended: the engine and its half of the connection are gone.
+    frames_in: Option<Pin<Box<dyn FrameSource>>>,
     /// Boxed: needed only while a fragmented message is being reassembled.
     partial: Option<Box<Partial>>,
     max_message_size: usize,
@@ -143,7 +194,11 @@ impl Reader {
         // The engine refuses frames of `limit` bytes or more; ours is inclusive.
         engine.set_max_message_size(max_message_size.saturating_add(1));
         Reader {
-            state: ReadState::Idle(Box::new(engine)),
+            frames_in: Some(Box::pin(EngineFrames {
+                start: read_one,
+                engine: Some(Box::new(engine)),
+                read: None,
+            })),
             partial: None,
             max_message_size,
             reassembly_capacity,
@@ -168,32 +223,9 @@ impl Reader {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<RawFrame, WebSocketError>> {
-        loop {
-            match std::mem::replace(&mut self.state, ReadState::Gone) {
-                ReadState::Idle(mut engine) => {
-                    self.state = ReadState::Reading(Box::pin(async move {
-                        let result = engine
-                            .read_frame(&mut |_: Frame<'_>| async {
-                                // Never called: auto-pong and auto-close are off.
-                                Ok::<(), std::convert::Infallible>(())
-                            })
-                            .await
-                            .map(RawFrame::from);
-                        (engine, result)
-                    }));
-                }
-                ReadState::Reading(mut read) => match read.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        self.state = ReadState::Reading(read);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((engine, result)) => {
-                        self.state = ReadState::Idle(engine);
-                        return Poll::Ready(result);
-                    }
-                },
-                ReadState::Gone => return Poll::Ready(Err(WebSocketError::ConnectionClosed)),
-            }
+        match self.frames_in.as_mut() {
+            Some(frames) => frames.as_mut().poll_frame(cx),
+            None => Poll::Ready(Err(WebSocketError::ConnectionClosed)),
         }
     }
 
@@ -316,7 +348,7 @@ impl Reader {
     fn finish(&mut self, end: ReadEnd) {
         self.end = Some(Box::new(end));
         self.partial = None;
-        self.state = ReadState::Gone;
+        self.frames_in = None;
     }
 }
 
