@@ -9,7 +9,7 @@ use std::{
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use fastwebsockets::{Frame, OpCode, Payload};
+use fastwebsockets::OpCode;
 use tokio::io::AsyncWrite;
 
 use super::WriteIo;
@@ -114,8 +114,7 @@ impl Writer {
     }
 
     fn encode(&mut self, opcode: OpCode, payload: Bytes) {
-        let mut head = [0u8; 16];
-        let len = Frame::new(true, opcode, None, Payload::Borrowed(&payload)).fmt_head(&mut head);
+        let (head, len) = frame_head(opcode, payload.len());
         self.queued += len + payload.len();
         self.staging.extend_from_slice(&head[..len]);
         if payload.len() <= INLINE_PAYLOAD {
@@ -147,56 +146,51 @@ impl Writer {
 
     /// Writes what is queued, polling the connection with the waker set's waker.
     fn poll_write_out(&mut self) -> Poll<Result<(), Error>> {
-        let waker = self.io_waker.clone();
-        let mut io_cx = Context::from_waker(&waker);
-        // Each write borrows the connection anew, between updates of the queue.
-        macro_rules! io {
-            () => {
-                match self.io.as_mut() {
-                    Some(io) => Pin::new(io),
-                    None => return Poll::Ready(Err(Error::ConnectionReset)),
-                }
-            };
-        }
-        // Small frames only: write straight from the staging buffer.
-        while self.queue.is_empty() && !self.staging.is_empty() {
-            let written = match io!().poll_write(&mut io_cx, &self.staging) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
-                Poll::Ready(result) => result,
-            };
-            match written {
-                Ok(n) => {
-                    self.staging.advance(n);
-                    self.queued -= n;
-                }
-                Err(e) => return Poll::Ready(Err(self.fail(e))),
-            }
-        }
-        if !self.staging.is_empty() {
-            self.queue.push_back(self.staging.split().freeze());
-        }
-        while !self.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let count = self.queue.len().min(MAX_IOVECS);
-            for (slice, chunk) in slices.iter_mut().zip(&self.queue) {
-                *slice = IoSlice::new(chunk);
-            }
-            let written = match io!().poll_write_vectored(&mut io_cx, &slices[..count]) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
-                Poll::Ready(result) => result,
-            };
-            match written {
-                Ok(n) => self.advance(n),
-                Err(e) => return Poll::Ready(Err(self.fail(e))),
-            }
-        }
-        match io!().poll_flush(&mut io_cx) {
+        match self.write_out() {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(self.fail(e))),
+            Poll::Ready(Err(WriteError::Aborted)) => Poll::Ready(Err(Error::ConnectionReset)),
+            Poll::Ready(Err(WriteError::Io(e))) => Poll::Ready(Err(self.fail(e))),
         }
+    }
+
+    fn write_out(&mut self) -> Poll<Result<(), WriteError>> {
+        let Writer {
+            io,
+            io_waker,
+            staging,
+            queue,
+            queued,
+            ..
+        } = self;
+        let Some(io) = io.as_mut() else {
+            return Poll::Ready(Err(WriteError::Aborted));
+        };
+        let mut io = Pin::new(io);
+        let mut io_cx = Context::from_waker(io_waker);
+        // Small frames only: write straight from the staging buffer.
+        while queue.is_empty() && !staging.is_empty() {
+            let n = written(std::task::ready!(io
+                .as_mut()
+                .poll_write(&mut io_cx, staging)))?;
+            staging.advance(n);
+            *queued -= n;
+        }
+        if !staging.is_empty() {
+            queue.push_back(staging.split().freeze());
+        }
+        while !queue.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let count = queue.len().min(MAX_IOVECS);
+            for (slice, chunk) in slices.iter_mut().zip(queue.iter()) {
+                *slice = IoSlice::new(chunk);
+            }
+            let n = written(std::task::ready!(io
+                .as_mut()
+                .poll_write_vectored(&mut io_cx, &slices[..count])))?;
+            advance(queue, queued, n);
+        }
+        io.poll_flush(&mut io_cx).map_err(WriteError::Io)
     }
 
     /// Sends FIN once everything is flushed: the server closes the TCP connection first
@@ -229,22 +223,6 @@ impl Writer {
         }
     }
 
-    fn advance(&mut self, mut n: usize) {
-        self.queued -= n;
-        while n > 0 {
-            let Some(front) = self.queue.front_mut() else {
-                break;
-            };
-            if n >= front.len() {
-                n -= front.len();
-                self.queue.pop_front();
-            } else {
-                front.advance(n);
-                n = 0;
-            }
-        }
-    }
-
     fn fail(&mut self, e: io::Error) -> Error {
         let error = Error::from(e);
         self.failed = Some(Box::new(error.clone()));
@@ -252,6 +230,61 @@ impl Writer {
         self.staging.clear();
         self.queued = 0;
         error
+    }
+}
+
+/// Why writing stopped.
+enum WriteError {
+    /// The connection was released by `abort`.
+    Aborted,
+    Io(io::Error),
+}
+
+/// The bytes a write took; taking none is an error.
+fn written(result: io::Result<usize>) -> Result<usize, WriteError> {
+    match result {
+        Ok(0) => Err(WriteError::Io(io::ErrorKind::WriteZero.into())),
+        Ok(n) => Ok(n),
+        Err(e) => Err(WriteError::Io(e)),
+    }
+}
+
+/// Drops `n` written bytes from the front of the queue.
+fn advance(queue: &mut VecDeque<Bytes>, queued: &mut usize, mut n: usize) {
+    *queued -= n;
+    while n > 0 {
+        let Some(front) = queue.front_mut() else {
+            break;
+        };
+        if n >= front.len() {
+            n -= front.len();
+            queue.pop_front();
+        } else {
+            front.advance(n);
+            n = 0;
+        }
+    }
+}
+
+/// The header of a final, unmasked server frame (RFC 6455 §5.2), and its length.
+fn frame_head(opcode: OpCode, len: usize) -> ([u8; 10], usize) {
+    let mut head = [0u8; 10];
+    head[0] = 0x80 | opcode as u8;
+    match len {
+        0..=125 => {
+            head[1] = len as u8;
+            (head, 2)
+        }
+        126..=0xffff => {
+            head[1] = 126;
+            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            (head, 4)
+        }
+        _ => {
+            head[1] = 127;
+            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            (head, 10)
+        }
     }
 }
 
@@ -300,7 +333,22 @@ pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_utf8;
+    use super::{frame_head, truncate_utf8};
+    use fastwebsockets::{Frame, OpCode, Payload};
+
+    #[test]
+    fn headers_match_the_engine() {
+        for len in [0, 1, 125, 126, 127, 0xffff, 0x10000, 1 << 20] {
+            for opcode in [OpCode::Text, OpCode::Binary, OpCode::Close, OpCode::Ping] {
+                let payload = vec![0u8; len];
+                let mut expected = [0u8; 16];
+                let n = Frame::new(true, opcode, None, Payload::Borrowed(&payload))
+                    .fmt_head(&mut expected);
+                let (head, m) = frame_head(opcode, len);
+                assert_eq!(&head[..m], &expected[..n], "{opcode:?} {len}");
+            }
+        }
+    }
 
     #[test]
     fn truncation_keeps_whole_characters() {
