@@ -225,7 +225,30 @@ pub(crate) fn run<H: Handler>(
         peer = tracing::field::debug(cx.peer_addr()),
         protocol = %cx.protocol().unwrap_or("-"),
     );
-    tracing::Instrument::instrument(run_session(on_upgrade, config, cx, publisher, place), span)
+    InSpan {
+        inner: run_session(on_upgrade, config, cx, publisher, place),
+        // A span that nobody records is not entered at every poll.
+        span: Some(span).filter(|span| !span.is_disabled()),
+    }
+}
+
+pin_project! {
+    /// A future polled inside its span, when the span is recorded.
+    struct InSpan<F> {
+        #[pin]
+        inner: F,
+        span: Option<tracing::Span>,
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        this.inner.poll(cx)
+    }
 }
 
 async fn run_session<H: Handler>(
