@@ -39,7 +39,7 @@ use std::{
     any::Any,
     future::{poll_fn, Future},
     panic::AssertUnwindSafe,
-    pin::{pin, Pin},
+    pin::Pin,
     sync::{Arc, Mutex},
     task::{Context as TaskContext, Poll},
     time::Duration,
@@ -48,12 +48,15 @@ use std::{
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
-use tokio::{sync::Notify, time::Instant};
+use tokio::{
+    sync::{futures::Notified, Notify},
+    time::{Instant, Sleep},
+};
 
 use crate::{
     layer::Config,
     shutdown,
-    socket::{Shared, SocketState},
+    socket::{Shared, SocketConfig, SocketState},
     stats::Place,
     CloseCode, CloseFrame, Context, Error, Handler, HandlerOutput, WebSocket,
 };
@@ -271,15 +274,9 @@ async fn run_session<H: Handler>(
     };
     let shared = Shared::new(TokioIo::new(upgraded), &config.socket);
     let socket = WebSocket::new(shared.clone(), cx.protocol().map(str::to_owned));
-    // Pinned here and lent to `supervise`: moved into it, the handler's future would be
-    // stored twice in this one (an async fn keeps its argument's slot).
-    let handler = pin!(CatchUnwind {
-        inner: FlushWhenIdle {
-            inner: config.handler.call(socket, cx),
-            shared: &shared,
-        },
-    });
-    let outcome = supervise(handler, &shared, &config).await;
+    // Built and awaited in one expression: the handler's future then has one slot in
+    // this one, not a second for a local it was first put in.
+    let outcome = Running::new(config.handler.call(socket, cx), &shared, &config).await;
     let outcome = match outcome {
         Supervised::Ended(outcome) => outcome,
         Supervised::Dropped(error) => {
@@ -390,90 +387,122 @@ enum Supervised<T> {
     Dropped(Error),
 }
 
-/// Runs the handler, and beside it what the session must do whatever the handler does:
-/// send keep-alive pings (and drop a peer that answers none within the timeout), and on a
-/// shutdown send 1001, then drop the session if the deadline passes.
-///
-/// The timer and the shutdown wait are polled once to register them, and then only once
-/// they fired (`Sleep::is_elapsed`, the shutdown phase): a message costs two atomic loads.
-async fn supervise<H: Handler, F: Future>(
-    mut handler: Pin<&mut F>,
-    shared: &Shared,
-    config: &Config<H>,
-) -> Supervised<F::Output> {
-    let shutdown = &config.shutdown;
-    // One wait for the shutdown's next phase, armed again after each one.
-    let mut seen = shutdown::RUNNING;
-    let mut next_phase = pin!(shutdown.past(seen));
-    let mut unregistered = true;
-    let mut keep_alive = config
-        .socket
-        .keep_alive_interval
-        .map(|interval| KeepAlive::new(interval, config.socket.keep_alive_timeout));
-    let mut timer = pin!(tokio::time::sleep(
-        keep_alive
-            .as_ref()
-            .map_or(Duration::from_secs(86_400), |k| k.interval)
-    ));
-    let mut registered = false;
-    poll_fn(|cx| loop {
-        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
-            return Poll::Ready(Supervised::Ended(output));
-        }
-        let first = !registered;
-        registered = true;
-        // Poll the wait once after (re)arming it, which registers it; after that only
-        // when the phase moved.
-        if unregistered || shutdown.phase() > seen {
-            unregistered = false;
-            if let Poll::Ready(phase) = next_phase.as_mut().poll(cx) {
-                if seen < shutdown::GOING_AWAY {
-                    shared.push_close_deferred(&CloseFrame::new(
-                        CloseCode::GOING_AWAY,
-                        "server shutting down",
-                    ));
-                    shared.flush_deferred(cx);
-                }
-                if phase >= shutdown::FORCED {
-                    return Poll::Ready(Supervised::Dropped(Error::ShutdownDeadline));
-                }
-                seen = phase;
-                next_phase.set(shutdown.past(seen));
-                unregistered = true;
-                continue;
-            }
-        }
-        if let Some(keep_alive) = keep_alive.as_mut() {
-            if (first || timer.is_elapsed()) && timer.as_mut().poll(cx).is_ready() {
-                match keep_alive.on_timer(shared) {
-                    Some(next) => {
-                        shared.flush_deferred(cx);
-                        timer.as_mut().reset(next);
-                        continue; // registers the timer again
-                    }
-                    None => return Poll::Ready(Supervised::Dropped(Error::KeepAliveTimeout)),
-                }
-            }
-        }
-        return Poll::Pending;
-    })
-    .await
+pin_project! {
+    /// Runs the handler, and beside it what the session must do whatever the handler does:
+    /// send keep-alive pings (and drop a peer that answers none within the timeout), and
+    /// on a shutdown send 1001, then drop the session if the deadline passes.
+    ///
+    /// The timer and the shutdown wait are polled once to register them, and then only
+    /// once they fired (`Sleep::is_elapsed`, the shutdown phase): a message costs two
+    /// atomic loads.
+    struct Running<'a, H: Handler, F> {
+        #[pin]
+        handler: CatchUnwind<FlushWhenIdle<'a, F>>,
+        shared: &'a Shared,
+        config: &'a Config<H>,
+        // The shutdown phase last acted on, and a wait for the next one.
+        seen: u8,
+        #[pin]
+        next_phase: Notified<'a>,
+        // Whether `next_phase` was polled since it was armed: polling registers it.
+        phase_registered: bool,
+        keep_alive: Option<KeepAlive>,
+        #[pin]
+        timer: Sleep,
+        timer_registered: bool,
+    }
 }
 
-/// Keep-alive pings, and the check that the peer still sends something.
+impl<'a, H: Handler, F: Future> Running<'a, H, F> {
+    fn new(handler: F, shared: &'a Shared, config: &'a Config<H>) -> Self {
+        let interval = config.socket.keep_alive_interval;
+        Running {
+            handler: CatchUnwind {
+                inner: FlushWhenIdle {
+                    inner: handler,
+                    shared,
+                },
+            },
+            shared,
+            config,
+            seen: shutdown::RUNNING,
+            next_phase: config.shutdown.changed(),
+            phase_registered: false,
+            keep_alive: interval.map(KeepAlive::new),
+            timer: tokio::time::sleep(interval.unwrap_or(Duration::from_secs(86_400))),
+            timer_registered: false,
+        }
+    }
+}
+
+impl<H: Handler, F: Future> Future for Running<'_, H, F> {
+    type Output = Supervised<<CatchUnwind<F> as Future>::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let shutdown = &this.config.shutdown;
+        loop {
+            if let Poll::Ready(output) = this.handler.as_mut().poll(cx) {
+                return Poll::Ready(Supervised::Ended(output));
+            }
+            // The wait is polled once after (re)arming it, which registers it; after that
+            // only when the phase moved.
+            if !*this.phase_registered || shutdown.phase() > *this.seen {
+                *this.phase_registered = true;
+                // Registered before looking, so a change in between is not missed.
+                let woken = this.next_phase.as_mut().poll(cx).is_ready();
+                let phase = shutdown.phase();
+                if phase > *this.seen {
+                    if *this.seen < shutdown::GOING_AWAY {
+                        this.shared.push_close_deferred(&CloseFrame::new(
+                            CloseCode::GOING_AWAY,
+                            "server shutting down",
+                        ));
+                        this.shared.flush_deferred(cx);
+                    }
+                    if phase >= shutdown::FORCED {
+                        return Poll::Ready(Supervised::Dropped(Error::ShutdownDeadline));
+                    }
+                    *this.seen = phase;
+                }
+                if woken || phase > *this.seen {
+                    this.next_phase.set(shutdown.changed());
+                    *this.phase_registered = false;
+                    continue;
+                }
+            }
+            if let Some(keep_alive) = this.keep_alive.as_mut() {
+                let first = !*this.timer_registered;
+                *this.timer_registered = true;
+                if (first || this.timer.is_elapsed()) && this.timer.as_mut().poll(cx).is_ready() {
+                    let socket = &this.config.socket;
+                    match keep_alive.on_timer(this.shared, socket) {
+                        Some(next) => {
+                            this.shared.flush_deferred(cx);
+                            this.timer.as_mut().reset(next);
+                            *this.timer_registered = false; // polled again: registers it
+                            continue;
+                        }
+                        None => return Poll::Ready(Supervised::Dropped(Error::KeepAliveTimeout)),
+                    }
+                }
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+/// Keep-alive pings, and the check that the peer still sends something. The interval and
+/// the timeout are read from the configuration, not kept in every session.
 struct KeepAlive {
-    interval: Duration,
-    timeout: Option<Duration>,
     next_ping: Instant,
     /// After a ping: when the peer must have sent a frame by, and the count then.
     waiting: Option<(Instant, u64)>,
 }
 
 impl KeepAlive {
-    fn new(interval: Duration, timeout: Option<Duration>) -> Self {
+    fn new(interval: Duration) -> Self {
         KeepAlive {
-            interval,
-            timeout,
             next_ping: Instant::now() + interval,
             waiting: None,
         }
@@ -481,7 +510,7 @@ impl KeepAlive {
 
     /// Sends the ping that is due; `None` if the peer sent nothing (no pong, no other
     /// frame) within the timeout since the last ping. Otherwise when to look again.
-    fn on_timer(&mut self, shared: &Shared) -> Option<Instant> {
+    fn on_timer(&mut self, shared: &Shared, config: &SocketConfig) -> Option<Instant> {
         let now = Instant::now();
         if let Some((deadline, frames)) = self.waiting {
             if now >= deadline {
@@ -493,8 +522,8 @@ impl KeepAlive {
         }
         if now >= self.next_ping {
             shared.push_ping_deferred();
-            self.next_ping = now + self.interval;
-            if let (Some(timeout), None) = (self.timeout, self.waiting) {
+            self.next_ping = now + config.keep_alive_interval.unwrap_or_default();
+            if let (Some(timeout), None) = (config.keep_alive_timeout, self.waiting) {
                 self.waiting = Some((now + timeout, shared.frames_received()));
             }
         }

@@ -1,7 +1,6 @@
 //! Graceful shutdown: refuse new sockets, say "going away" to the open ones, wait for them.
 
 use std::{
-    pin::pin,
     sync::{
         atomic::{AtomicU8, Ordering},
         Arc,
@@ -9,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::Notify;
+use tokio::sync::{futures::Notified, Notify};
 
 use crate::Stats;
 
@@ -79,18 +78,10 @@ impl ShutdownState {
         self.phase() >= GOING_AWAY
     }
 
-    /// Resolves with the phase once it is past `seen`.
-    pub(crate) async fn past(&self, seen: u8) -> u8 {
-        loop {
-            let mut changed = pin!(self.changed.notified());
-            // Registered before looking, so a change in between is not missed.
-            changed.as_mut().enable();
-            let phase = self.phase();
-            if phase > seen {
-                return phase;
-            }
-            changed.await;
-        }
+    /// A wait for the next change of phase: it resolves at each change made after it
+    /// was created, polled or not.
+    pub(crate) fn changed(&self) -> Notified<'_> {
+        self.changed.notified()
     }
 
     fn advance(&self, phase: u8) {
