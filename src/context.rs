@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 
-use http::{request::Parts, Extensions, HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
+use bytes::BytesMut;
+use http::{request::Parts, Extensions, HeaderMap, HeaderValue, Method, Uri, Version};
 
 /// The upgrade request's method, URI, headers and extensions, the peer address and the
 /// agreed subprotocol, handed to the [`Handler`](crate::Handler) with its socket.
@@ -80,16 +81,25 @@ impl Context {
 /// socket. The copies cost a few small allocations per upgrade and nothing per message.
 fn detach(parts: &mut Parts) {
     let shared = std::mem::take(&mut parts.headers);
+    // Every value goes into one buffer, and each copy is a slice of it: one allocation
+    // for all the values, and one block to free when the context goes.
+    let total = shared.values().map(|value| value.len()).sum();
+    let mut buffer = BytesMut::with_capacity(total);
+    for value in shared.values() {
+        buffer.extend_from_slice(value.as_bytes());
+    }
+    let buffer = buffer.freeze();
     let mut owned = HeaderMap::with_capacity(shared.len());
+    let mut start = 0;
     for (name, value) in &shared {
-        let (Ok(name), Ok(mut copy)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) else {
-            continue; // Cannot happen: both were valid already.
+        let bytes = buffer.slice(start..start + value.len());
+        start += value.len();
+        let Ok(mut copy) = HeaderValue::from_maybe_shared(bytes) else {
+            continue; // Cannot happen: the bytes were a valid value already.
         };
         copy.set_sensitive(value.is_sensitive());
-        owned.append(name, copy);
+        // Names are not slices of the read buffer: hyper gives them storage of their own.
+        owned.append(name.clone(), copy);
     }
     parts.headers = owned;
     if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
