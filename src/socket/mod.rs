@@ -35,6 +35,7 @@
 //! }
 //! ```
 
+mod connection;
 mod reader;
 mod writer;
 
@@ -59,8 +60,6 @@ use reader::Reader;
 use writer::Writer;
 
 type Io = TokioIo<Upgraded>;
-type ReadIo = tokio::io::ReadHalf<Io>;
-type WriteIo = tokio::io::WriteHalf<Io>;
 
 /// How many bytes a [`Sink`](futures_sink::Sink) lets pile up before `poll_ready` waits
 /// for the connection.
@@ -104,7 +103,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(crate) fn new(io: Io, config: &SocketConfig) -> Arc<Self> {
-        let (read, write) = tokio::io::split(io);
+        let (read, write) = connection::split(io);
         Arc::new(Shared {
             reader: Mutex::new(Reader::new(
                 read,

@@ -3,45 +3,17 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
     task::{Context, Poll},
 };
 
 use bytes::BytesMut;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
 use pin_project_lite::pin_project;
-use tokio::io::{AsyncRead, ReadBuf};
 
-use super::ReadIo;
+use super::connection::{Delivered, ReadIo};
 use crate::{CloseCode, CloseFrame, Error, Message};
 
-type EngineRead = WebSocketRead<CountingRead>;
-
-/// The connection's read half, counting the bytes it hands to the engine: with the bytes of
-/// the frames the engine returned, that tells whether more input is already buffered.
-pub(crate) struct CountingRead {
-    inner: ReadIo,
-    delivered: Arc<AtomicU64>,
-}
-
-impl AsyncRead for CountingRead {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if polled.is_ready() {
-            let read = (buf.filled().len() - before) as u64;
-            self.delivered.fetch_add(read, Ordering::Relaxed);
-        }
-        polled
-    }
-}
+type EngineRead = WebSocketRead<ReadIo>;
 
 /// The largest payload of a control frame (RFC 6455 §5.5).
 const MAX_CONTROL_PAYLOAD: usize = 125;
@@ -57,47 +29,61 @@ trait FrameSource: Send {
 
 pin_project! {
     /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here
-    /// until it finishes, whoever stops polling it. Each read starts in the slot the last
-    /// one left: reading a frame allocates nothing.
-    struct EngineFrames<F, Fut> {
-        start: F,
-        // Boxed, so that starting and finishing a read moves a pointer, not the engine.
-        engine: Option<Box<EngineRead>>,
-        #[pin]
-        read: Option<Fut>,
+    /// until it finishes, whoever stops polling it. Each read starts in the place the last
+    /// one left, and the engine lives in the same place between reads: reading a frame
+    /// allocates nothing, and the socket holds one allocation for both.
+    #[project = FramesProj]
+    enum EngineFrames<F, Fut> {
+        Idle {
+            start: F,
+            // `None` only after a failed start, which cannot happen.
+            engine: Option<EngineRead>,
+        },
+        Reading {
+            start: F,
+            #[pin]
+            read: Fut,
+        },
     }
 }
 
 impl<F, Fut> FrameSource for EngineFrames<F, Fut>
 where
-    F: Fn(Box<EngineRead>) -> Fut + Send,
-    Fut: Future<Output = (Box<EngineRead>, Result<RawFrame, WebSocketError>)> + Send,
+    F: Fn(EngineRead) -> Fut + Copy + Send,
+    Fut: Future<Output = (EngineRead, Result<RawFrame, WebSocketError>)> + Send,
 {
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<RawFrame, WebSocketError>> {
-        let mut this = self.project();
-        if this.read.is_none() {
-            let Some(engine) = this.engine.take() else {
-                return Poll::Ready(Err(WebSocketError::ConnectionClosed));
-            };
-            this.read.set(Some((this.start)(engine)));
+        loop {
+            match self.as_mut().project() {
+                FramesProj::Idle { start, engine } => {
+                    let Some(engine) = engine.take() else {
+                        return Poll::Ready(Err(WebSocketError::ConnectionClosed));
+                    };
+                    let start = *start;
+                    self.set(EngineFrames::Reading {
+                        start,
+                        read: start(engine),
+                    });
+                }
+                FramesProj::Reading { start, read } => {
+                    let (engine, result) = std::task::ready!(read.poll(cx));
+                    let start = *start;
+                    self.set(EngineFrames::Idle {
+                        start,
+                        engine: Some(engine),
+                    });
+                    return Poll::Ready(result);
+                }
+            }
         }
-        let Some(read) = this.read.as_mut().as_pin_mut() else {
-            return Poll::Ready(Err(WebSocketError::ConnectionClosed));
-        };
-        let (engine, result) = std::task::ready!(read.poll(cx));
-        this.read.set(None);
-        *this.engine = Some(engine);
-        Poll::Ready(result)
     }
 }
 
 /// One read of the engine: the next frame, with its payload owned.
-async fn read_one(
-    mut engine: Box<EngineRead>,
-) -> (Box<EngineRead>, Result<RawFrame, WebSocketError>) {
+async fn read_one(mut engine: EngineRead) -> (EngineRead, Result<RawFrame, WebSocketError>) {
     let result = engine
         .read_frame(&mut |_: Frame<'_>| async {
             // Never called: auto-pong and auto-close are off.
@@ -172,17 +158,13 @@ pub(crate) struct Reader {
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
     /// Bytes handed to the engine by the connection, and bytes of the frames it returned.
-    delivered: Arc<AtomicU64>,
+    delivered: Delivered,
     consumed: u64,
 }
 
 impl Reader {
     pub(crate) fn new(io: ReadIo, max_message_size: usize, reassembly_capacity: usize) -> Self {
-        let delivered = Arc::new(AtomicU64::new(0));
-        let io = CountingRead {
-            inner: io,
-            delivered: delivered.clone(),
-        };
+        let delivered = io.counter();
         let (mut engine, _) = fastwebsockets::after_handshake_split(
             io,
             tokio::io::empty(),
@@ -194,10 +176,9 @@ impl Reader {
         // The engine refuses frames of `limit` bytes or more; ours is inclusive.
         engine.set_max_message_size(max_message_size.saturating_add(1));
         Reader {
-            frames_in: Some(Box::pin(EngineFrames {
+            frames_in: Some(Box::pin(EngineFrames::Idle {
                 start: read_one,
-                engine: Some(Box::new(engine)),
-                read: None,
+                engine: Some(engine),
             })),
             partial: None,
             max_message_size,
@@ -215,7 +196,7 @@ impl Reader {
     /// Whether more input than the frames returned so far has been read: the next frame
     /// (or part of it) is already buffered.
     pub(crate) fn input_waiting(&self) -> bool {
-        self.delivered.load(Ordering::Relaxed) > self.consumed
+        self.delivered.get() > self.consumed
     }
 
     /// Polls the engine for the next frame.

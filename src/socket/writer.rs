@@ -12,7 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use fastwebsockets::OpCode;
 use tokio::io::AsyncWrite;
 
-use super::WriteIo;
+use super::connection::WriteIo;
 use crate::{CloseCode, CloseFrame, Error};
 
 /// Payloads up to this size are copied next to their header; larger ones are queued as they

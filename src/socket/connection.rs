@@ -1,0 +1,113 @@
+//! The upgraded connection, split into a read and a write side that share one lock.
+
+use std::{
+    io::{self, IoSlice},
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    task::{Context, Poll},
+};
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+type Io = TokioIo<Upgraded>;
+
+/// What both sides hold: the connection, and how many bytes it has handed to the reader.
+/// One allocation per socket for both.
+struct Connection {
+    io: Mutex<Io>,
+    /// Bytes read from the connection so far. With the bytes of the frames the engine
+    /// returned, it tells whether more input is already buffered.
+    delivered: AtomicU64,
+    write_vectored: bool,
+}
+
+impl Connection {
+    fn io(&self) -> MutexGuard<'_, Io> {
+        self.io.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Splits the connection into its read side and its write side.
+pub(crate) fn split(io: Io) -> (ReadIo, WriteIo) {
+    let connection = Arc::new(Connection {
+        write_vectored: io.is_write_vectored(),
+        io: Mutex::new(io),
+        delivered: AtomicU64::new(0),
+    });
+    (ReadIo(connection.clone()), WriteIo(connection))
+}
+
+/// The read side; it counts the bytes it reads.
+pub(crate) struct ReadIo(Arc<Connection>);
+
+impl ReadIo {
+    /// A handle on the count of bytes read, for the side that consumes them.
+    pub(crate) fn counter(&self) -> Delivered {
+        Delivered(self.0.clone())
+    }
+}
+
+/// The count of bytes read from the connection so far.
+pub(crate) struct Delivered(Arc<Connection>);
+
+impl Delivered {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.delivered.load(Ordering::Relaxed)
+    }
+}
+
+impl AsyncRead for ReadIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut *self.0.io()).poll_read(cx, buf);
+        if polled.is_ready() {
+            // Only this side adds to the count, under the lock: no read-modify-write needed.
+            let read = (buf.filled().len() - before) as u64;
+            let delivered = &self.0.delivered;
+            delivered.store(delivered.load(Ordering::Relaxed) + read, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+/// The write side.
+pub(crate) struct WriteIo(Arc<Connection>);
+
+impl AsyncWrite for WriteIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.io()).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0.io()).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.write_vectored
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.io()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0.io()).poll_shutdown(cx)
+    }
+}
