@@ -30,14 +30,14 @@ trait FrameSource: Send {
 pin_project! {
     /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here
     /// until it finishes, whoever stops polling it. Each read starts in the place the last
-    /// one left, and the engine lives in the same place between reads: reading a frame
-    /// allocates nothing, and the socket holds one allocation for both.
+    /// one left: reading a frame allocates nothing.
     #[project = FramesProj]
     enum EngineFrames<F, Fut> {
         Idle {
             start: F,
+            // Boxed: a read moves the engine in and out, and a pointer moves for less.
             // `None` only after a failed start, which cannot happen.
-            engine: Option<EngineRead>,
+            engine: Option<Box<EngineRead>>,
         },
         Reading {
             start: F,
@@ -49,8 +49,8 @@ pin_project! {
 
 impl<F, Fut> FrameSource for EngineFrames<F, Fut>
 where
-    F: Fn(EngineRead) -> Fut + Copy + Send,
-    Fut: Future<Output = (EngineRead, Result<RawFrame, WebSocketError>)> + Send,
+    F: Fn(Box<EngineRead>) -> Fut + Copy + Send,
+    Fut: Future<Output = (Box<EngineRead>, Result<RawFrame, WebSocketError>)> + Send,
 {
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -83,7 +83,9 @@ where
 }
 
 /// One read of the engine: the next frame, with its payload owned.
-async fn read_one(mut engine: EngineRead) -> (EngineRead, Result<RawFrame, WebSocketError>) {
+async fn read_one(
+    mut engine: Box<EngineRead>,
+) -> (Box<EngineRead>, Result<RawFrame, WebSocketError>) {
     let result = engine
         .read_frame(&mut |_: Frame<'_>| async {
             // Never called: auto-pong and auto-close are off.
@@ -178,7 +180,7 @@ impl Reader {
         Reader {
             frames_in: Some(Box::pin(EngineFrames::Idle {
                 start: read_one,
-                engine: Some(engine),
+                engine: Some(Box::new(engine)),
             })),
             partial: None,
             max_message_size,
