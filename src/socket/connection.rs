@@ -82,6 +82,13 @@ impl AsyncRead for ReadIo {
 /// The write side.
 pub(crate) struct WriteIo(Arc<Connection>);
 
+impl WriteIo {
+    /// The connection itself, for several writes and a flush under one lock.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Io> {
+        self.0.io()
+    }
+}
+
 impl AsyncWrite for WriteIo {
     fn poll_write(
         self: Pin<&mut Self>,

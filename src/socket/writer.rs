@@ -163,17 +163,24 @@ impl Writer {
             queued,
             ..
         } = self;
-        let Some(io) = io.as_mut() else {
+        let Some(io) = io.as_ref() else {
             return Poll::Ready(Err(WriteError::Aborted));
         };
-        let mut io = Pin::new(io);
+        // One lock for all the writes and the flush.
+        let mut guard = io.lock();
+        let mut io = Pin::new(&mut *guard);
         let mut io_cx = Context::from_waker(io_waker);
         // Small frames only: write straight from the staging buffer.
         while queue.is_empty() && !staging.is_empty() {
             let n = written(std::task::ready!(io
                 .as_mut()
                 .poll_write(&mut io_cx, staging)))?;
-            staging.advance(n);
+            if n == staging.len() {
+                // All of it: keep the buffer, with its capacity, for the next frames.
+                staging.clear();
+            } else {
+                staging.advance(n);
+            }
             *queued -= n;
         }
         if !staging.is_empty() {
