@@ -40,7 +40,7 @@ mod reader;
 mod writer;
 
 use std::{
-    future::poll_fn,
+    future::{poll_fn, Future},
     pin::Pin,
     sync::{
         atomic::{AtomicBool, AtomicU8, Ordering},
@@ -147,7 +147,7 @@ impl Shared {
                 Poll::Pending => {
                     // The socket is about to wait for input: write what was gathered.
                     self.input_waiting.store(false, Ordering::Relaxed);
-                    if self.deferred.swap(false, Ordering::AcqRel) {
+                    if self.take_deferred() {
                         reader.owes_flush = self.flush_in_background(cx);
                     }
                     return Poll::Pending;
@@ -292,11 +292,16 @@ impl Shared {
         self.deferred.store(true, Ordering::Release);
     }
 
+    /// Whether a send left its frame queued, clearing the mark. A plain load first: most
+    /// of the time nothing was left, and a load costs less than a swap.
+    fn take_deferred(&self) -> bool {
+        self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel)
+    }
+
     /// Writes what sends left queued, if any; called by the session each time its handler
     /// goes idle, so that nothing stays gathered while nobody will flush it.
     pub(crate) fn flush_deferred(&self, cx: &mut Context<'_>) {
-        if self.deferred.swap(false, Ordering::AcqRel) && self.writer().poll_flush(cx).is_pending()
-        {
+        if self.take_deferred() && self.writer().poll_flush(cx).is_pending() {
             // Still queued: this task is woken when the connection takes more; try again then.
             self.deferred.store(true, Ordering::Release);
         }
@@ -330,18 +335,12 @@ impl Shared {
         }
     }
 
-    async fn send(&self, message: Message, gather: bool) -> Result<(), Error> {
-        let mut message = Some(message);
-        let send = poll_fn(|cx| self.poll_send(cx, &mut message, gather));
-        match self.send_timeout {
-            None => send.await,
-            // On a timeout the frame stays queued whole (sending is cancel-safe); the
-            // handler decides whether to go on or to close.
-            // Boxed: inline, the timer would make every send's future larger, and every
-            // session's with it, timeout or not.
-            Some(limit) => Box::pin(tokio::time::timeout(limit, send))
-                .await
-                .unwrap_or(Err(Error::SendTimeout)),
+    fn send(&self, message: Message, gather: bool) -> Sending<'_> {
+        Sending {
+            shared: self,
+            message: Some(message),
+            gather,
+            timer: None,
         }
     }
 
@@ -375,6 +374,40 @@ impl Shared {
                 messages: writer.messages,
                 bytes: writer.bytes,
             },
+        }
+    }
+}
+
+/// A send in progress: the message until it is queued, then the flush. Cancel-safe: once
+/// queued, the frame goes out whole whether this is polled again or not.
+struct Sending<'a> {
+    shared: &'a Shared,
+    message: Option<Message>,
+    gather: bool,
+    /// With a send timeout: started when the send first has to wait. Boxed: a timer would
+    /// make every handler's future larger, and most sends never wait.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Future for Sending<'_> {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(result) = this.shared.poll_send(cx, &mut this.message, this.gather) {
+            return Poll::Ready(result);
+        }
+        let Some(limit) = this.shared.send_timeout else {
+            return Poll::Pending;
+        };
+        // On a timeout the frame stays queued whole; the handler decides whether to go
+        // on or to close.
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Error::SendTimeout)),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -419,10 +452,10 @@ impl WebSocket {
     ///
     /// Sending [`Message::Close`] is the same as [`close`](Self::close). Fails with
     /// [`Error::Closed`] once a close frame has been sent.
-    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
+    pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
         // The task that sends is the one that receives: answers to pipelined input can be
         // gathered and written together when this socket next waits for input.
-        self.shared.send(message, true).await
+        self.shared.send(message, true)
     }
 
     /// Starts the close handshake with this code and reason (cut to 123 bytes), and waits
@@ -489,8 +522,8 @@ impl SendHalf {
     /// Sends a message and waits until the connection has taken it; see
     /// [`WebSocket::send`]. Unlike it, never gathers: the receiving half may be in another
     /// task, busy with something else.
-    pub async fn send(&mut self, message: Message) -> Result<(), Error> {
-        self.shared.send(message, false).await
+    pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.shared.send(message, false)
     }
 
     /// Starts the close handshake; see [`WebSocket::close`].
