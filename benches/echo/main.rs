@@ -2,7 +2,7 @@
 //! (a) `WebSocketLayer` + `Echo`, (b) the bare engine (hyper + fastwebsockets), (c) axum 0.8.
 //!
 //! ```text
-//! cargo bench --bench echo                 # 3 rounds of 2 s per server and scenario
+//! cargo bench --bench echo                 # 5 rounds of 2 s per server and scenario
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
 //! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
@@ -12,8 +12,11 @@
 //! Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load
 //! generator runs pinned to core 1. Servers take turns (a b c a b c ...) so that noise
 //! from a shared machine falls on all of them alike. Reported: medians and min–max of
-//! messages per second, the ratios a/b and a/c, the CPU use of server and load generator
-//! (the load generator must not be the limit), RSS growth per idle socket at 10,000
+//! messages per second, the ratios a/b and a/c (of the medians, and in brackets the median
+//! of each round's ratio), the server's CPU time per message and its ratio b/a (what the
+//! layer adds to the server's work, however busy the load generator is), the CPU use of
+//! server and load generator (the load generator must not be the limit), RSS growth per
+//! idle socket at 10,000
 //! sockets, the pass-through cost of a plain HTTP request, and (a) with 100 sockets as
 //! streams of one HTTP/2 connection (RFC 8441) against 100 HTTP/1.1 connections.
 
@@ -140,7 +143,7 @@ fn main() {
         std::process::exit(status.code().unwrap_or(1));
     }
     let options = Options {
-        rounds: arg(&args, "--rounds", 3) as usize,
+        rounds: arg(&args, "--rounds", 5) as usize,
         window: Duration::from_secs(arg(&args, "--seconds", 2)),
         servers: list(&args, "--servers"),
         scenarios: list(&args, "--scenarios"),
@@ -281,9 +284,9 @@ async fn run(options: Options) {
 
     println!(
         "\n| scenario (connections x size) | (a) layer msg/s | (b) bare msg/s | (c) axum msg/s \
-         | a/b | a/c | server CPU µs per message (a, b, c) | CPU server / load (a, b, c) |"
+         | a/b (paired) | a/c (paired) | server CPU µs per message (a, b, c) | CPU cost b/a | CPU server / load (a, b, c) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (connections, size, depth, name) in SCENARIOS {
         let key = if depth == 1 {
             format!("{connections}x{size}")
@@ -328,26 +331,44 @@ async fn run(options: Options) {
             let med = median(values);
             (med, format!("{med:.0} ({min:.0}–{max:.0})"))
         };
+        // Rounds run a b c back to back, so a round's ratio compares servers measured
+        // under the same conditions; its median is steadier than the ratio of medians.
+        let paired = |x: usize, y: usize| {
+            let mut ratios: Vec<f64> = rates[x].iter().zip(&rates[y]).map(|(x, y)| x / y).collect();
+            if ratios.is_empty() {
+                return "-".to_owned();
+            }
+            format!("{:.3}", median(&mut ratios))
+        };
+        let (paired_ab, paired_ac) = (paired(0, 1), paired(0, 2));
+        let rates_in_order = rates.clone();
         let (a, a_cell) = cell(&mut rates[0]);
         let (b, b_cell) = cell(&mut rates[1]);
         let (c, c_cell) = cell(&mut rates[2]);
         // Server CPU time per echoed message: what each server costs, whatever the load
         // generator can push.
-        let per_message: Vec<String> = cpu
+        let costs: Vec<Option<f64>> = cpu
             .iter()
-            .zip(&rates)
+            .zip(&rates_in_order)
             .map(|(runs, rates)| {
                 let mut costs: Vec<f64> = runs
                     .iter()
                     .zip(rates)
                     .map(|(r, rate)| r.0 / rate * 1e6)
                     .collect();
-                if costs.is_empty() {
-                    return "-".to_owned();
-                }
-                format!("{:.2}", median(&mut costs))
+                (!costs.is_empty()).then(|| median(&mut costs))
             })
             .collect();
+        let per_message: Vec<String> = costs
+            .iter()
+            .map(|c| c.map_or("-".to_owned(), |c| format!("{c:.2}")))
+            .collect();
+        // What the layer adds to the server's own work per message, whatever the load
+        // generator manages to push: the measure that a saturated load generator cannot blur.
+        let cost_ratio = match (costs[0], costs[1]) {
+            (Some(a), Some(b)) => format!("{:.3}", b / a),
+            _ => "-".to_owned(),
+        };
         let ratio = |x: f64, y: f64, digits: usize| {
             if x.is_nan() || y.is_nan() {
                 "-".to_owned()
@@ -367,7 +388,7 @@ async fn run(options: Options) {
             })
             .collect();
         println!(
-            "| {name} | {a_cell} | {b_cell} | {c_cell} | {} | {} | {} | {} |",
+            "| {name} | {a_cell} | {b_cell} | {c_cell} | {} ({paired_ab}) | {} ({paired_ac}) | {} | {cost_ratio} | {} |",
             ratio(a, b, 3),
             ratio(a, c, 2),
             per_message.join(", "),
