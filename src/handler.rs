@@ -1,8 +1,12 @@
 //! The handler trait, its blanket implementation for closures, and [`Echo`].
 
-use std::future::Future;
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context as TaskContext, Poll},
+};
 
-use crate::{BoxError, Context, WebSocket};
+use crate::{BoxError, Context, Message, WebSocket};
 
 /// What runs a WebSocket session once the handshake is accepted.
 ///
@@ -78,15 +82,51 @@ pub struct Echo;
 impl Handler for Echo {
     type Output = ();
 
-    async fn call(&self, mut socket: WebSocket, cx: Context) {
+    fn call(&self, socket: WebSocket, cx: Context) -> impl Future<Output = ()> + Send {
         // Not needed here: free it now rather than at the end of the session.
         drop(cx);
-        while let Some(Ok(message)) = socket.recv().await {
-            if message.is_data() && socket.send(message).await.is_err() {
-                break;
+        EchoSession {
+            socket,
+            outgoing: None,
+            timer: None,
+        }
+    }
+}
+
+/// [`Echo`]'s session, written out by hand: it lives in every echo socket's task, idle or
+/// not, and as a plain struct it holds the socket and one message, where an `async fn`
+/// would keep a slot for each future it awaits.
+struct EchoSession {
+    socket: WebSocket,
+    /// The message being sent back, until it is queued.
+    outgoing: Option<Message>,
+    /// The send timeout's timer, while a send waits.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Future for EchoSession {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if this.outgoing.is_some() {
+                match this
+                    .socket
+                    .poll_send(cx, &mut this.outgoing, &mut this.timer)
+                {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                }
             }
-            // Pings were answered by the socket; a close was answered with the client's
-            // own code, and the next `recv` returns `None`.
+            match std::task::ready!(this.socket.poll_recv(cx)) {
+                Some(Ok(message)) if message.is_data() => this.outgoing = Some(message),
+                // Pings were answered by the socket; a close was answered with the
+                // client's own code, and the next `recv` returns `None`.
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Poll::Ready(()),
+            }
         }
     }
 }

@@ -335,6 +335,31 @@ impl Shared {
         }
     }
 
+    /// `poll_send`, failing with [`Error::SendTimeout`] once the send has waited for the
+    /// configured time. The timer starts when the send first has to wait.
+    fn poll_send_timed(
+        &self,
+        cx: &mut Context<'_>,
+        message: &mut Option<Message>,
+        gather: bool,
+        timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    ) -> Poll<Result<(), Error>> {
+        if let Poll::Ready(result) = self.poll_send(cx, message, gather) {
+            *timer = None;
+            return Poll::Ready(result);
+        }
+        let Some(limit) = self.send_timeout else {
+            return Poll::Pending;
+        };
+        // On a timeout the frame stays queued whole; the handler decides whether to go
+        // on or to close.
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Error::SendTimeout)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
     fn send(&self, message: Message, gather: bool) -> Sending<'_> {
         Sending {
             shared: self,
@@ -394,21 +419,8 @@ impl Future for Sending<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Poll::Ready(result) = this.shared.poll_send(cx, &mut this.message, this.gather) {
-            return Poll::Ready(result);
-        }
-        let Some(limit) = this.shared.send_timeout else {
-            return Poll::Pending;
-        };
-        // On a timeout the frame stays queued whole; the handler decides whether to go
-        // on or to close.
-        let timer = this
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Error::SendTimeout)),
-            Poll::Pending => Poll::Pending,
-        }
+        this.shared
+            .poll_send_timed(cx, &mut this.message, this.gather, &mut this.timer)
     }
 }
 
@@ -470,6 +482,25 @@ impl WebSocket {
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// [`recv`](Self::recv), polled by hand (for [`Echo`](crate::Echo)'s future).
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, Error>>> {
+        self.shared.poll_recv(cx)
+    }
+
+    /// [`send`](Self::send), polled by hand: `message` is taken once queued, and `timer`
+    /// is the send timeout's, started when the send first has to wait.
+    pub(crate) fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        message: &mut Option<Message>,
+        timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    ) -> Poll<Result<(), Error>> {
+        self.shared.poll_send_timed(cx, message, true, timer)
     }
 
     /// Splits the socket into a receiving and a sending half, for use from two tasks.
