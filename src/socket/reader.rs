@@ -70,10 +70,12 @@ where
                 }
                 FramesProj::Reading { start, read } => {
                     let (engine, result) = std::task::ready!(read.poll(cx));
+                    // The next read takes this one's place at once (it starts when polled):
+                    // one change of state a frame rather than two.
                     let start = *start;
-                    self.set(EngineFrames::Idle {
+                    self.set(EngineFrames::Reading {
                         start,
-                        engine: Some(engine),
+                        read: start(engine),
                     });
                     return Poll::Ready(result);
                 }
