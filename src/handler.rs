@@ -88,6 +88,7 @@ impl Handler for Echo {
         EchoSession {
             socket,
             outgoing: None,
+            sending: false,
             timer: None,
         }
     }
@@ -100,6 +101,9 @@ struct EchoSession {
     socket: WebSocket,
     /// The message being sent back, until it is queued.
     outgoing: Option<Message>,
+    /// Whether a send is under way. Queued is not sent: the send ends once the frame is
+    /// written (or gathered with the answers to input already read).
+    sending: bool,
     /// The send timeout's timer, while a send waits.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
@@ -110,18 +114,21 @@ impl Future for EchoSession {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            if this.outgoing.is_some() {
+            if this.sending {
                 match this
                     .socket
                     .poll_send(cx, &mut this.outgoing, &mut this.timer)
                 {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Ok(())) => this.sending = false,
                     Poll::Ready(Err(_)) => return Poll::Ready(()),
                 }
             }
             match std::task::ready!(this.socket.poll_recv(cx)) {
-                Some(Ok(message)) if message.is_data() => this.outgoing = Some(message),
+                Some(Ok(message)) if message.is_data() => {
+                    this.outgoing = Some(message);
+                    this.sending = true;
+                }
                 // Pings were answered by the socket; a close was answered with the
                 // client's own code, and the next `recv` returns `None`.
                 Some(Ok(_)) => {}

@@ -41,6 +41,21 @@ async fn echoes_a_one_mebibyte_message() {
 }
 
 #[tokio::test]
+async fn echoes_a_message_larger_than_the_connection_buffers_to_a_slow_reader() {
+    // 16 MiB cannot fit in the kernel's buffers: the echo's write has to wait for the
+    // client, and must go on once the client reads (the send is not done when the
+    // message is queued). The client also waits before reading.
+    let server = serve(WebSocketLayer::default()).await;
+    let mut client = server.connect().await;
+    let payload: Vec<u8> = (0..16u32 << 20).map(|i| (i ^ (i >> 11)) as u8).collect();
+    client.send(Message::binary(payload.clone())).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(next_data(&mut client).await, Message::binary(payload));
+    // And the socket still echoes afterwards.
+    round_trip(&mut client, Message::text("after")).await;
+}
+
+#[tokio::test]
 async fn echoes_a_fragmented_message_whole_with_a_ping_in_between() {
     let server = serve(WebSocketLayer::default()).await;
     let mut client = server.connect().await;
