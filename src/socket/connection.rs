@@ -1,7 +1,7 @@
 //! The upgraded connection, split into a read and a write side that share one lock.
 
 use std::{
-    io::{self, IoSlice},
+    io,
     pin::Pin,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -10,11 +10,9 @@ use std::{
     task::{Context, Poll},
 };
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
-type Io = TokioIo<Upgraded>;
+use super::{lock, Io};
 
 /// What both sides hold: the connection, and how many bytes it has handed to the reader.
 /// One allocation per socket for both.
@@ -23,19 +21,11 @@ struct Connection {
     /// Bytes read from the connection so far. With the bytes of the frames the engine
     /// returned, it tells whether more input is already buffered.
     delivered: AtomicU64,
-    write_vectored: bool,
-}
-
-impl Connection {
-    fn io(&self) -> MutexGuard<'_, Io> {
-        self.io.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Splits the connection into its read side and its write side.
 pub(crate) fn split(io: Io) -> (ReadIo, WriteIo) {
     let connection = Arc::new(Connection {
-        write_vectored: io.is_write_vectored(),
         io: Mutex::new(io),
         delivered: AtomicU64::new(0),
     });
@@ -68,7 +58,7 @@ impl AsyncRead for ReadIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(&mut *self.0.io()).poll_read(cx, buf);
+        let polled = Pin::new(&mut *lock(&self.0.io)).poll_read(cx, buf);
         if polled.is_ready() {
             // Only this side adds to the count, under the lock: no read-modify-write needed.
             let read = (buf.filled().len() - before) as u64;
@@ -79,42 +69,13 @@ impl AsyncRead for ReadIo {
     }
 }
 
-/// The write side.
+/// The write side: it writes through [`lock`](Self::lock), several writes and their flush
+/// (or the shutdown) under one lock.
 pub(crate) struct WriteIo(Arc<Connection>);
 
 impl WriteIo {
-    /// The connection itself, for several writes and a flush under one lock.
+    /// The connection itself.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Io> {
-        self.0.io()
-    }
-}
-
-impl AsyncWrite for WriteIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.io()).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.io()).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.write_vectored
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.io()).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.io()).poll_shutdown(cx)
+        lock(&self.0.io)
     }
 }

@@ -207,10 +207,11 @@ impl Writer {
         if self.shut_down {
             return Poll::Ready(Ok(()));
         }
-        let Some(io) = self.io.as_mut() else {
+        let Some(io) = self.io.as_ref() else {
             return Poll::Ready(Ok(()));
         };
-        match Pin::new(io).poll_shutdown(cx) {
+        let shutdown = Pin::new(&mut *io.lock()).poll_shutdown(cx);
+        match shutdown {
             Poll::Pending => Poll::Pending,
             Poll::Ready(result) => {
                 self.shut_down = true;
