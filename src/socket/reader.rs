@@ -29,58 +29,29 @@ trait FrameSource: Send {
 
 pin_project! {
     /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here
-    /// until it finishes, whoever stops polling it. Each read starts in the place the last
-    /// one left: reading a frame allocates nothing.
-    #[project = FramesProj]
-    enum EngineFrames<F, Fut> {
-        Idle {
-            start: F,
-            // Boxed: a read moves the engine in and out, and a pointer moves for less.
-            // `None` only after a failed start, which cannot happen.
-            engine: Option<Box<EngineRead>>,
-        },
-        Reading {
-            start: F,
-            #[pin]
-            read: Fut,
-        },
+    /// until it finishes, whoever stops polling it. When it finishes, the next read takes
+    /// its place at once (a read starts when first polled): reading a frame allocates
+    /// nothing. The engine travels boxed from one read to the next, which moves a pointer.
+    struct EngineFrames<F, Fut> {
+        start: F,
+        #[pin]
+        read: Fut,
     }
 }
 
 impl<F, Fut> FrameSource for EngineFrames<F, Fut>
 where
-    F: Fn(Box<EngineRead>) -> Fut + Copy + Send,
+    F: Fn(Box<EngineRead>) -> Fut + Send,
     Fut: Future<Output = (Box<EngineRead>, Result<RawFrame, WebSocketError>)> + Send,
 {
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<RawFrame, WebSocketError>> {
-        loop {
-            match self.as_mut().project() {
-                FramesProj::Idle { start, engine } => {
-                    let Some(engine) = engine.take() else {
-                        return Poll::Ready(Err(WebSocketError::ConnectionClosed));
-                    };
-                    let start = *start;
-                    self.set(EngineFrames::Reading {
-                        start,
-                        read: start(engine),
-                    });
-                }
-                FramesProj::Reading { start, read } => {
-                    let (engine, result) = std::task::ready!(read.poll(cx));
-                    // The next read takes this one's place at once (it starts when polled):
-                    // one change of state a frame rather than two.
-                    let start = *start;
-                    self.set(EngineFrames::Reading {
-                        start,
-                        read: start(engine),
-                    });
-                    return Poll::Ready(result);
-                }
-            }
-        }
+        let mut this = self.project();
+        let (engine, result) = std::task::ready!(this.read.as_mut().poll(cx));
+        this.read.set((this.start)(engine));
+        Poll::Ready(result)
     }
 }
 
@@ -180,9 +151,9 @@ impl Reader {
         // The engine refuses frames of `limit` bytes or more; ours is inclusive.
         engine.set_max_message_size(max_message_size.saturating_add(1));
         Reader {
-            frames_in: Some(Box::pin(EngineFrames::Idle {
+            frames_in: Some(Box::pin(EngineFrames {
                 start: read_one,
-                engine: Some(Box::new(engine)),
+                read: read_one(Box::new(engine)),
             })),
             partial: None,
             max_message_size,
