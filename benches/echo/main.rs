@@ -16,8 +16,7 @@
 //! of each round's ratio), the server's CPU time per message and its ratio b/a (what the
 //! layer adds to the server's work, however busy the load generator is), the CPU use of
 //! server and load generator (the load generator must not be the limit), RSS growth per
-//! idle socket at 10,000
-//! sockets, the pass-through cost of a plain HTTP request, and (a) with 100 sockets as
+//! idle socket at 10,000 sockets, the pass-through cost of a plain HTTP request, and (a) with 100 sockets as
 //! streams of one HTTP/2 connection (RFC 8441) against 100 HTTP/1.1 connections.
 
 mod load;
@@ -48,7 +47,9 @@ const SCENARIOS: [(usize, usize, usize, &str); 6] = [
 
 const IDLE_SOCKETS: usize = 10_000;
 
-fn median(values: &mut [f64]) -> f64 {
+/// The median of `values`, which keep their order (rounds are paired by position).
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let mid = values.len() / 2;
     if values.len() % 2 == 1 {
@@ -163,7 +164,9 @@ fn main() {
 fn load_only(port: u16, args: &[String]) {
     let scenario = list(args, "--scenarios").map_or("100x20".to_owned(), |s| s[0].clone());
     let numbers: Vec<usize> = scenario.split('x').filter_map(|n| n.parse().ok()).collect();
-    let (connections, size) = (numbers[0], numbers[1]);
+    let [connections, size, ..] = numbers[..] else {
+        panic!("--scenarios wants CONNECTIONSxBYTES[xDEPTH], not {scenario}");
+    };
     let depth = numbers.get(2).copied().unwrap_or(1);
     let window = Duration::from_secs(arg(args, "--seconds", 2));
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -235,8 +238,8 @@ async fn http2(options: &Options) {
                 costs[t].push(result.server_cpu / result.per_second * 1e6);
             }
         }
-        let h1 = median(&mut rates[0]);
-        let h2 = median(&mut rates[1]);
+        let h1 = median(&rates[0]);
+        let h2 = median(&rates[1]);
         println!(
             "| {} | {h1:.0} | {h2:.0} | {:.2} | {:.2}, {:.2} |",
             if size == 20 {
@@ -245,8 +248,8 @@ async fn http2(options: &Options) {
                 "16 KiB".to_owned()
             },
             h2 / h1,
-            median(&mut costs[0]),
-            median(&mut costs[1])
+            median(&costs[0]),
+            median(&costs[1])
         );
     }
 }
@@ -322,7 +325,7 @@ async fn run(options: Options) {
                 cpu[k].push((result.server_cpu, result.load_cpu));
             }
         }
-        let cell = |values: &mut Vec<f64>| {
+        let cell = |values: &[f64]| {
             if values.is_empty() {
                 return (f64::NAN, "-".to_owned());
             }
@@ -334,29 +337,28 @@ async fn run(options: Options) {
         // Rounds run a b c back to back, so a round's ratio compares servers measured
         // under the same conditions; its median is steadier than the ratio of medians.
         let paired = |x: usize, y: usize| {
-            let mut ratios: Vec<f64> = rates[x].iter().zip(&rates[y]).map(|(x, y)| x / y).collect();
+            let ratios: Vec<f64> = rates[x].iter().zip(&rates[y]).map(|(x, y)| x / y).collect();
             if ratios.is_empty() {
                 return "-".to_owned();
             }
-            format!("{:.3}", median(&mut ratios))
+            format!("{:.3}", median(&ratios))
         };
         let (paired_ab, paired_ac) = (paired(0, 1), paired(0, 2));
-        let rates_in_order = rates.clone();
-        let (a, a_cell) = cell(&mut rates[0]);
-        let (b, b_cell) = cell(&mut rates[1]);
-        let (c, c_cell) = cell(&mut rates[2]);
+        let (a, a_cell) = cell(&rates[0]);
+        let (b, b_cell) = cell(&rates[1]);
+        let (c, c_cell) = cell(&rates[2]);
         // Server CPU time per echoed message: what each server costs, whatever the load
         // generator can push.
         let costs: Vec<Option<f64>> = cpu
             .iter()
-            .zip(&rates_in_order)
+            .zip(&rates)
             .map(|(runs, rates)| {
-                let mut costs: Vec<f64> = runs
+                let costs: Vec<f64> = runs
                     .iter()
                     .zip(rates)
                     .map(|(r, rate)| r.0 / rate * 1e6)
                     .collect();
-                (!costs.is_empty()).then(|| median(&mut costs))
+                (!costs.is_empty()).then(|| median(&costs))
             })
             .collect();
         let per_message: Vec<String> = costs
@@ -379,12 +381,12 @@ async fn run(options: Options) {
         let usage: Vec<String> = cpu
             .iter()
             .map(|runs| {
-                let mut server: Vec<f64> = runs.iter().map(|r| r.0 * 100.0).collect();
-                let mut load: Vec<f64> = runs.iter().map(|r| r.1 * 100.0).collect();
+                let server: Vec<f64> = runs.iter().map(|r| r.0 * 100.0).collect();
+                let load: Vec<f64> = runs.iter().map(|r| r.1 * 100.0).collect();
                 if runs.is_empty() {
                     return "-".to_owned();
                 }
-                format!("{:.0}%/{:.0}%", median(&mut server), median(&mut load))
+                format!("{:.0}%/{:.0}%", median(&server), median(&load))
             })
             .collect();
         println!(
@@ -415,9 +417,6 @@ async fn run(options: Options) {
         }
     }
     for &(k, _, label) in &kinds {
-        println!(
-            "  {label}: {:.2} KiB per socket",
-            median(&mut idle[k]) / 1024.0
-        );
+        println!("  {label}: {:.2} KiB per socket", median(&idle[k]) / 1024.0);
     }
 }

@@ -41,5 +41,5 @@ pub async fn measure(rounds: usize, n: u32) -> (f64, f64) {
         plain.push(ns_per_request(&mut bare, &uri, n).await);
         through.push(ns_per_request(&mut layered, &uri, n).await);
     }
-    (super::median(&mut plain), super::median(&mut through))
+    (super::median(&plain), super::median(&through))
 }
