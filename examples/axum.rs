@@ -17,7 +17,7 @@ use axum::{
     routing::get,
     Router,
 };
-use tower_websockets::{Context, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 
 /// Who is on the other end, as the authentication middleware found out.
 #[derive(Clone, Debug)]
@@ -35,13 +35,13 @@ async fn authenticate(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-async fn chat(mut socket: WebSocket, cx: Context) -> Result<(), tower_websockets::Error> {
-    let user = cx
+async fn chat(mut socket: WebSocket, handshake: Handshake) -> Result<(), tower_websockets::Error> {
+    let user = handshake
         .extensions()
         .get::<User>()
         .map_or("stranger", |u| u.0.as_str())
         .to_owned();
-    let peer = cx
+    let peer = handshake
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_owned(), |info| info.0.to_string());

@@ -3,30 +3,12 @@
 use std::{sync::Arc, time::Duration};
 
 use http::HeaderValue;
+
 use tower::Layer;
 
 use crate::{
-    handshake::HandshakeConfig,
-    origin::Origin,
-    shutdown::{ShutdownHandle, ShutdownState},
-    socket::SocketConfig,
-    Echo, Handler, Stats, WebSocketService,
+    config::Config, handshake::Origin, Echo, Handler, ShutdownHandle, Stats, WebSocketService,
 };
-
-/// The layer's settings, shared by every service it makes and every session they start.
-#[derive(Debug, Clone)]
-pub(crate) struct Config<H> {
-    pub(crate) handler: H,
-    pub(crate) paths: Vec<String>,
-    pub(crate) handshake: HandshakeConfig,
-    pub(crate) socket: SocketConfig,
-    pub(crate) close_timeout: Duration,
-    pub(crate) max_sockets: Option<usize>,
-    /// Shared by every service the layer makes: one count per layer.
-    pub(crate) stats: Stats,
-    /// Likewise: one shutdown per layer.
-    pub(crate) shutdown: Arc<ShutdownState>,
-}
 
 /// Accepts WebSocket upgrades on configured paths and hands each socket to a [`Handler`].
 ///
@@ -38,6 +20,7 @@ pub(crate) struct Config<H> {
 ///
 /// See the [crate documentation](crate) for an example.
 #[derive(Debug, Clone)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct WebSocketLayer<H = Echo> {
     config: Config<H>,
 }
@@ -52,22 +35,7 @@ impl<H: Handler> WebSocketLayer<H> {
     /// A layer that hands sockets on `/ws` to `handler`.
     pub fn new(handler: H) -> Self {
         WebSocketLayer {
-            config: Config {
-                handler,
-                paths: vec!["/ws".to_owned()],
-                handshake: HandshakeConfig::default(),
-                socket: SocketConfig {
-                    max_message_size: 64 << 20,
-                    receive_buffer_size: 4 * 1024,
-                    keep_alive_interval: Some(Duration::from_secs(120)),
-                    keep_alive_timeout: None,
-                    send_timeout: None,
-                },
-                close_timeout: Duration::from_secs(5),
-                max_sockets: None,
-                stats: Stats::default(),
-                shutdown: Arc::default(),
-            },
+            config: Config::new(handler),
         }
     }
 
@@ -92,15 +60,10 @@ impl<H: Handler> WebSocketLayer<H> {
     /// # Panics
     ///
     /// If a protocol is not a valid header value.
-    pub fn protocols<I>(mut self, protocols: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        self.config.handshake.protocols = protocols
-            .into_iter()
-            .map(|p| HeaderValue::from_str(p.as_ref()).expect("a protocol must be a header value"))
-            .collect();
+    pub fn protocols(mut self, protocols: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        self.config.handshake.protocols.preferred = parse_each(protocols, "a header value", |p| {
+            HeaderValue::from_str(p).ok()
+        });
         self
     }
 
@@ -111,14 +74,14 @@ impl<H: Handler> WebSocketLayer<H> {
     where
         F: Fn(&[&str]) -> Option<String> + Send + Sync + 'static,
     {
-        self.config.handshake.selector = Some(Arc::new(select));
+        self.config.handshake.protocols.selector = Some(Arc::new(select));
         self
     }
 
     /// Whether a client with which no subprotocol is agreed (it offered none, or none that
     /// matches) is refused with `400 Bad Request`. Default: `false`.
     pub fn require_protocol(mut self, required: bool) -> Self {
-        self.config.handshake.require_protocol = required;
+        self.config.handshake.protocols.required = required;
         self
     }
 
@@ -131,26 +94,16 @@ impl<H: Handler> WebSocketLayer<H> {
     /// # Panics
     ///
     /// If an entry is not of the form `scheme://host[:port]`.
-    pub fn allowed_origins<I>(mut self, origins: I) -> Self
-    where
-        I: IntoIterator,
-        I::Item: AsRef<str>,
-    {
-        self.config.handshake.allowed_origins = origins
-            .into_iter()
-            .map(|o| {
-                let o = o.as_ref();
-                Origin::parse(o)
-                    .unwrap_or_else(|| panic!("{o:?} is not an origin (scheme://host[:port])"))
-            })
-            .collect();
+    pub fn allowed_origins(mut self, origins: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        self.config.handshake.origins.allowed =
+            parse_each(origins, "an origin (scheme://host[:port])", Origin::parse);
         self
     }
 
     /// Whether a request without an `Origin` header passes the origin check. Browsers
     /// always send one; other clients usually do not. Default: `true`.
     pub fn allow_missing_origin(mut self, allowed: bool) -> Self {
-        self.config.handshake.refuse_missing_origin = !allowed;
+        self.config.handshake.origins.refuse_missing = !allowed;
         self
     }
 
@@ -187,9 +140,10 @@ impl<H: Handler> WebSocketLayer<H> {
     /// The initial capacity, in bytes, of the buffer in which a fragmented message is
     /// reassembled; it grows as fragments arrive, up to `max_message_size`. Raise it when
     /// clients fragment large messages, to save re-allocations. Unfragmented messages are
-    /// taken straight from the engine's read buffer and do not use it. Default: 4 KiB.
-    pub fn receive_buffer_size(mut self, bytes: usize) -> Self {
-        self.config.socket.receive_buffer_size = bytes;
+    /// taken straight from the engine's read buffer and do not use it. (ASP.NET Core calls
+    /// its nearest option `ReceiveBufferSize`.) Default: 4 KiB.
+    pub fn reassembly_capacity(mut self, bytes: usize) -> Self {
+        self.config.socket.reassembly_capacity = bytes;
         self
     }
 
@@ -208,7 +162,7 @@ impl<H: Handler> WebSocketLayer<H> {
         self
     }
 
-    /// The counters of this layer's sockets: open now, accepted, refused by reason.
+    /// The counters of this layer's sockets: open now, accepted, rejected by reason.
     /// Every service made by this layer (and by its clones) counts into the same ones.
     pub fn stats(&self) -> Stats {
         self.config.stats.clone()
@@ -228,10 +182,32 @@ impl<H: Handler> WebSocketLayer<H> {
     }
 }
 
+/// Parses each item of a builder's argument, panicking with `form` on one that is not.
+fn parse_each<T>(
+    items: impl IntoIterator<Item = impl AsRef<str>>,
+    form: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Vec<T> {
+    items
+        .into_iter()
+        .map(|item| {
+            let item = item.as_ref();
+            parse(item).unwrap_or_else(|| panic!("{item:?} is not {form}"))
+        })
+        .collect()
+}
+
 impl<S, H: Handler> Layer<S> for WebSocketLayer<H> {
     type Service = WebSocketService<S, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
         WebSocketService::from_config(inner, Arc::new(self.config.clone()))
+    }
+}
+
+impl<S, H: Handler> WebSocketService<S, H> {
+    /// The layer that makes this service, for `ServiceBuilder`-free composition.
+    pub fn layer(handler: H) -> WebSocketLayer<H> {
+        WebSocketLayer::new(handler)
     }
 }

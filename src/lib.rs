@@ -49,17 +49,54 @@
 //! # }
 //! ```
 //!
-//! A handler is any `async` closure taking the socket and its [`Context`]:
+//! A handler is any `async` closure taking the socket and its [`Handshake`]:
 //!
 //! ```
-//! use tower_websockets::{Context, Message, WebSocket, WebSocketLayer};
+//! use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 //!
-//! let layer = WebSocketLayer::new(|mut socket: WebSocket, cx: Context| async move {
-//!     let who = cx.headers().get("user-agent").cloned();
+//! let layer = WebSocketLayer::new(|mut socket: WebSocket, handshake: Handshake| async move {
+//!     let who = handshake.headers().get("user-agent").cloned();
 //!     socket.send(Message::text(format!("hello, {who:?}"))).await
 //! });
 //! # let _ = layer;
 //! ```
+//!
+//! # Architecture
+//!
+//! One concern per file, and imports that point one way: a module never imports from a
+//! module that imports it (`tests/it/layout.rs` checks this, and that no file in `src/` is
+//! over 400 lines). The configuration is in `config.rs`, built by `layer.rs`.
+//!
+//! The path of a request:
+//!
+//! 1. **Detect** (`service.rs`): a request on one of the configured paths is ours; any
+//!    other goes to the inner service (`future.rs` and `body.rs` wrap its answer).
+//! 2. **Validate** (`handshake/check.rs`): method, version, headers and key (RFC 6455
+//!    §4.2.1) or the extended CONNECT (RFC 8441); the origin (`handshake/origin.rs`); the
+//!    subprotocol (`handshake/protocol.rs`). A failure is a `rejection.rs` answer, counted
+//!    in `stats.rs`.
+//! 3. **Accept** (`service.rs`): unless a shutdown began (`shutdown.rs`) or the socket
+//!    limit is reached (`stats.rs`), the `101` (or `200` over HTTP/2) goes back with a
+//!    [`SessionHandle`] (`session/handle.rs`).
+//! 4. **Spawn** (`session/mod.rs`): a task waits for hyper's upgrade, builds the socket
+//!    (`socket/shared.rs`) and runs the handler (`handler.rs`, `echo.rs`) under its
+//!    supervisor (`session/supervisor.rs`: keep-alive from `session/keep_alive.rs`,
+//!    shutdown, catching panics).
+//! 5. **Session end** (`session/mod.rs`): the close handshake is finished within the close
+//!    timeout, and a [`SessionSummary`] (`summary.rs`) is published to the handle and
+//!    traced.
+//!
+//! The path of a message:
+//!
+//! 1. **Read** (`socket/engine.rs`): fastwebsockets reads a frame from the connection's
+//!    read side (`socket/connection.rs`), one read in flight per socket.
+//! 2. **Reassemble** (`socket/reader.rs`): masking, control frames, fragments, UTF-8 and
+//!    size checks; pings and closes are answered (`socket/shared.rs`).
+//! 3. **Handler** (`socket/mod.rs`): [`WebSocket::recv`] hands it over as a [`Message`]
+//!    (`message.rs`); [`WebSocket::send`] queues the answer (`socket/send.rs`).
+//! 4. **Write** (`socket/writer.rs`): frames are encoded (`socket/encode.rs`) into a queue
+//!    and written with vectored writes, answers to pipelined input gathered into one; tasks
+//!    waiting for room wait in `socket/wakers.rs`.
 //!
 //! [tower]: https://docs.rs/tower
 //! [hyper]: https://docs.rs/hyper
@@ -68,32 +105,37 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod body;
-mod context;
+mod config;
+mod echo;
 mod error;
 mod future;
 mod handler;
 mod handshake;
 mod layer;
 mod message;
-mod origin;
+mod rejection;
 mod service;
-pub mod session;
+mod session;
 mod shutdown;
-pub mod socket;
+mod socket;
 mod stats;
+mod summary;
+mod sync;
 
 pub use body::ResponseBody;
-pub use context::Context;
+pub use echo::Echo;
 pub use error::{BoxError, Error};
 pub use future::ResponseFuture;
-pub use handler::{Echo, Handler, HandlerOutput};
+pub use handler::{Handler, HandlerOutput};
+pub use handshake::Handshake;
 pub use layer::WebSocketLayer;
 pub use message::{CloseCode, CloseFrame, Message};
 pub use service::WebSocketService;
-pub use session::{ClosedBy, SessionHandle, SessionSummary, Traffic};
+pub use session::SessionHandle;
 pub use shutdown::{ShutdownHandle, ShutdownReport};
 pub use socket::{RecvHalf, SendHalf, WebSocket};
 pub use stats::{Rejections, Stats};
+pub use summary::{ClosedBy, SessionSummary, Traffic};
 
 /// The README's code examples, compiled and run as doctests.
 #[cfg(doctest)]

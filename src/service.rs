@@ -5,19 +5,21 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use tower::Service;
 
 use crate::{
-    handshake, layer::Config, session, Context as HandlerContext, Echo, Handler, ResponseBody,
-    ResponseFuture, WebSocketLayer,
+    config::Config,
+    handshake::{self, Accepted, Handshake},
+    rejection::{plain_text, Rejection},
+    session, Echo, Handler, ResponseBody, ResponseFuture,
 };
 
-/// The service made by [`WebSocketLayer`]: accepts upgrades on its paths and passes every
-/// other request to the inner service.
+/// The service made by [`WebSocketLayer`](crate::WebSocketLayer): accepts upgrades on its
+/// paths and passes every other request to the inner service.
 #[derive(Debug)]
+#[must_use = "a service does nothing unless called"]
 pub struct WebSocketService<S, H = Echo> {
     inner: S,
     config: Arc<Config<H>>,
@@ -33,19 +35,14 @@ impl<S: Clone, H> Clone for WebSocketService<S, H> {
 }
 
 impl<S, H: Handler> WebSocketService<S, H> {
-    /// Wraps `inner`, handing sockets on `/ws` to `handler`. Use [`WebSocketLayer`] to
-    /// configure more.
+    /// Wraps `inner`, handing sockets on `/ws` to `handler`. Use
+    /// [`WebSocketLayer`](crate::WebSocketLayer) to configure more.
     pub fn new(inner: S, handler: H) -> Self {
-        tower::Layer::layer(&WebSocketLayer::new(handler), inner)
+        Self::from_config(inner, Arc::new(Config::new(handler)))
     }
 
     pub(crate) fn from_config(inner: S, config: Arc<Config<H>>) -> Self {
         WebSocketService { inner, config }
-    }
-
-    /// The layer that makes this service, for `ServiceBuilder`-free composition.
-    pub fn layer(handler: H) -> WebSocketLayer<H> {
-        WebSocketLayer::new(handler)
     }
 
     /// The inner service.
@@ -100,18 +97,12 @@ where
 /// session started, or a rejection.
 fn accept<B, ResBody, H: Handler>(
     req: Request<B>,
-    checked: Result<handshake::Accepted, handshake::Rejection>,
+    checked: Result<Accepted, Rejection>,
     config: &Arc<Config<H>>,
 ) -> Response<ResponseBody<ResBody>> {
     let accepted = match checked {
         Ok(accepted) => accepted,
-        Err(rejection) => {
-            tracing::debug!(path = %req.uri().path(), status = rejection.status().as_u16(), reason = rejection.reason().trim_end(), "websocket handshake refused");
-            config.stats.refused(rejection.refusal());
-            let mut response = plain_text(rejection.status(), rejection.reason());
-            rejection.headers(response.headers_mut());
-            return response;
-        }
+        Err(rejection) => return reject(req.uri().path(), rejection, config),
     };
     let (mut parts, _body) = req.into_parts();
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
@@ -121,14 +112,11 @@ fn accept<B, ResBody, H: Handler>(
         );
     };
     if config.shutdown.is_going_away() {
-        config.stats.refused(crate::stats::Refusal::ShuttingDown);
-        return unavailable("The server is shutting down.\n", "5");
+        return reject(parts.uri.path(), Rejection::ShuttingDown, config);
     }
-    let Some(place) = config.stats.admit(config.max_sockets) else {
-        return unavailable(
-            "Too many WebSocket connections are open; try again shortly.\n",
-            "1",
-        );
+    let place = match config.stats.admit(config.max_sockets) {
+        Ok(place) => place,
+        Err(rejection) => return reject(parts.uri.path(), rejection, config),
     };
     let protocol = accepted
         .protocol
@@ -136,13 +124,13 @@ fn accept<B, ResBody, H: Handler>(
         .and_then(|p| p.to_str().ok())
         .map(str::to_owned);
     let (handle, publisher) = session::channel();
-    tokio::spawn(session::run(
+    session::spawn(
         on_upgrade,
         config.clone(),
-        HandlerContext::new(parts, protocol),
+        Handshake::new(parts, protocol),
         publisher,
         place,
-    ));
+    );
 
     let mut response = Response::new(ResponseBody::empty());
     match accepted.accept {
@@ -165,21 +153,14 @@ fn accept<B, ResBody, H: Handler>(
     response
 }
 
-/// `503 Service Unavailable` with a reason and when to try again, in seconds.
-fn unavailable<B>(reason: &'static str, retry_after: &'static str) -> Response<ResponseBody<B>> {
-    let mut response = plain_text(StatusCode::SERVICE_UNAVAILABLE, reason);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
-    response
-}
-
-fn plain_text<B>(status: StatusCode, reason: &'static str) -> Response<ResponseBody<B>> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from_static(reason.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+/// Counts and traces a rejected request, and answers it.
+fn reject<B, H>(path: &str, rejection: Rejection, config: &Config<H>) -> Response<ResponseBody<B>> {
+    tracing::debug!(
+        path,
+        status = rejection.status().as_u16(),
+        reason = rejection.reason().trim_end(),
+        "websocket handshake rejected"
     );
-    response
+    config.stats.reject(rejection);
+    rejection.response()
 }

@@ -1,14 +1,13 @@
-//! Counters of a layer's sockets: open now, accepted so far, refused and why.
+//! Counters of a layer's sockets: open now, accepted so far, rejected and why.
 
-use std::{
-    pin::pin,
-    sync::{
-        atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc,
-    },
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
 };
 
-use tokio::sync::Notify;
+use tokio::sync::watch;
+
+use crate::rejection::Rejection;
 
 /// Live counters shared by a layer, its services and their sessions. Cheap to clone.
 ///
@@ -21,28 +20,39 @@ use tokio::sync::Notify;
 /// let stats = layer.stats();
 /// // ... serve with `layer`, then, from a metrics endpoint:
 /// println!("{} open, {} accepted", stats.open(), stats.accepted());
+/// println!("{} over the limit", stats.rejections().over_limit);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
     counters: Arc<Counters>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
-    open: AtomicUsize,
+    /// Sockets open now. A watch channel: the limit is checked and the count raised in one
+    /// step, and a shutdown waits for it to reach zero. (A `Semaphore` gives the first but
+    /// not the second: waiting for every permit to come back would hold those that do,
+    /// and the open count would read wrong while a shutdown waits.)
+    open: watch::Sender<usize>,
     accepted: AtomicU64,
-    not_websocket: AtomicU64,
-    bad_handshake: AtomicU64,
-    unsupported_version: AtomicU64,
-    forbidden_origin: AtomicU64,
-    no_protocol: AtomicU64,
-    over_limit: AtomicU64,
-    shutting_down: AtomicU64,
-    /// Told when the last open socket ends.
-    drained: Notify,
+    /// Indexed by `Rejection as usize`.
+    rejected: [AtomicU64; REJECTIONS],
 }
 
-/// How many requests on a socket path were refused, by reason.
+/// How many kinds of [`Rejection`] there are.
+const REJECTIONS: usize = Rejection::ShuttingDown as usize + 1;
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            open: watch::Sender::new(0),
+            accepted: AtomicU64::new(0),
+            rejected: Default::default(),
+        }
+    }
+}
+
+/// How many requests on a socket path were rejected, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Rejections {
@@ -62,22 +72,10 @@ pub struct Rejections {
     pub shutting_down: u64,
 }
 
-/// Why a request was refused, for counting.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Refusal {
-    NotWebSocket,
-    BadHandshake,
-    UnsupportedVersion,
-    ForbiddenOrigin,
-    NoProtocol,
-    OverLimit,
-    ShuttingDown,
-}
-
 impl Stats {
     /// Sockets open now (accepted and not yet ended).
     pub fn open(&self) -> usize {
-        self.counters.open.load(Ordering::Acquire)
+        *self.counters.open.borrow()
     }
 
     /// Sockets accepted since the layer was made.
@@ -85,63 +83,52 @@ impl Stats {
         self.counters.accepted.load(Ordering::Relaxed)
     }
 
-    /// Requests on a socket path refused so far, by reason.
-    pub fn rejected(&self) -> Rejections {
-        let c = &self.counters;
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    /// Requests on a socket path rejected so far, by reason.
+    pub fn rejections(&self) -> Rejections {
+        let count = |rejection: Rejection| {
+            self.counters.rejected[rejection as usize].load(Ordering::Relaxed)
+        };
         Rejections {
-            not_websocket: get(&c.not_websocket),
-            bad_handshake: get(&c.bad_handshake),
-            unsupported_version: get(&c.unsupported_version),
-            forbidden_origin: get(&c.forbidden_origin),
-            no_protocol: get(&c.no_protocol),
-            over_limit: get(&c.over_limit),
-            shutting_down: get(&c.shutting_down),
+            not_websocket: count(Rejection::NotUpgrade),
+            bad_handshake: count(Rejection::MethodNotGet)
+                + count(Rejection::HttpVersion)
+                + count(Rejection::MissingHost)
+                + count(Rejection::BadKey),
+            unsupported_version: count(Rejection::BadVersion),
+            forbidden_origin: count(Rejection::OriginForbidden),
+            no_protocol: count(Rejection::NoProtocol),
+            over_limit: count(Rejection::OverLimit),
+            shutting_down: count(Rejection::ShuttingDown),
         }
     }
 
-    pub(crate) fn refused(&self, why: Refusal) {
-        let c = &self.counters;
-        let counter = match why {
-            Refusal::NotWebSocket => &c.not_websocket,
-            Refusal::BadHandshake => &c.bad_handshake,
-            Refusal::UnsupportedVersion => &c.unsupported_version,
-            Refusal::ForbiddenOrigin => &c.forbidden_origin,
-            Refusal::NoProtocol => &c.no_protocol,
-            Refusal::OverLimit => &c.over_limit,
-            Refusal::ShuttingDown => &c.shutting_down,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Counts a rejected request.
+    pub(crate) fn reject(&self, rejection: Rejection) {
+        self.counters.rejected[rejection as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Resolves when no socket is open.
     pub(crate) async fn drained(&self) {
-        loop {
-            let mut drained = pin!(self.counters.drained.notified());
-            drained.as_mut().enable();
-            if self.open() == 0 {
-                return;
-            }
-            drained.await;
-        }
+        let mut open = self.counters.open.subscribe();
+        // Fails only when the sender is gone, and `self` holds it.
+        let _ = open.wait_for(|&open| open == 0).await;
     }
 
     /// Takes a place for a new socket if fewer than `limit` are open. The place is given
     /// back when the returned guard drops, however the session ends.
-    pub(crate) fn admit(&self, limit: Option<usize>) -> Option<Place> {
-        let admitted = self
-            .counters
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                limit.is_none_or(|limit| open < limit).then_some(open + 1)
-            })
-            .is_ok();
+    pub(crate) fn admit(&self, limit: Option<usize>) -> Result<Place, Rejection> {
+        let admitted = self.counters.open.send_if_modified(|open| {
+            if limit.is_some_and(|limit| *open >= limit) {
+                return false;
+            }
+            *open += 1;
+            true
+        });
         if !admitted {
-            self.refused(Refusal::OverLimit);
-            return None;
+            return Err(Rejection::OverLimit);
         }
         self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        Some(Place {
+        Ok(Place {
             stats: self.clone(),
         })
     }
@@ -155,10 +142,7 @@ pub(crate) struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        let counters = &self.stats.counters;
-        if counters.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            counters.drained.notify_waiters();
-        }
+        self.stats.counters.open.send_modify(|open| *open -= 1);
     }
 }
 
@@ -171,8 +155,8 @@ mod tests {
         let stats = Stats::default();
         let first = stats.admit(Some(2)).unwrap();
         let _second = stats.admit(Some(2)).unwrap();
-        assert!(stats.admit(Some(2)).is_none());
-        assert_eq!((stats.open(), stats.rejected().over_limit), (2, 1));
+        assert_eq!(stats.admit(Some(2)).unwrap_err(), Rejection::OverLimit);
+        assert_eq!(stats.open(), 2);
         drop(first);
         let _third = stats.admit(Some(2)).unwrap();
         assert_eq!((stats.open(), stats.accepted()), (2, 3));

@@ -10,21 +10,26 @@ use std::{
     task::{Context, Poll},
 };
 
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{lock, Io};
+use crate::sync::lock;
+
+/// The upgraded connection, as hyper hands it over.
+pub(crate) type Io = TokioIo<Upgraded>;
 
 /// What both sides hold: the connection, and how many bytes it has handed to the reader.
 /// One allocation per socket for both.
-struct Connection {
-    io: Mutex<Io>,
+struct Connection<T> {
+    io: Mutex<T>,
     /// Bytes read from the connection so far. With the bytes of the frames the engine
     /// returned, it tells whether more input is already buffered.
     delivered: AtomicU64,
 }
 
 /// Splits the connection into its read side and its write side.
-pub(crate) fn split(io: Io) -> (ReadIo, WriteIo) {
+pub(crate) fn split<T>(io: T) -> (ReadIo<T>, WriteIo<T>) {
     let connection = Arc::new(Connection {
         io: Mutex::new(io),
         delivered: AtomicU64::new(0),
@@ -33,25 +38,25 @@ pub(crate) fn split(io: Io) -> (ReadIo, WriteIo) {
 }
 
 /// The read side; it counts the bytes it reads.
-pub(crate) struct ReadIo(Arc<Connection>);
+pub(crate) struct ReadIo<T>(Arc<Connection<T>>);
 
-impl ReadIo {
+impl<T> ReadIo<T> {
     /// A handle on the count of bytes read, for the side that consumes them.
-    pub(crate) fn counter(&self) -> Delivered {
+    pub(crate) fn counter(&self) -> Delivered<T> {
         Delivered(self.0.clone())
     }
 }
 
 /// The count of bytes read from the connection so far.
-pub(crate) struct Delivered(Arc<Connection>);
+pub(crate) struct Delivered<T>(Arc<Connection<T>>);
 
-impl Delivered {
+impl<T> Delivered<T> {
     pub(crate) fn get(&self) -> u64 {
         self.0.delivered.load(Ordering::Relaxed)
     }
 }
 
-impl AsyncRead for ReadIo {
+impl<T: AsyncRead + Unpin> AsyncRead for ReadIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -71,11 +76,11 @@ impl AsyncRead for ReadIo {
 
 /// The write side: it writes through [`lock`](Self::lock), several writes and their flush
 /// (or the shutdown) under one lock.
-pub(crate) struct WriteIo(Arc<Connection>);
+pub(crate) struct WriteIo<T>(Arc<Connection<T>>);
 
-impl WriteIo {
+impl<T> WriteIo<T> {
     /// The connection itself.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Io> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         lock(&self.0.io)
     }
 }

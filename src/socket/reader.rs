@@ -1,105 +1,19 @@
 //! The read side: frames from the engine, reassembled into whole messages.
 
 use std::{
-    future::Future,
     pin::Pin,
     task::{Context, Poll},
 };
 
 use bytes::BytesMut;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
-use pin_project_lite::pin_project;
+use fastwebsockets::OpCode;
 
-use super::connection::{Delivered, ReadIo};
+use super::{
+    connection::{Delivered, Io, ReadIo},
+    encode::MAX_CONTROL_PAYLOAD,
+    engine::{self, FrameSource, RawFrame},
+};
 use crate::{CloseCode, CloseFrame, Error, Message};
-
-type EngineRead = WebSocketRead<ReadIo>;
-
-/// The largest payload of a control frame (RFC 6455 §5.5).
-const MAX_CONTROL_PAYLOAD: usize = 125;
-
-/// Where frames come from: the engine, and its read of the next frame while one is under
-/// way. Boxed once per socket, behind this trait because the read's type has no name.
-trait FrameSource: Send {
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<RawFrame, WebSocketError>>;
-}
-
-pin_project! {
-    /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here
-    /// until it finishes, whoever stops polling it. When it finishes, the next read takes
-    /// its place at once (a read starts when first polled): reading a frame allocates
-    /// nothing. The engine travels boxed from one read to the next, which moves a pointer.
-    struct EngineFrames<F, Fut> {
-        start: F,
-        #[pin]
-        read: Fut,
-    }
-}
-
-impl<F, Fut> FrameSource for EngineFrames<F, Fut>
-where
-    F: Fn(Box<EngineRead>) -> Fut + Send,
-    Fut: Future<Output = (Box<EngineRead>, Result<RawFrame, WebSocketError>)> + Send,
-{
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<RawFrame, WebSocketError>> {
-        let mut this = self.project();
-        let (engine, result) = std::task::ready!(this.read.as_mut().poll(cx));
-        this.read.set((this.start)(engine));
-        Poll::Ready(result)
-    }
-}
-
-/// One read of the engine: the next frame, with its payload owned.
-async fn read_one(
-    mut engine: Box<EngineRead>,
-) -> (Box<EngineRead>, Result<RawFrame, WebSocketError>) {
-    let result = engine
-        .read_frame(&mut |_: Frame<'_>| async {
-            // Never called: auto-pong and auto-close are off.
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .await
-        .map(RawFrame::from);
-    (engine, result)
-}
-
-/// A frame taken out of the engine, owning its (already unmasked) payload.
-pub(crate) struct RawFrame {
-    fin: bool,
-    opcode: OpCode,
-    /// Whether the client masked it, as it must (RFC 6455 §5.1).
-    masked: bool,
-    /// Its size on the wire, header included.
-    wire_len: u64,
-    payload: BytesMut,
-}
-
-impl From<Frame<'_>> for RawFrame {
-    fn from(mut frame: Frame<'_>) -> Self {
-        // The engine keeps the mask private, but formats the mask bit into a header
-        // exactly when the frame came with one (unmasking the payload keeps the mask).
-        let mut head = [0u8; 16];
-        let head_len = frame.fmt_head(&mut head);
-        let masked = head[1] & 0x80 != 0;
-        let payload = match frame.payload {
-            Payload::Bytes(bytes) => bytes,
-            other => BytesMut::from(&other[..]),
-        };
-        RawFrame {
-            fin: frame.fin,
-            opcode: frame.opcode,
-            masked,
-            wire_len: (head_len + payload.len()) as u64,
-            payload,
-        }
-    }
-}
 
 /// A message being reassembled from fragments.
 struct Partial {
@@ -133,28 +47,15 @@ pub(crate) struct Reader {
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
     /// Bytes handed to the engine by the connection, and bytes of the frames it returned.
-    delivered: Delivered,
+    delivered: Delivered<Io>,
     consumed: u64,
 }
 
 impl Reader {
-    pub(crate) fn new(io: ReadIo, max_message_size: usize, reassembly_capacity: usize) -> Self {
-        let delivered = io.counter();
-        let (mut engine, _) = fastwebsockets::after_handshake_split(
-            io,
-            tokio::io::empty(),
-            fastwebsockets::Role::Server,
-        );
-        // Pings and closes are answered by our socket, which owns the write side.
-        engine.set_auto_pong(false);
-        engine.set_auto_close(false);
-        // The engine refuses frames of `limit` bytes or more; ours is inclusive.
-        engine.set_max_message_size(max_message_size.saturating_add(1));
+    pub(crate) fn new(io: ReadIo<Io>, max_message_size: usize, reassembly_capacity: usize) -> Self {
         Reader {
-            frames_in: Some(Box::pin(EngineFrames {
-                start: read_one,
-                read: read_one(Box::new(engine)),
-            })),
+            delivered: io.counter(),
+            frames_in: Some(engine::frames(io, max_message_size)),
             partial: None,
             max_message_size,
             reassembly_capacity,
@@ -163,7 +64,6 @@ impl Reader {
             end: None,
             messages: 0,
             bytes: 0,
-            delivered,
             consumed: 0,
         }
     }
@@ -175,13 +75,10 @@ impl Reader {
     }
 
     /// Polls the engine for the next frame.
-    pub(crate) fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<RawFrame, WebSocketError>> {
+    pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, Error>> {
         match self.frames_in.as_mut() {
-            Some(frames) => frames.as_mut().poll_frame(cx),
-            None => Poll::Ready(Err(WebSocketError::ConnectionClosed)),
+            Some(frames) => frames.as_mut().poll_frame(cx).map_err(engine::engine_error),
+            None => Poll::Ready(Err(Error::ConnectionReset)),
         }
     }
 
@@ -348,37 +245,6 @@ fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
             })?;
             Ok(Some(CloseFrame::new(code, reason)))
         }
-    }
-}
-
-/// Our error for an engine error: a protocol error with the close code to send, or the
-/// connection's own failure (reset, I/O) where no close frame can go out.
-pub(crate) fn engine_error(e: WebSocketError) -> Error {
-    match e {
-        WebSocketError::InvalidUTF8 => {
-            Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8")
-        }
-        WebSocketError::FrameTooLarge => Error::protocol(
-            CloseCode::MESSAGE_TOO_BIG,
-            "message larger than the configured maximum",
-        ),
-        WebSocketError::ReservedBitsNotZero => Error::protocol(
-            CloseCode::PROTOCOL_ERROR,
-            "reserved bits set without a negotiated extension",
-        ),
-        WebSocketError::InvalidValue => {
-            Error::protocol(CloseCode::PROTOCOL_ERROR, "unknown opcode")
-        }
-        WebSocketError::ControlFrameFragmented => {
-            Error::protocol(CloseCode::PROTOCOL_ERROR, "fragmented control frame")
-        }
-        WebSocketError::PingFrameTooLarge => Error::protocol(
-            CloseCode::PROTOCOL_ERROR,
-            "control frame payload over 125 bytes",
-        ),
-        WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => Error::ConnectionReset,
-        WebSocketError::IoError(e) => Error::from(e),
-        _ => Error::protocol(CloseCode::PROTOCOL_ERROR, "invalid frame"),
     }
 }
 

@@ -4,15 +4,19 @@ use std::{
     collections::VecDeque,
     io::{self, IoSlice},
     pin::Pin,
-    sync::{Arc, Mutex},
-    task::{Context, Poll, Wake, Waker},
+    sync::Arc,
+    task::{ready, Context, Poll, Waker},
 };
 
 use bytes::{Buf, Bytes, BytesMut};
 use fastwebsockets::OpCode;
 use tokio::io::AsyncWrite;
 
-use super::connection::WriteIo;
+use super::{
+    connection::WriteIo,
+    encode::{close_payload, frame_head, truncate_utf8, MAX_CLOSE_REASON},
+    wakers::WakerSet,
+};
 use crate::{CloseCode, CloseFrame, Error};
 
 /// Payloads up to this size are copied next to their header; larger ones are queued as they
@@ -22,12 +26,10 @@ const INLINE_PAYLOAD: usize = 1024;
 /// How many queued chunks one vectored write takes at most.
 const MAX_IOVECS: usize = 16;
 
-/// The largest close reason that fits a control frame (125 bytes less the 2-byte code).
-const MAX_CLOSE_REASON: usize = 123;
-
-pub(crate) struct Writer {
+/// The write side of a socket, over the connection `T`.
+pub(crate) struct Writer<T> {
     /// `None` once the connection was aborted.
-    io: Option<WriteIo>,
+    io: Option<WriteIo<T>>,
     /// Every task that waits for the connection to take our bytes.
     wakers: Arc<WakerSet>,
     /// The waker the connection is polled with: it wakes all of `wakers`.
@@ -45,8 +47,8 @@ pub(crate) struct Writer {
     pub(crate) bytes: u64,
 }
 
-impl Writer {
-    pub(crate) fn new(io: WriteIo) -> Self {
+impl<T: AsyncWrite + Unpin> Writer<T> {
+    pub(crate) fn new(io: WriteIo<T>) -> Self {
         let wakers = Arc::new(WakerSet::default());
         Writer {
             io: Some(io),
@@ -102,15 +104,7 @@ impl Writer {
         }
         let reason = truncate_utf8(reason, MAX_CLOSE_REASON);
         self.close_sent = Some(Box::new(CloseFrame::new(code, reason)));
-        let payload = if code.is_valid_on_wire() {
-            let mut payload = Vec::with_capacity(2 + reason.len());
-            payload.extend_from_slice(&code.0.to_be_bytes());
-            payload.extend_from_slice(reason.as_bytes());
-            Bytes::from(payload)
-        } else {
-            Bytes::new()
-        };
-        self.encode(OpCode::Close, payload);
+        self.encode(OpCode::Close, close_payload(code, reason));
     }
 
     fn encode(&mut self, opcode: OpCode, payload: Bytes) {
@@ -172,9 +166,7 @@ impl Writer {
         let mut io_cx = Context::from_waker(io_waker);
         // Small frames only: write straight from the staging buffer.
         while queue.is_empty() && !staging.is_empty() {
-            let n = written(std::task::ready!(io
-                .as_mut()
-                .poll_write(&mut io_cx, staging)))?;
+            let n = written(ready!(io.as_mut().poll_write(&mut io_cx, staging)))?;
             if n == staging.len() {
                 // All of it: keep the buffer, with its capacity, for the next frames.
                 staging.clear();
@@ -192,7 +184,7 @@ impl Writer {
             for (slice, chunk) in slices.iter_mut().zip(queue.iter()) {
                 *slice = IoSlice::new(chunk);
             }
-            let n = written(std::task::ready!(io
+            let n = written(ready!(io
                 .as_mut()
                 .poll_write_vectored(&mut io_cx, &slices[..count])))?;
             advance(queue, queued, n);
@@ -203,7 +195,7 @@ impl Writer {
     /// Sends FIN once everything is flushed: the server closes the TCP connection first
     /// (RFC 6455 §7.1.1).
     pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        std::task::ready!(self.poll_flush(cx))?;
+        ready!(self.poll_flush(cx))?;
         if self.shut_down {
             return Poll::Ready(Ok(()));
         }
@@ -271,97 +263,5 @@ fn advance(queue: &mut VecDeque<Bytes>, queued: &mut usize, mut n: usize) {
             front.advance(n);
             n = 0;
         }
-    }
-}
-
-/// The header of a final, unmasked server frame (RFC 6455 §5.2), and its length.
-fn frame_head(opcode: OpCode, len: usize) -> ([u8; 10], usize) {
-    let mut head = [0u8; 10];
-    head[0] = 0x80 | opcode as u8;
-    match len {
-        0..=125 => {
-            head[1] = len as u8;
-            (head, 2)
-        }
-        126..=0xffff => {
-            head[1] = 126;
-            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            (head, 4)
-        }
-        _ => {
-            head[1] = 127;
-            head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-            (head, 10)
-        }
-    }
-}
-
-/// Wakes every task that waited for the connection to become writable.
-///
-/// The connection remembers one waker per direction; when the reader (answering a ping),
-/// the writer and the session driver all flush, each registers here instead.
-#[derive(Default)]
-struct WakerSet {
-    wakers: Mutex<Vec<Waker>>,
-}
-
-impl WakerSet {
-    fn register(&self, waker: &Waker) {
-        let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
-        }
-    }
-}
-
-impl Wake for WakerSet {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|e| e.into_inner()));
-        for waker in wakers {
-            waker.wake();
-        }
-    }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-pub(crate) fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{frame_head, truncate_utf8};
-    use fastwebsockets::{Frame, OpCode, Payload};
-
-    #[test]
-    fn headers_match_the_engine() {
-        for len in [0, 1, 125, 126, 127, 0xffff, 0x10000, 1 << 20] {
-            for opcode in [OpCode::Text, OpCode::Binary, OpCode::Close, OpCode::Ping] {
-                let payload = vec![0u8; len];
-                let mut expected = [0u8; 16];
-                let n = Frame::new(true, opcode, None, Payload::Borrowed(&payload))
-                    .fmt_head(&mut expected);
-                let (head, m) = frame_head(opcode, len);
-                assert_eq!(&head[..m], &expected[..n], "{opcode:?} {len}");
-            }
-        }
-    }
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        assert_eq!(truncate_utf8("abc", 5), "abc");
-        assert_eq!(truncate_utf8("héllo", 2), "h");
-        assert_eq!(truncate_utf8("héllo", 3), "hé");
     }
 }

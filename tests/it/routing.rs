@@ -1,8 +1,6 @@
 //! What goes to the handler, what is refused, and what goes to the inner service.
 
-mod common;
-
-use common::{raw_http, serve, upgrade_request};
+use crate::common::{raw_http, serve, upgrade_request};
 use tower_websockets::WebSocketLayer;
 
 #[tokio::test]
@@ -50,7 +48,7 @@ async fn several_paths_can_accept_sockets() {
     let server = serve(WebSocketLayer::default().paths(["/a", "/b"])).await;
     for path in ["/a", "/b"] {
         let mut client = server.connect_to(path).await;
-        common::round_trip(&mut client, "on a configured path".into()).await;
+        crate::common::round_trip(&mut client, "on a configured path".into()).await;
     }
     // The default `/ws` is replaced.
     let (status, _, _) = raw_http(server.addr, &upgrade_request("/ws", "")).await;

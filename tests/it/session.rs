@@ -1,10 +1,8 @@
 //! The session's end as outer layers see it, keep-alive pings, limits and failures.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{expect_close, next_data, round_trip, send_fragment, serve, within};
+use crate::common::{expect_close, next_data, round_trip, send_fragment, serve, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{
     protocol::{
@@ -14,7 +12,7 @@ use tokio_tungstenite::tungstenite::{
     Message as ClientMessage,
 };
 use tower_websockets::{
-    CloseCode, ClosedBy, Context, Error, Message, SessionSummary, WebSocket, WebSocketLayer,
+    CloseCode, ClosedBy, Error, Handshake, Message, SessionSummary, WebSocket, WebSocketLayer,
 };
 
 #[tokio::test]
@@ -49,7 +47,7 @@ async fn the_summary_of_a_client_close_counts_both_directions() {
 
 #[tokio::test]
 async fn the_summary_of_a_server_close_names_the_server_and_its_code() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         socket
             .send(Message::text("one message, then goodbye"))
             .await?;
@@ -82,7 +80,7 @@ async fn the_summary_of_a_server_close_names_the_server_and_its_code() {
 
 #[tokio::test]
 async fn a_handler_that_returns_closes_normally() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         let _ = socket.send(Message::text("short session")).await;
     });
     let mut server = serve(layer).await;
@@ -167,7 +165,7 @@ async fn a_message_over_the_limit_is_closed_with_1009() {
 
 #[tokio::test]
 async fn a_panicking_handler_closes_its_socket_with_1011_and_nothing_else() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         while let Some(Ok(message)) = socket.recv().await {
             if message == Message::text("panic") {
                 panic!("the handler gave up");
@@ -198,7 +196,7 @@ async fn a_panicking_handler_closes_its_socket_with_1011_and_nothing_else() {
 
 #[tokio::test]
 async fn a_handler_error_closes_with_1011_and_is_reported() {
-    let layer = WebSocketLayer::new(|_socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|_socket: WebSocket, _handshake: Handshake| async move {
         Err::<(), _>("database unavailable")
     });
     let mut server = serve(layer).await;
@@ -248,11 +246,11 @@ async fn a_protocol_error_is_closed_with_1002_and_the_server_keeps_serving() {
 async fn a_client_that_never_answers_the_close_is_dropped_after_the_close_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let layer = WebSocketLayer::new(|_socket: WebSocket, _cx: Context| async {})
+    let layer = WebSocketLayer::new(|_socket: WebSocket, _handshake: Handshake| async {})
         .close_timeout(Duration::from_millis(300));
     let mut server = serve(layer).await;
     let mut raw = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    raw.write_all(common::upgrade_request("/ws", "").as_bytes())
+    raw.write_all(crate::common::upgrade_request("/ws", "").as_bytes())
         .await
         .unwrap();
     let session = server.next_session().await;

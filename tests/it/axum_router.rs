@@ -1,14 +1,12 @@
 //! The layer inside an axum `Router`, beside ordinary routes.
 
-mod common;
-
 use std::net::SocketAddr;
 
+use crate::common::{next_data, within};
 use axum::{routing::get, Extension, Router};
-use common::{next_data, within};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
-use tower_websockets::{Context, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 
 #[derive(Clone)]
 struct Greeting(&'static str);
@@ -22,8 +20,11 @@ async fn start(router: Router) -> SocketAddr {
 
 #[tokio::test]
 async fn works_inside_an_axum_router_beside_ordinary_routes() {
-    let handler = |mut socket: WebSocket, cx: Context| async move {
-        let greeting = cx.extensions().get::<Greeting>().map_or("?", |g| g.0);
+    let handler = |mut socket: WebSocket, handshake: Handshake| async move {
+        let greeting = handshake
+            .extensions()
+            .get::<Greeting>()
+            .map_or("?", |g| g.0);
         socket.send(Message::text(greeting)).await?;
         while let Some(Ok(message)) = socket.recv().await {
             if let Message::Text(text) = message {
@@ -38,11 +39,14 @@ async fn works_inside_an_axum_router_beside_ordinary_routes() {
         .layer(Extension(Greeting("hello from axum")));
     let addr = start(router).await;
 
-    let (status, _, body) = common::raw_http(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (status, _, body) =
+        crate::common::raw_http(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!((status, body.as_str()), (200, "an ordinary route"));
-    let (status, _, _) = common::raw_http(addr, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (status, _, _) =
+        crate::common::raw_http(addr, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(status, 404);
-    let (status, _, _) = common::raw_http(addr, "GET /socket HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let (status, _, _) =
+        crate::common::raw_http(addr, "GET /socket HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(status, 400);
 
     let (mut client, _) = within(tokio_tungstenite::connect_async(format!(

@@ -1,7 +1,5 @@
 //! A client that stops reading cannot make the server buffer without bound.
 
-mod common;
-
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -10,8 +8,8 @@ use std::{
     time::Duration,
 };
 
-use common::{serve, RawSocket};
-use tower_websockets::{Context, Message, WebSocket, WebSocketLayer};
+use crate::common::{serve, RawSocket};
+use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -30,7 +28,7 @@ async fn a_client_that_never_reads_stalls_the_sender_instead_of_growing_memory()
     let progress = sent.clone();
     // The handler tries to send 1 GiB, each message a fresh allocation (a shared buffer
     // would hide growth).
-    let layer = WebSocketLayer::new(move |mut socket: WebSocket, _cx: Context| {
+    let layer = WebSocketLayer::new(move |mut socket: WebSocket, _handshake: Handshake| {
         let progress = progress.clone();
         async move {
             while progress.load(Ordering::Relaxed) < GIB {
@@ -71,7 +69,7 @@ async fn a_client_that_never_reads_stalls_the_sender_instead_of_growing_memory()
 #[tokio::test]
 async fn a_client_that_sends_faster_than_the_handler_reads_is_slowed_by_tcp() {
     // A handler that reads nothing at all for a while.
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
         let _ = socket.recv().await;
     })
@@ -106,7 +104,7 @@ async fn a_client_that_sends_faster_than_the_handler_reads_is_slowed_by_tcp() {
 #[tokio::test]
 async fn with_a_send_timeout_a_stalled_send_fails_with_a_clear_error() {
     let (report, mut outcome) = tokio::sync::mpsc::unbounded_channel();
-    let layer = WebSocketLayer::new(move |mut socket: WebSocket, _cx: Context| {
+    let layer = WebSocketLayer::new(move |mut socket: WebSocket, _handshake: Handshake| {
         let report = report.clone();
         async move {
             let mut sent = 0u64;
@@ -126,7 +124,7 @@ async fn with_a_send_timeout_a_stalled_send_fails_with_a_clear_error() {
     .keep_alive_interval(None);
     let server = serve(layer).await;
     let _client = RawSocket::connect(server.addr).await; // never reads
-    let (sent, error) = common::within(outcome.recv()).await.unwrap();
+    let (sent, error) = crate::common::within(outcome.recv()).await.unwrap();
     assert!(
         matches!(error, tower_websockets::Error::SendTimeout),
         "{error:?}"

@@ -2,11 +2,9 @@
 //! same layer and handler. The client is hyper's HTTP/2 client (prior knowledge) with
 //! tungstenite speaking WebSocket over the upgraded stream.
 
-mod common;
-
 use std::{future::Future, task::Poll};
 
-use common::{serve, within, Server};
+use crate::common::{serve, within, Server};
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Empty;
 use hyper::{
@@ -21,7 +19,7 @@ use tokio_tungstenite::{
     },
     WebSocketStream,
 };
-use tower_websockets::{CloseCode, ClosedBy, Context, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{CloseCode, ClosedBy, Handshake, Message, WebSocket, WebSocketLayer};
 
 type H2Socket = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -159,8 +157,8 @@ async fn a_hundred_sockets_share_one_connection() {
 
 #[tokio::test]
 async fn a_server_close_and_its_summary_behave_as_over_http1() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, cx: Context| async move {
-        let greeting = format!("{} {:?}", cx.method(), cx.version());
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, handshake: Handshake| async move {
+        let greeting = format!("{} {:?}", handshake.method(), handshake.version());
         socket.send(Message::text(greeting)).await?;
         socket.close(CloseCode(4000), "server done").await?;
         while let Some(message) = socket.recv().await {

@@ -2,14 +2,12 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` packages, so it is ignored by a plain
 //! `cargo test`; `.ci/run` installs them and runs it with
-//! `cargo test --test browser -- --ignored`. `CHROMEDRIVER` and `CHROMIUM` override the
+//! `cargo test --test it -- --ignored`. `CHROMEDRIVER` and `CHROMIUM` override the
 //! paths `/usr/bin/chromedriver` and `/usr/bin/chromium`.
 //!
 //! On failure it saves a screenshot and the page's text under `target/browser/` and says
 //! where; after a passing run, `target/browser/echo-page.png` shows the page after Connect,
 //! Send and Close Socket.
-
-mod common;
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
@@ -18,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::sample;
+use crate::common::sample;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 

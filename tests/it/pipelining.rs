@@ -1,11 +1,9 @@
 //! Pipelined messages: answers to input that is already waiting are gathered and written
 //! together, without ever holding a message back or reordering anything.
 
-mod common;
-
 use std::time::Instant;
 
-use common::{serve, within, RawFrame, RawSocket};
+use crate::common::{serve, within, RawFrame, RawSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_websockets::WebSocketLayer;
 

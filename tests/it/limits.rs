@@ -1,11 +1,9 @@
 //! The limit on open sockets and the layer's counters.
 
-mod common;
-
-use common::{raw_http, round_trip, serve, upgrade_request, within};
+use crate::common::{raw_http, round_trip, serve, upgrade_request, within};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
-use tower_websockets::{Context, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 
 #[tokio::test]
 async fn the_limit_refuses_with_503_and_admits_again_when_a_socket_ends() {
@@ -34,12 +32,12 @@ async fn the_limit_refuses_with_503_and_admits_again_when_a_socket_ends() {
     assert_eq!(stats.open(), 1);
     let mut third = server.connect().await;
     round_trip(&mut third, ClientMessage::text("admitted again")).await;
-    assert_eq!((stats.accepted(), stats.rejected().over_limit), (3, 1));
+    assert_eq!((stats.accepted(), stats.rejections().over_limit), (3, 1));
 }
 
 #[tokio::test]
 async fn a_panicking_handler_and_a_vanished_client_give_their_places_back() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         while let Some(Ok(message)) = socket.recv().await {
             if message == Message::text("panic") {
                 panic!("on purpose");
@@ -56,7 +54,7 @@ async fn a_panicking_handler_and_a_vanished_client_give_their_places_back() {
     let mut doomed = server.connect().await;
     let session = server.next_session().await;
     doomed.send(ClientMessage::text("panic")).await.unwrap();
-    assert_eq!(common::expect_close(&mut doomed).await.0, 1011);
+    assert_eq!(crate::common::expect_close(&mut doomed).await.0, 1011);
     within(session.ended()).await;
     assert_eq!(stats.open(), 0);
 
@@ -69,7 +67,7 @@ async fn a_panicking_handler_and_a_vanished_client_give_their_places_back() {
 
     let mut last = server.connect().await;
     round_trip(&mut last, ClientMessage::text("the place is free")).await;
-    assert_eq!(stats.rejected().over_limit, 0);
+    assert_eq!(stats.rejections().over_limit, 0);
 }
 
 #[tokio::test]
@@ -94,7 +92,7 @@ async fn the_counters_count_each_refusal_by_reason() {
         statuses.push(raw_http(server.addr, request).await.0);
     }
     assert_eq!(statuses, [400, 400, 426, 403, 400, 101]);
-    let rejected = stats.rejected();
+    let rejected = stats.rejections();
     assert_eq!(
         (
             rejected.not_websocket,

@@ -1,9 +1,7 @@
 //! RFC 6455 frame rules: every violation gets a close frame with the RFC's code, then the
 //! TCP connection ends, and the server goes on serving others.
 
-mod common;
-
-use common::{round_trip, serve, RawSocket};
+use crate::common::{round_trip, serve, RawSocket};
 use tower_websockets::{CloseCode, ClosedBy, Error, WebSocketLayer};
 
 const FIN_TEXT: u8 = 0x81;
@@ -155,7 +153,7 @@ async fn the_session_reports_the_protocol_error() {
     let session = server.next_session().await;
     socket.send(FIN_TEXT, b"unmasked", false).await;
     assert_eq!(socket.expect_close().await, 1002);
-    let summary = common::within(session.ended()).await;
+    let summary = crate::common::within(session.ended()).await;
     assert_eq!(
         (summary.closed_by, summary.close_code),
         (ClosedBy::Server, CloseCode::PROTOCOL_ERROR)

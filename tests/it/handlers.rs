@@ -1,17 +1,15 @@
 //! Handlers as closures and structs, the context they get, and the socket API.
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::{next_data, round_trip, serve, User};
+use crate::common::{next_data, round_trip, serve, User};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as ClientMessage};
-use tower_websockets::{Context, Handler, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{Handler, Handshake, Message, WebSocket, WebSocketLayer};
 
 #[tokio::test]
 async fn a_closure_handler_gets_the_socket() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         while let Some(Ok(Message::Text(text))) = socket.recv().await {
             let reversed: String = text.chars().rev().collect();
             if socket.send(Message::text(reversed)).await.is_err() {
@@ -37,7 +35,7 @@ struct Counter {
 impl Handler for Counter {
     type Output = Result<(), tower_websockets::Error>;
 
-    async fn call(&self, mut socket: WebSocket, _cx: Context) -> Self::Output {
+    async fn call(&self, mut socket: WebSocket, _handshake: Handshake) -> Self::Output {
         let mut count = 0;
         while let Some(message) = socket.recv().await {
             if message?.is_data() {
@@ -66,18 +64,20 @@ async fn a_struct_handler_keeps_its_state_per_layer() {
 
 #[tokio::test]
 async fn the_context_carries_the_request_and_what_outer_layers_added() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, cx: Context| async move {
-        let user = cx.extensions().get::<User>().cloned();
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, handshake: Handshake| async move {
+        let user = handshake.extensions().get::<User>().cloned();
         let report = format!(
             "{} {} agent={} user={:?} peer_is_loopback={}",
-            cx.method(),
-            cx.uri(),
-            cx.headers()
+            handshake.method(),
+            handshake.uri(),
+            handshake
+                .headers()
                 .get("x-agent")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-"),
             user.map(|u| u.0),
-            cx.peer_addr()
+            handshake
+                .peer_addr()
                 .is_some_and(|a: SocketAddr| a.ip().is_loopback()),
         );
         let _ = socket.send(Message::text(report)).await;
@@ -98,8 +98,8 @@ async fn the_context_carries_the_request_and_what_outer_layers_added() {
 
 #[tokio::test]
 async fn the_servers_preferred_subprotocol_is_agreed_and_reported() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, cx: Context| async move {
-        let agreed = format!("{:?} {:?}", cx.protocol(), socket.protocol());
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, handshake: Handshake| async move {
+        let agreed = format!("{:?} {:?}", handshake.protocol(), socket.protocol());
         let _ = socket.send(Message::text(agreed)).await;
     })
     .protocols(["v2.chat", "v1.chat"]);
@@ -130,7 +130,7 @@ async fn the_servers_preferred_subprotocol_is_agreed_and_reported() {
 
 #[tokio::test]
 async fn split_halves_work_from_two_tasks() {
-    let layer = WebSocketLayer::new(|socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|socket: WebSocket, _handshake: Handshake| async move {
         let (mut rx, mut tx) = socket.split();
         let (forward, mut forwarded) = tokio::sync::mpsc::channel::<String>(8);
         let writer = tokio::spawn(async move {
@@ -162,7 +162,7 @@ async fn split_halves_work_from_two_tasks() {
 
 #[tokio::test]
 async fn the_socket_is_a_stream_and_a_sink() {
-    let layer = WebSocketLayer::new(|socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|socket: WebSocket, _handshake: Handshake| async move {
         let (mut sink, mut stream) = StreamExt::split(socket);
         while let Some(Ok(message)) = stream.next().await {
             if message.is_data() && sink.send(message).await.is_err() {
@@ -178,7 +178,7 @@ async fn the_socket_is_a_stream_and_a_sink() {
 
 #[tokio::test]
 async fn recv_can_be_cancelled_in_select_without_losing_data() {
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         let mut ticks = tokio::time::interval(std::time::Duration::from_micros(50));
         let mut received = Vec::new();
         while received.len() < 200 {

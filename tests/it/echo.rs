@@ -1,8 +1,6 @@
 //! The default `Echo` handler, over real sockets, with tungstenite as the client.
 
-mod common;
-
-use common::{next_data, round_trip, send_fragment, serve, within};
+use crate::common::{next_data, round_trip, send_fragment, serve, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{
     protocol::{

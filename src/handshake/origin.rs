@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use http::{header, HeaderMap, Uri};
+
 /// A web origin: scheme, host and port, compared the way RFC 6454 §5 compares them
 /// (scheme and host case-insensitively, a default port the same as none).
 #[derive(Clone, PartialEq, Eq)]
@@ -16,55 +18,33 @@ impl Origin {
     /// Parses the serialisation `scheme "://" host [ ":" port ]`. `null` (an opaque origin)
     /// and anything with a path, query, fragment or user info is not an origin.
     pub(crate) fn parse(s: &str) -> Option<Origin> {
-        let (scheme, rest) = s.split_once("://")?;
-        let mut chars = scheme.chars();
-        if !chars.next()?.is_ascii_alphabetic()
-            || !chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        // `Uri` checks the grammar of host and port; what an origin may not have besides
+        // (`Uri` reads "/" into a missing path, and an empty port as none) is checked here.
+        let (_, after_scheme) = s.split_once("://")?;
+        // RFC 3986 §3.1: a scheme starts with a letter (`Uri` takes any scheme character).
+        if !s.starts_with(|c: char| c.is_ascii_alphabetic())
+            || after_scheme.contains(['/', '?', '#', '@'])
+            || after_scheme.ends_with(':')
         {
             return None;
         }
-        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-            return None;
-        }
-        let (host, port) = if rest.starts_with('[') {
-            // An IPv6 literal: `[addr]` or `[addr]:port`.
-            let end = rest.find(']')?;
-            let (host, after) = rest.split_at(end + 1);
-            let addr = &host[1..end];
-            if addr.is_empty()
-                || !addr
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() || ":.".contains(c))
-            {
-                return None;
-            }
-            match after {
-                "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':')?)),
-            }
-        } else {
-            match rest.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (rest, None),
-            }
-        };
-        if host.is_empty() {
-            return None;
-        }
-        let scheme = scheme.to_ascii_lowercase();
-        let port = match port {
+        let uri: Uri = s.parse().ok()?;
+        let authority = uri.authority()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        // `Authority::port` reads a port that is out of range as none: read it here.
+        let port = match authority.as_str()[authority.host().len()..].strip_prefix(':') {
             None => None,
             Some(digits) => {
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                if !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
-                let port: u16 = digits.parse().ok()?;
+                let port = digits.parse::<u16>().ok()?;
                 (Some(port) != default_port(&scheme)).then_some(port)
             }
         };
         Some(Origin {
             scheme,
-            host: host.to_ascii_lowercase(),
+            host: authority.host().to_ascii_lowercase(),
             port,
         })
     }
@@ -85,6 +65,35 @@ impl fmt::Debug for Origin {
             Some(port) => write!(f, ":{port}"),
             None => Ok(()),
         }
+    }
+}
+
+/// Which origins may open sockets.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origins {
+    /// Empty: any origin.
+    pub(crate) allowed: Vec<Origin>,
+    /// Whether a request without `Origin` (not from a browser) fails the check.
+    pub(crate) refuse_missing: bool,
+}
+
+impl Origins {
+    /// Whether the request's `Origin` passes: absent (unless refused), one of the allowed
+    /// origins, or any origin when none are configured. Several `Origin` headers never do.
+    pub(super) fn allow(&self, headers: &HeaderMap) -> bool {
+        let mut origins = headers.get_all(header::ORIGIN).iter();
+        let origin = match (origins.next(), origins.next()) {
+            (None, _) => return !self.refuse_missing,
+            (Some(origin), None) => origin,
+            (Some(_), Some(_)) => return false,
+        };
+        if self.allowed.is_empty() {
+            return true;
+        }
+        let Some(origin) = origin.to_str().ok().and_then(Origin::parse) else {
+            return false;
+        };
+        self.allowed.contains(&origin)
     }
 }
 

@@ -1,18 +1,31 @@
-//! What a handler knows about the request that opened its socket.
+//! [`Handshake`]: what a handler knows about the request that opened its socket.
 
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use http::{request::Parts, Extensions, HeaderMap, HeaderValue, Method, Uri, Version};
 
-/// The upgrade request's method, URI, headers and extensions, the peer address and the
-/// agreed subprotocol, handed to the [`Handler`](crate::Handler) with its socket.
+/// The handshake that opened a socket: the upgrade request's method, URI, headers and
+/// extensions, the peer address and the agreed subprotocol. The
+/// [`Handler`](crate::Handler) gets it with its socket.
 ///
 /// Extensions carry what outer layers put on the request (an authenticated user, a
 /// request id): a layer that runs before [`WebSocketLayer`](crate::WebSocketLayer) can
 /// pass anything to the handler this way.
+///
+/// # Example
+///
+/// ```
+/// use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
+///
+/// let layer = WebSocketLayer::new(|mut socket: WebSocket, handshake: Handshake| async move {
+///     let room = handshake.uri().query().unwrap_or("lobby").to_owned();
+///     socket.send(Message::text(format!("welcome to {room}"))).await
+/// });
+/// # let _ = layer;
+/// ```
 #[derive(Debug)]
-pub struct Context {
+pub struct Handshake {
     // One pointer: the context lives in every session's future, idle or not.
     inner: Box<Inner>,
 }
@@ -23,10 +36,10 @@ struct Inner {
     protocol: Option<String>,
 }
 
-impl Context {
+impl Handshake {
     pub(crate) fn new(mut parts: Parts, protocol: Option<String>) -> Self {
         detach(&mut parts);
-        Context {
+        Handshake {
             inner: Box::new(Inner { parts, protocol }),
         }
     }
@@ -56,7 +69,7 @@ impl Context {
         &self.inner.parts.extensions
     }
 
-    /// Takes the request extensions, to move values out of them.
+    /// The request extensions, mutably: `remove` moves a value out of them.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
         &mut self.inner.parts.extensions
     }

@@ -1,5 +1,4 @@
 //! A real server on a loopback port, the way users serve the layer, with probes for tests.
-#![allow(dead_code)]
 
 pub mod sample;
 

@@ -1,10 +1,8 @@
 //! Graceful shutdown: 503 for new upgrades, 1001 for open sockets, a deadline for the rest.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{raw_http, serve, upgrade_request, within};
+use crate::common::{raw_http, serve, upgrade_request, within};
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
@@ -59,7 +57,7 @@ async fn a_hundred_open_sockets_all_get_1001_and_close_cleanly() {
         200
     );
     assert!(shutdown.is_shutting_down());
-    assert_eq!(stats.rejected().shutting_down, 1);
+    assert_eq!(stats.rejections().shutting_down, 1);
 }
 
 #[tokio::test]

@@ -1,13 +1,11 @@
 //! Keep-alive: pings go out whatever the handler does, and a silent peer is dropped.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{round_trip, serve, within, RawSocket};
+use crate::common::{round_trip, serve, within, RawSocket};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
-use tower_websockets::{CloseCode, ClosedBy, Context, Error, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{CloseCode, ClosedBy, Error, Handshake, Message, WebSocket, WebSocketLayer};
 
 #[tokio::test]
 async fn a_peer_that_answers_no_ping_is_dropped_after_the_timeout() {
@@ -73,7 +71,7 @@ async fn a_peer_that_answers_is_kept() {
 #[tokio::test]
 async fn pings_go_out_while_the_handler_is_busy_sending() {
     // A handler that only sends, for about a second, and never receives.
-    let layer = WebSocketLayer::new(|mut socket: WebSocket, _cx: Context| async move {
+    let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         let until = Instant::now() + Duration::from_millis(1000);
         while Instant::now() < until {
             if socket.send(Message::binary(vec![1u8; 1024])).await.is_err() {

@@ -1,9 +1,7 @@
 //! The opening handshake over real sockets: each refusal with its status, subprotocols and
 //! allowed origins. The inner service never sees a request on the socket path.
 
-mod common;
-
-use common::{raw_http, round_trip, serve, upgrade_request, Server};
+use crate::common::{raw_http, round_trip, serve, upgrade_request, Server};
 use tower_websockets::{Echo, WebSocketLayer};
 
 /// Sends `request`, returns status and lower-cased head; the server must stay up after it.

@@ -1,10 +1,8 @@
 //! `cargo run --example echo`: the sample's page and socket, served by the real binary.
 
-mod common;
-
 use std::{io::BufRead, process::Command, time::Duration};
 
-use common::{raw_http, round_trip, sample, within};
+use crate::common::{raw_http, round_trip, sample, within};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]

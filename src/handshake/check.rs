@@ -1,123 +1,15 @@
-//! The opening handshake (RFC 6455 §4.2): checking a request and building the 101.
-
-use std::{fmt, sync::Arc};
+//! The checks a request must pass to become a socket (RFC 6455 §4.2.1, RFC 8441 §4–5),
+//! and the `Sec-WebSocket-Accept` answer.
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Version};
 use sha1::{Digest, Sha1};
 
-use crate::origin::Origin;
+use super::config::{Accepted, HandshakeConfig};
+use crate::rejection::Rejection;
 
 /// Appended to the client's key before hashing (RFC 6455 §1.3).
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// Chooses a subprotocol from those the client offered, in the client's order.
-pub(crate) type ProtocolSelector = Arc<dyn Fn(&[&str]) -> Option<String> + Send + Sync>;
-
-/// What the handshake accepts: subprotocols and origins.
-#[derive(Clone, Default)]
-pub(crate) struct HandshakeConfig {
-    /// The server's protocols, most preferred first.
-    pub(crate) protocols: Vec<HeaderValue>,
-    /// Replaces `protocols` when set.
-    pub(crate) selector: Option<ProtocolSelector>,
-    /// Refuse clients with which no protocol is agreed.
-    pub(crate) require_protocol: bool,
-    /// Empty: any origin.
-    pub(crate) allowed_origins: Vec<Origin>,
-    /// Whether a request without `Origin` (not from a browser) passes the origin check.
-    pub(crate) refuse_missing_origin: bool,
-}
-
-impl fmt::Debug for HandshakeConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandshakeConfig")
-            .field("protocols", &self.protocols)
-            .field("selector", &self.selector.as_ref().map(|_| ".."))
-            .field("require_protocol", &self.require_protocol)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("refuse_missing_origin", &self.refuse_missing_origin)
-            .finish()
-    }
-}
-
-/// Why a request on a WebSocket path was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rejection {
-    NotUpgrade,
-    MethodNotGet,
-    HttpVersion,
-    MissingHost,
-    BadKey,
-    BadVersion,
-    OriginForbidden,
-    NoProtocol,
-}
-
-impl Rejection {
-    pub(crate) fn status(self) -> StatusCode {
-        match self {
-            Rejection::BadVersion => StatusCode::UPGRADE_REQUIRED,
-            Rejection::OriginForbidden => StatusCode::FORBIDDEN,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    pub(crate) fn reason(self) -> &'static str {
-        match self {
-            Rejection::NotUpgrade => {
-                "This path serves WebSocket connections only: the request needs \
-                 `Connection: Upgrade` and `Upgrade: websocket`.\n"
-            }
-            Rejection::MethodNotGet => "A WebSocket handshake must use the GET method.\n",
-            Rejection::HttpVersion => "A WebSocket handshake needs HTTP/1.1 or later.\n",
-            Rejection::MissingHost => "A WebSocket handshake needs a Host header.\n",
-            Rejection::BadKey => {
-                "Sec-WebSocket-Key must be present once and be the base64 encoding of 16 bytes.\n"
-            }
-            Rejection::BadVersion => "Only WebSocket version 13 is supported.\n",
-            Rejection::OriginForbidden => {
-                "WebSocket connections from this origin are not allowed.\n"
-            }
-            Rejection::NoProtocol => {
-                "None of the subprotocols in Sec-WebSocket-Protocol is supported here.\n"
-            }
-        }
-    }
-
-    /// How the stats count it.
-    pub(crate) fn refusal(self) -> crate::stats::Refusal {
-        use crate::stats::Refusal;
-        match self {
-            Rejection::NotUpgrade => Refusal::NotWebSocket,
-            Rejection::MethodNotGet
-            | Rejection::HttpVersion
-            | Rejection::MissingHost
-            | Rejection::BadKey => Refusal::BadHandshake,
-            Rejection::BadVersion => Refusal::UnsupportedVersion,
-            Rejection::OriginForbidden => Refusal::ForbiddenOrigin,
-            Rejection::NoProtocol => Refusal::NoProtocol,
-        }
-    }
-
-    /// Headers the rejection carries besides the reason.
-    pub(crate) fn headers(self, headers: &mut HeaderMap) {
-        if self == Rejection::BadVersion {
-            headers.insert(
-                header::SEC_WEBSOCKET_VERSION,
-                HeaderValue::from_static("13"),
-            );
-        }
-    }
-}
-
-/// What an accepted handshake answers with.
-#[derive(Debug)]
-pub(crate) struct Accepted {
-    /// `Sec-WebSocket-Accept` (HTTP/1.1 only; RFC 8441 has no key).
-    pub(crate) accept: Option<HeaderValue>,
-    pub(crate) protocol: Option<HeaderValue>,
-}
 
 /// Whether the request is an RFC 8441 extended CONNECT for a WebSocket (HTTP/2).
 #[cfg(feature = "http2")]
@@ -178,11 +70,11 @@ fn finish(
     config: &HandshakeConfig,
     accept: Option<HeaderValue>,
 ) -> Result<Accepted, Rejection> {
-    if !origin_allowed(headers, config) {
+    if !config.origins.allow(headers) {
         return Err(Rejection::OriginForbidden);
     }
-    let protocol = choose_protocol(headers, config);
-    if protocol.is_none() && config.require_protocol {
+    let protocol = config.protocols.choose(headers);
+    if protocol.is_none() && config.protocols.required {
         return Err(Rejection::NoProtocol);
     }
     Ok(Accepted { accept, protocol })
@@ -215,23 +107,6 @@ fn is_valid_key(key: &[u8]) -> bool {
             .is_ok_and(|decoded| decoded.len() == 16)
 }
 
-fn origin_allowed(headers: &HeaderMap, config: &HandshakeConfig) -> bool {
-    let mut origins = headers.get_all(header::ORIGIN).iter();
-    let origin = match (origins.next(), origins.next()) {
-        (None, _) => return !config.refuse_missing_origin,
-        (Some(origin), None) => origin,
-        // Several Origin headers: nothing a browser sends.
-        (Some(_), Some(_)) => return false,
-    };
-    if config.allowed_origins.is_empty() {
-        return true;
-    }
-    let Some(origin) = origin.to_str().ok().and_then(Origin::parse) else {
-        return false;
-    };
-    config.allowed_origins.contains(&origin)
-}
-
 /// `Sec-WebSocket-Accept` for a client key (RFC 6455 §4.2.2, step 5.4).
 pub(crate) fn accept_key(key: &[u8]) -> HeaderValue {
     let mut sha1 = Sha1::new();
@@ -241,39 +116,12 @@ pub(crate) fn accept_key(key: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&encoded).expect("base64 is a valid header value")
 }
 
-/// The agreed subprotocol: the selector's choice, or the first of the server's protocols
-/// that the client offered. Never one the client did not offer.
-fn choose_protocol(headers: &HeaderMap, config: &HandshakeConfig) -> Option<HeaderValue> {
-    let offered: Vec<&str> = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .collect();
-    if offered.is_empty() {
-        return None;
-    }
-    match &config.selector {
-        Some(select) => {
-            let chosen = select(&offered)?;
-            offered
-                .contains(&chosen.as_str())
-                .then(|| HeaderValue::from_str(&chosen).ok())
-                .flatten()
-        }
-        None => config
-            .protocols
-            .iter()
-            .find(|protocol| offered.iter().any(|o| o.as_bytes() == protocol.as_bytes()))
-            .cloned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::handshake::origin::Origin;
     use proptest::prelude::*;
 
     fn request(headers: &[(&str, &str)]) -> Request<()> {
@@ -289,10 +137,9 @@ mod tests {
     }
 
     fn protocols(list: &[&'static str]) -> HandshakeConfig {
-        HandshakeConfig {
-            protocols: list.iter().map(|p| HeaderValue::from_static(p)).collect(),
-            ..HandshakeConfig::default()
-        }
+        let mut config = HandshakeConfig::default();
+        config.protocols.preferred = list.iter().map(|p| HeaderValue::from_static(p)).collect();
+        config
     }
 
     const GOOD: [(&str, &str); 5] = [
@@ -392,7 +239,7 @@ mod tests {
             None
         );
         let mut required = protocols(&["mqtt"]);
-        required.require_protocol = true;
+        required.protocols.required = true;
         assert_eq!(
             check(&offered, &required).unwrap_err(),
             Rejection::NoProtocol
@@ -407,20 +254,18 @@ mod tests {
     fn a_selector_chooses_but_only_among_the_offered() {
         let offered = good_with("sec-websocket-protocol", Some("a, b, c"));
         let mut config = open();
-        config.selector = Some(Arc::new(|offered: &[&str]| {
+        config.protocols.selector = Some(Arc::new(|offered: &[&str]| {
             offered.last().map(|p| p.to_string())
         }));
         assert_eq!(check(&offered, &config).unwrap().protocol.unwrap(), "c");
-        config.selector = Some(Arc::new(|_: &[&str]| Some("z".to_owned())));
+        config.protocols.selector = Some(Arc::new(|_: &[&str]| Some("z".to_owned())));
         assert_eq!(check(&offered, &config).unwrap().protocol, None);
     }
 
     #[test]
     fn origins_are_checked_when_configured() {
-        let config = HandshakeConfig {
-            allowed_origins: vec![Origin::parse("https://app.example").unwrap()],
-            ..open()
-        };
+        let mut config = open();
+        config.origins.allowed = vec![Origin::parse("https://app.example").unwrap()];
         let from = |origin| good_with("origin", Some(origin));
         assert!(check(&from("https://APP.example:443"), &config).is_ok());
         assert_eq!(
@@ -435,10 +280,8 @@ mod tests {
             check(&request(&GOOD), &config).is_ok(),
             "no Origin: allowed by default"
         );
-        let strict = HandshakeConfig {
-            refuse_missing_origin: true,
-            ..config
-        };
+        let mut strict = config.clone();
+        strict.origins.refuse_missing = true;
         assert_eq!(
             check(&request(&GOOD), &strict).unwrap_err(),
             Rejection::OriginForbidden
@@ -476,11 +319,8 @@ mod tests {
                     req.headers_mut().append(name, value);
                 }
             }
-            let config = HandshakeConfig {
-                protocols: vec![HeaderValue::from_static("chat")],
-                allowed_origins: vec![Origin::parse("http://localhost:5000").unwrap()],
-                ..open()
-            };
+            let mut config = protocols(&["chat"]);
+            config.origins.allowed = vec![Origin::parse("http://localhost:5000").unwrap()];
             let _ = check(&req, &config);
         }
 

@@ -1,0 +1,57 @@
+//! The layer's configuration, shared by every service it makes and every session they
+//! start.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{handshake::HandshakeConfig, shutdown::ShutdownState, Stats};
+
+/// Everything a [`WebSocketLayer`](crate::WebSocketLayer) was configured with, and what its
+/// services and sessions share at run time.
+#[derive(Debug, Clone)]
+pub(crate) struct Config<H> {
+    pub(crate) handler: H,
+    /// The paths that accept WebSockets (exact match).
+    pub(crate) paths: Vec<String>,
+    pub(crate) handshake: HandshakeConfig,
+    pub(crate) socket: SocketConfig,
+    /// How long the session waits for the close handshake once the handler is done.
+    pub(crate) close_timeout: Duration,
+    pub(crate) max_sockets: Option<usize>,
+    /// Shared by every service the layer makes: one count per layer.
+    pub(crate) stats: Stats,
+    /// Likewise: one shutdown per layer.
+    pub(crate) shutdown: Arc<ShutdownState>,
+}
+
+impl<H> Config<H> {
+    /// The defaults, which the layer's documentation states method by method.
+    pub(crate) fn new(handler: H) -> Self {
+        Config {
+            handler,
+            paths: vec!["/ws".to_owned()],
+            handshake: HandshakeConfig::default(),
+            socket: SocketConfig {
+                max_message_size: 64 << 20,
+                reassembly_capacity: 4 * 1024,
+                keep_alive_interval: Some(Duration::from_secs(120)),
+                keep_alive_timeout: None,
+                send_timeout: None,
+            },
+            close_timeout: Duration::from_secs(5),
+            max_sockets: None,
+            stats: Stats::default(),
+            shutdown: Arc::default(),
+        }
+    }
+}
+
+/// What each socket and its session read while they run: limits and timers.
+#[derive(Debug, Clone)]
+pub(crate) struct SocketConfig {
+    pub(crate) max_message_size: usize,
+    /// The initial capacity of the buffer that reassembles a fragmented message.
+    pub(crate) reassembly_capacity: usize,
+    pub(crate) keep_alive_interval: Option<Duration>,
+    pub(crate) keep_alive_timeout: Option<Duration>,
+    pub(crate) send_timeout: Option<Duration>,
+}

@@ -1,0 +1,97 @@
+//! Keep-alive: a ping every interval, and the check that the peer still sends something.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+
+use crate::{config::SocketConfig, socket::Shared};
+
+/// What the timer asks of the session.
+pub(super) enum Tick {
+    /// A ping was queued: write it.
+    Pinged,
+    /// The peer sent nothing (no pong, no other frame) within the timeout after a ping.
+    Silent,
+}
+
+pin_project! {
+    /// A session's keep-alive timer. The interval and the timeout are read from the
+    /// configuration, not kept in every session.
+    ///
+    /// The timer is polled once to register it, and then only once it has fired
+    /// (`Sleep::is_elapsed`): a message costs the session one load, not a timer-wheel visit.
+    pub(super) struct KeepAlive {
+        #[pin]
+        timer: Sleep,
+        // Whether `timer` was polled since it was last set.
+        armed: bool,
+        next_ping: Instant,
+        // After a ping: when the peer must have sent a frame by, and the count then.
+        waiting: Option<(Instant, u64)>,
+    }
+}
+
+impl KeepAlive {
+    pub(super) fn new(interval: Duration) -> Self {
+        let next_ping = Instant::now() + interval;
+        KeepAlive {
+            timer: tokio::time::sleep_until(next_ping),
+            armed: false,
+            next_ping,
+            waiting: None,
+        }
+    }
+
+    /// `Ready` when the timer fired and did something; call again until `Pending`.
+    #[inline]
+    pub(super) fn poll_tick(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        shared: &Shared,
+        config: &SocketConfig,
+    ) -> Poll<Tick> {
+        let mut this = self.project();
+        loop {
+            if *this.armed && !this.timer.is_elapsed() {
+                return Poll::Pending;
+            }
+            *this.armed = true;
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = Instant::now();
+            if let Some((deadline, frames)) = *this.waiting {
+                if now >= deadline {
+                    if shared.frames_received() == frames {
+                        return Poll::Ready(Tick::Silent);
+                    }
+                    *this.waiting = None;
+                }
+            }
+            let pinged = now >= *this.next_ping;
+            if pinged {
+                shared.push_ping_deferred();
+                *this.next_ping = now + config.keep_alive_interval.unwrap_or_default();
+                if let (Some(timeout), None) = (config.keep_alive_timeout, *this.waiting) {
+                    *this.waiting = Some((now + timeout, shared.frames_received()));
+                }
+            }
+            let next = match *this.waiting {
+                Some((deadline, _)) => deadline.min(*this.next_ping),
+                None => *this.next_ping,
+            };
+            this.timer.as_mut().reset(next);
+            // The next poll registers the new deadline.
+            *this.armed = false;
+            if pinged {
+                return Poll::Ready(Tick::Pinged);
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! A session from upgrade to close: the driver that runs the handler under its
+//! supervisor, finishes the close handshake and publishes the summary.
+
+mod handle;
+mod keep_alive;
+mod supervisor;
+
+use std::{any::Any, future::poll_fn, sync::Arc, time::Duration};
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tracing::Instrument;
+
+pub use handle::SessionHandle;
+pub(crate) use handle::{channel, Publisher};
+use supervisor::{Supervised, Supervisor};
+
+use crate::{
+    config::Config,
+    socket::{Shared, SocketState},
+    stats::Place,
+    CloseCode, CloseFrame, ClosedBy, Error, Handler, HandlerOutput, Handshake, SessionSummary,
+    WebSocket,
+};
+
+/// Starts one session in a task of its own: waits for the upgrade, runs the handler,
+/// closes the connection, publishes the summary.
+pub(crate) fn spawn<H: Handler>(
+    on_upgrade: OnUpgrade,
+    config: Arc<Config<H>>,
+    handshake: Handshake,
+    publisher: Publisher,
+    place: Place,
+) {
+    // One span a session: what it served and to whom; the close is an event inside it.
+    let span = tracing::info_span!(
+        "websocket",
+        path = %handshake.uri().path(),
+        peer = tracing::field::debug(handshake.peer_addr()),
+        protocol = %handshake.protocol().unwrap_or("-"),
+    );
+    let session = run(on_upgrade, config, handshake, publisher, place);
+    // A span that nothing records is neither entered at every poll nor kept: instrumented,
+    // it would cost every idle session 40 bytes and every message ~130 instructions
+    // (entering a disabled span still goes through `Span::log` when `log` is on).
+    if span.is_disabled() {
+        tokio::spawn(session);
+    } else {
+        tokio::spawn(session.instrument(span));
+    }
+}
+
+async fn run<H: Handler>(
+    on_upgrade: OnUpgrade,
+    config: Arc<Config<H>>,
+    handshake: Handshake,
+    publisher: Publisher,
+    // Held until the session ends, however it ends: the socket's place in the count.
+    _place: Place,
+) {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            let error = Error::Upgrade(Arc::new(e));
+            publisher.publish(SessionSummary::abnormal(publisher.elapsed(), error));
+            return;
+        }
+    };
+    let shared = Shared::new(TokioIo::new(upgraded), &config.socket);
+    let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
+    // Built and awaited in one expression: the handler's future then has one slot in
+    // this one, not a second for a local it was first put in.
+    let outcome = Supervisor::new(config.handler.call(socket, handshake), &shared, &config).await;
+    let outcome = match outcome {
+        Supervised::Ended(outcome) => outcome,
+        Supervised::Dropped(error) => {
+            // Past a shutdown's deadline, or a peer that stopped answering pings: drop the
+            // connection where it stands, whoever still holds the socket.
+            shared.abort(error.clone());
+            let mut summary = summarize(shared.state(), None, publisher.elapsed());
+            summary.error = Some(error);
+            publisher.publish(summary);
+            return;
+        }
+    };
+    let handler_error = match outcome {
+        Ok(output) => output
+            .into_result()
+            .err()
+            .map(|e| Error::Handler(Arc::new(e))),
+        Err(panic) => Some(Error::HandlerPanicked(panic_message(&*panic))),
+    };
+    // Boxed: its state (a timer among it) is needed only once the session ends, and
+    // would otherwise make every idle session's task larger.
+    Box::pin(finish(
+        &shared,
+        handler_error.is_some(),
+        config.close_timeout,
+    ))
+    .await;
+
+    publisher.publish(summarize(
+        shared.state(),
+        handler_error,
+        publisher.elapsed(),
+    ));
+}
+
+/// Completes the close handshake after the handler is done, within `timeout`.
+async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
+    let state = shared.state();
+    let connection_lost = matches!(
+        state.read_error,
+        Some(Error::ConnectionReset | Error::Io(_))
+    );
+    if connection_lost {
+        return;
+    }
+    if state.close_sent.is_none() {
+        let frame = if handler_failed {
+            CloseFrame::new(CloseCode::INTERNAL_ERROR, "internal error")
+        } else {
+            CloseFrame::new(CloseCode::NORMAL, "")
+        };
+        shared.push_close(Some(&frame));
+    }
+    let _ = tokio::time::timeout(timeout, async {
+        // Send our close frame, wait for the peer's (whatever else it still sends is
+        // dropped), then close the TCP connection from our side.
+        poll_fn(|cx| shared.poll_flush(cx)).await?;
+        while let Some(Ok(_)) = poll_fn(|cx| shared.poll_recv(cx)).await {}
+        poll_fn(|cx| shared.poll_shutdown(cx)).await
+    })
+    .await;
+}
+
+fn summarize(
+    state: SocketState,
+    handler_error: Option<Error>,
+    duration: Duration,
+) -> SessionSummary {
+    let (closed_by, frame) = match state.initiator {
+        Some(ClosedBy::Client) => (
+            ClosedBy::Client,
+            state
+                .close_received
+                .flatten()
+                .unwrap_or_else(|| CloseFrame::new(CloseCode::NO_STATUS, "")),
+        ),
+        Some(ClosedBy::Server) => (
+            ClosedBy::Server,
+            state
+                .close_sent
+                .unwrap_or_else(|| CloseFrame::new(CloseCode::NO_STATUS, "")),
+        ),
+        _ => (ClosedBy::Neither, CloseFrame::new(CloseCode::ABNORMAL, "")),
+    };
+    SessionSummary {
+        close_code: frame.code,
+        close_reason: frame.reason,
+        closed_by,
+        duration,
+        received: state.received,
+        sent: state.sent,
+        error: handler_error.or(state.read_error),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

@@ -1,0 +1,123 @@
+//! The handler's supervisor: what a session does beside the handler, whatever it does.
+
+use std::{
+    future::Future,
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use futures_util::future::{CatchUnwind, FutureExt};
+use pin_project_lite::pin_project;
+
+use super::keep_alive::{KeepAlive, Tick};
+use crate::{
+    config::Config,
+    shutdown::{Phase, PhaseWatch},
+    socket::Shared,
+    CloseCode, CloseFrame, Error,
+};
+
+/// How supervising a handler ended.
+pub(super) enum Supervised<T> {
+    /// The handler returned (or panicked: `T` says).
+    Ended(T),
+    /// The session must be dropped now, for this reason.
+    Dropped(Error),
+}
+
+/// What the handler's future gives: its output, or the panic that stopped it.
+pub(super) type Caught<F> = <CatchUnwind<AssertUnwindSafe<F>> as Future>::Output;
+
+pin_project! {
+    /// Runs the handler, and beside it: keep-alive pings (dropping a peer that answers
+    /// none within the timeout), and on a shutdown a close 1001, then the drop of the
+    /// session if the deadline passes. A panic in the handler becomes a value.
+    ///
+    /// Timer and shutdown wait are polled once to register them, and then only once they
+    /// fired: a message costs the supervisor two atomic loads.
+    pub(super) struct Supervisor<'a, H, F> {
+        #[pin]
+        handler: CatchUnwind<AssertUnwindSafe<FlushWhenIdle<'a, F>>>,
+        shared: &'a Shared,
+        config: &'a Config<H>,
+        #[pin]
+        shutdown: PhaseWatch<'a>,
+        #[pin]
+        keep_alive: Option<KeepAlive>,
+    }
+}
+
+impl<'a, H, F: Future> Supervisor<'a, H, F> {
+    pub(super) fn new(handler: F, shared: &'a Shared, config: &'a Config<H>) -> Self {
+        Supervisor {
+            handler: AssertUnwindSafe(FlushWhenIdle {
+                inner: handler,
+                shared,
+            })
+            .catch_unwind(),
+            shared,
+            config,
+            shutdown: config.shutdown.watch(),
+            keep_alive: config.socket.keep_alive_interval.map(KeepAlive::new),
+        }
+    }
+}
+
+impl<H, F: Future> Future for Supervisor<'_, H, F> {
+    type Output = Supervised<Caught<F>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(output) = this.handler.as_mut().poll(cx) {
+            return Poll::Ready(Supervised::Ended(output));
+        }
+        while let Poll::Ready(phase) = this.shutdown.as_mut().poll_change(cx) {
+            if phase >= Phase::GoingAway {
+                this.shared.push_close_deferred(&CloseFrame::new(
+                    CloseCode::GOING_AWAY,
+                    "server shutting down",
+                ));
+                this.shared.flush_deferred(cx);
+            }
+            if phase == Phase::Forced {
+                return Poll::Ready(Supervised::Dropped(Error::ShutdownDeadline));
+            }
+        }
+        if let Some(mut keep_alive) = this.keep_alive.as_mut().as_pin_mut() {
+            let socket = &this.config.socket;
+            while let Poll::Ready(tick) = keep_alive.as_mut().poll_tick(cx, this.shared, socket) {
+                match tick {
+                    Tick::Pinged => this.shared.flush_deferred(cx),
+                    Tick::Silent => {
+                        return Poll::Ready(Supervised::Dropped(Error::KeepAliveTimeout))
+                    }
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+pin_project! {
+    /// Writes what the handler's sends gathered whenever the handler goes idle: gathering
+    /// saves system calls under load, and must never hold a message back.
+    struct FlushWhenIdle<'a, F> {
+        #[pin]
+        inner: F,
+        shared: &'a Shared,
+    }
+}
+
+impl<F: Future> Future for FlushWhenIdle<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = this.inner.poll(cx);
+        if polled.is_pending() {
+            this.shared.flush_deferred(cx);
+        }
+        polled
+    }
+}

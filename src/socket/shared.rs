@@ -1,0 +1,346 @@
+//! [`Shared`]: one socket's state, shared by its halves and its session: the reader and
+//! the writer under their locks, and the gathering of answers to pipelined input.
+
+use std::{
+    future::poll_fn,
+    sync::{
+        atomic::{AtomicBool, AtomicU8, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    task::{ready, Context, Poll},
+    time::Duration,
+};
+
+use super::{
+    connection::{self, Io},
+    reader::Reader,
+    writer::Writer,
+};
+use crate::{
+    config::SocketConfig, sync::lock, CloseCode, CloseFrame, ClosedBy, Error, Message, Traffic,
+};
+use bytes::Bytes;
+use fastwebsockets::OpCode;
+
+/// How many bytes a [`Sink`](futures_sink::Sink) lets pile up before `poll_ready` waits
+/// for the connection.
+const SINK_HIGH_WATER: usize = 64 * 1024;
+
+/// Up to this many bytes, frames sent while more input is already waiting are gathered and
+/// written together; past it they are written at once.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// Which side sent the first close frame, as the atomic in [`Shared`] holds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Initiator {
+    Nobody,
+    Client,
+    Server,
+}
+
+impl Initiator {
+    fn from_u8(value: u8) -> Initiator {
+        match value {
+            1 => Initiator::Client,
+            2 => Initiator::Server,
+            _ => Initiator::Nobody,
+        }
+    }
+}
+
+/// One socket's state. Reads and writes each take their own lock, so that a task
+/// receiving and a task sending (after `split`) do not wait for each other.
+pub(crate) struct Shared {
+    reader: Mutex<Reader>,
+    writer: Mutex<Writer<Io>>,
+    initiator: AtomicU8,
+    /// The client's next frame is already (at least partly) read: a send can wait for the
+    /// answers to it and go out with them.
+    input_waiting: AtomicBool,
+    /// A send left its frame queued; it is written before the socket waits for input, or
+    /// before the task that sent it goes idle.
+    deferred: AtomicBool,
+    pub(super) send_timeout: Option<Duration>,
+}
+
+impl Shared {
+    pub(crate) fn new(io: Io, config: &SocketConfig) -> Arc<Self> {
+        let (read, write) = connection::split(io);
+        Arc::new(Shared {
+            reader: Mutex::new(Reader::new(
+                read,
+                config.max_message_size,
+                config.reassembly_capacity,
+            )),
+            writer: Mutex::new(Writer::new(write)),
+            initiator: AtomicU8::new(Initiator::Nobody as u8),
+            input_waiting: AtomicBool::new(false),
+            send_timeout: config.send_timeout,
+            deferred: AtomicBool::new(false),
+        })
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer<Io>> {
+        lock(&self.writer)
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Reader> {
+        lock(&self.reader)
+    }
+
+    /// Records `side` as the one that closed first, unless a side already is.
+    fn mark_initiator(&self, side: Initiator) {
+        let _ = self.initiator.compare_exchange(
+            Initiator::Nobody as u8,
+            side as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
+        let mut reader = self.reader();
+        if reader.finished() {
+            return Poll::Ready(None);
+        }
+        // Finish writing what this side queued (pongs, pings) and could not write at once.
+        if reader.owes_flush {
+            reader.owes_flush = self.flush_in_background(cx);
+        }
+        loop {
+            let frame = match reader.poll_frame(cx) {
+                Poll::Ready(Ok(frame)) => frame,
+                Poll::Pending => {
+                    // The socket is about to wait for input: write what was gathered.
+                    self.input_waiting.store(false, Ordering::Relaxed);
+                    if self.take_deferred() {
+                        reader.owes_flush = self.flush_in_background(cx);
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(error)) => {
+                    return Poll::Ready(Some(Err(self.fail(&mut reader, error, cx))));
+                }
+            };
+            let message = match reader.assemble(frame) {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
+                Err(e) => return Poll::Ready(Some(Err(self.fail(&mut reader, e, cx)))),
+            };
+            self.input_waiting
+                .store(reader.input_waiting(), Ordering::Relaxed);
+            match &message {
+                Message::Ping(payload) => {
+                    self.writer().push_control(OpCode::Pong, payload.clone());
+                    reader.owes_flush = self.flush_in_background(cx);
+                }
+                Message::Close(frame) => {
+                    self.mark_initiator(Initiator::Client);
+                    reader.finish_with_close(frame.clone());
+                    // Answer with the peer's own code and reason (RFC 6455 §5.5.1).
+                    let (code, reason) = match frame {
+                        Some(frame) => (frame.code, frame.reason.as_str()),
+                        None => (CloseCode::NO_STATUS, ""),
+                    };
+                    self.writer().push_close(code, reason);
+                    reader.owes_flush = self.flush_in_background(cx);
+                }
+                _ => {}
+            }
+            return Poll::Ready(Some(Ok(message)));
+        }
+    }
+
+    /// Ends the read side on an error; a protocol error is answered with its close code.
+    fn fail(&self, reader: &mut Reader, error: Error, cx: &mut Context<'_>) -> Error {
+        if let Error::Protocol { code, reason } = &error {
+            self.mark_initiator(Initiator::Server);
+            self.writer().push_close(*code, reason);
+            self.flush_in_background(cx);
+        }
+        reader.finish_with_error(error.clone());
+        error
+    }
+
+    /// Starts writing what is queued without waiting for it. Returns whether some is
+    /// left: this task is then woken when the connection can take it, and must try again.
+    fn flush_in_background(&self, cx: &mut Context<'_>) -> bool {
+        self.writer().poll_flush(cx).is_pending()
+    }
+
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.writer().poll_flush(cx)
+    }
+
+    pub(super) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Self::poll_reserve_locked(&mut self.writer(), cx)
+    }
+
+    fn poll_reserve_locked(
+        writer: &mut Writer<Io>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error>> {
+        if writer.queued() >= SINK_HIGH_WATER {
+            ready!(writer.poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a message without writing it.
+    pub(super) fn push(&self, message: Message) -> Result<(), Error> {
+        self.push_locked(&mut self.writer(), message)
+    }
+
+    fn push_locked(&self, writer: &mut Writer<Io>, message: Message) -> Result<(), Error> {
+        match message {
+            Message::Text(text) => writer.push_data(OpCode::Text, Bytes::from(text)),
+            Message::Binary(data) => writer.push_data(OpCode::Binary, data),
+            Message::Ping(data) => Self::push_control(writer, OpCode::Ping, data),
+            Message::Pong(data) => Self::push_control(writer, OpCode::Pong, data),
+            Message::Close(frame) => {
+                self.push_close_locked(writer, frame.as_ref());
+                Ok(())
+            }
+        }
+    }
+
+    /// Queues `message` once there is room, then writes everything queued; one lock a poll.
+    /// With `gather`, the sender also reads this socket, so while more input is waiting the
+    /// frame may stay queued until that reading would wait (see `poll_recv`).
+    pub(super) fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        message: &mut Option<Message>,
+        gather: bool,
+    ) -> Poll<Result<(), Error>> {
+        let mut writer = self.writer();
+        if message.is_some() {
+            ready!(Self::poll_reserve_locked(&mut writer, cx))?;
+            if let Some(message) = message.take() {
+                self.push_locked(&mut writer, message)?;
+                // More input is already here: its answers can go out with this one, in one
+                // write, when the socket next waits for input (or the sender goes idle).
+                if gather
+                    && self.input_waiting.load(Ordering::Relaxed)
+                    && writer.queued() < COALESCE_LIMIT
+                {
+                    self.deferred.store(true, Ordering::Release);
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
+        writer.poll_flush(cx)
+    }
+
+    /// Queues a keep-alive ping, written the next time the session goes idle.
+    pub(crate) fn push_ping_deferred(&self) {
+        self.writer().push_control(OpCode::Ping, Bytes::new());
+        self.deferred.store(true, Ordering::Release);
+    }
+
+    /// How many frames have been received so far.
+    pub(crate) fn frames_received(&self) -> u64 {
+        self.reader().frames
+    }
+
+    /// Drops the connection now, without a close handshake: reading ends with `error` and
+    /// both halves of the connection are released, whoever still holds the socket.
+    pub(crate) fn abort(&self, error: Error) {
+        let mut reader = self.reader();
+        if !reader.finished() {
+            reader.finish_with_error(error);
+        }
+        drop(reader);
+        self.writer().abort();
+    }
+
+    /// Queues a close frame to be written the next time the session goes idle.
+    pub(crate) fn push_close_deferred(&self, frame: &CloseFrame) {
+        self.push_close(Some(frame));
+        self.deferred.store(true, Ordering::Release);
+    }
+
+    /// Whether a send left its frame queued, clearing the mark. A plain load first: most
+    /// of the time nothing was left, and a load costs less than a swap.
+    fn take_deferred(&self) -> bool {
+        self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel)
+    }
+
+    /// Writes what sends left queued, if any; called by the session each time its handler
+    /// goes idle, so that nothing stays gathered while nobody will flush it.
+    pub(crate) fn flush_deferred(&self, cx: &mut Context<'_>) {
+        if self.take_deferred() && self.writer().poll_flush(cx).is_pending() {
+            // Still queued: this task is woken when the connection takes more; try again then.
+            self.deferred.store(true, Ordering::Release);
+        }
+    }
+
+    fn push_control(writer: &mut Writer<Io>, opcode: OpCode, data: Bytes) -> Result<(), Error> {
+        if writer.close_sent().is_some() {
+            return Err(Error::Closed);
+        }
+        if data.len() > 125 {
+            return Err(Error::ControlFrameTooLarge);
+        }
+        writer.push_control(opcode, data);
+        Ok(())
+    }
+
+    pub(crate) fn push_close(&self, frame: Option<&CloseFrame>) {
+        self.push_close_locked(&mut self.writer(), frame);
+    }
+
+    fn push_close_locked(&self, writer: &mut Writer<Io>, frame: Option<&CloseFrame>) {
+        if writer.close_sent().is_none() {
+            self.mark_initiator(Initiator::Server);
+        }
+        match frame {
+            Some(frame) => writer.push_close(frame.code, &frame.reason),
+            None => writer.push_close(CloseCode::NO_STATUS, ""),
+        }
+    }
+
+    pub(super) async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.push_close(Some(&CloseFrame::new(code, reason)));
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.writer().poll_shutdown(cx)
+    }
+
+    /// What the session driver reads when the handler is done.
+    pub(crate) fn state(&self) -> SocketState {
+        let reader = self.reader();
+        let writer = self.writer();
+        SocketState {
+            initiator: match Initiator::from_u8(self.initiator.load(Ordering::Acquire)) {
+                Initiator::Client => Some(ClosedBy::Client),
+                Initiator::Server => Some(ClosedBy::Server),
+                Initiator::Nobody => None,
+            },
+            close_sent: writer.close_sent().cloned(),
+            close_received: reader.close_received(),
+            read_error: reader.error(),
+            received: Traffic {
+                messages: reader.messages,
+                bytes: reader.bytes,
+            },
+            sent: Traffic {
+                messages: writer.messages,
+                bytes: writer.bytes,
+            },
+        }
+    }
+}
+
+/// What the session driver reads of a socket when the handler is done.
+pub(crate) struct SocketState {
+    pub(crate) initiator: Option<ClosedBy>,
+    pub(crate) close_sent: Option<CloseFrame>,
+    pub(crate) close_received: Option<Option<CloseFrame>>,
+    pub(crate) read_error: Option<Error>,
+    pub(crate) received: Traffic,
+    pub(crate) sent: Traffic,
+}

@@ -1,0 +1,331 @@
+//! The crate's layout rules, checked on its source: no file in `src/` over 400 lines, and
+//! dependencies between modules that point one way (no module imports, directly or through
+//! others, from a module that imports it).
+//!
+//! Imports are read from `use` declarations and from paths written out in code
+//! (`crate::a::B`, `super::b`), with comments and `#[cfg(test)]` modules left out. A name
+//! that a module re-exports (`pub use`, `pub(crate) use`) counts as an import of the module
+//! that defines it, and a `mod` declaration as an import of the declared module.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::Path,
+};
+
+const MAX_LINES: usize = 400;
+
+/// A source file: its module path (`""` for the crate root) and its code.
+struct Module {
+    path: String,
+    code: String,
+    /// Submodules it declares.
+    children: Vec<String>,
+    /// Names it re-exports, and the path each comes from.
+    reexports: BTreeMap<String, String>,
+}
+
+fn modules() -> BTreeMap<String, Module> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect(&root, &mut files);
+    let mut modules = BTreeMap::new();
+    for file in files {
+        let relative = file.strip_prefix(&root).unwrap().with_extension("");
+        let mut parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+            parts.pop();
+        }
+        let path = parts.join("::");
+        let text = fs::read_to_string(&file).unwrap();
+        let lines = text.lines().count();
+        assert!(
+            lines <= MAX_LINES,
+            "{} has {lines} lines, over {MAX_LINES}",
+            file.display()
+        );
+        let code = strip(&text);
+        let mut module = Module {
+            path: path.clone(),
+            children: Vec::new(),
+            reexports: BTreeMap::new(),
+            code,
+        };
+        for statement in statements(&module.code) {
+            let words: Vec<&str> = statement.split_whitespace().collect();
+            if let Some(i) = words.iter().position(|w| *w == "mod") {
+                if let Some(name) = words.get(i + 1) {
+                    module
+                        .children
+                        .push(join(&path, name.trim_end_matches(';')));
+                }
+            }
+            if let Some(tree) = statement.split_once("use ").map(|(_, t)| t) {
+                if statement.trim_start().starts_with("pub") {
+                    for full in expand(tree) {
+                        let name = full.rsplit("::").next().unwrap().to_owned();
+                        module.reexports.insert(name, full);
+                    }
+                }
+            }
+        }
+        modules.insert(path, module);
+    }
+    modules
+}
+
+fn collect(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+fn join(parent: &str, child: &str) -> String {
+    if parent.is_empty() {
+        child.to_owned()
+    } else {
+        format!("{parent}::{child}")
+    }
+}
+
+/// The code without comments and without its `#[cfg(test)]` module.
+fn strip(text: &str) -> String {
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    text.lines()
+        .map(|line| match line.find("//") {
+            Some(at) => &line[..at],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `use` and `mod` declarations, each as one string up to its `;`.
+fn statements(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in code.lines() {
+        let trimmed = line.trim_start();
+        let starts = ["use ", "pub use ", "pub(crate) use ", "mod ", "pub mod "]
+            .iter()
+            .any(|p| trimmed.starts_with(p));
+        if current.is_none() && starts {
+            current = Some(String::new());
+        }
+        if let Some(statement) = current.as_mut() {
+            statement.push_str(trimmed);
+            statement.push(' ');
+            if trimmed.trim_end().ends_with(';') {
+                out.push(current.take().unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The full paths a use tree names: `a::{b, c::{d, e}}` gives `a::b`, `a::c::d`, `a::c::e`.
+fn expand(tree: &str) -> Vec<String> {
+    // Renames (`a as b`) keep the original name: mark them before dropping the spaces.
+    let tree: String = tree
+        .replace(" as ", "@")
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ';')
+        .collect();
+    let mut out = Vec::new();
+    expand_into("", &tree, &mut out);
+    out
+}
+
+fn expand_into(prefix: &str, tree: &str, out: &mut Vec<String>) {
+    for item in split_top(tree) {
+        match item.find('{') {
+            Some(open) => {
+                let head = item[..open].trim_end_matches("::");
+                let inner = &item[open + 1..item.len() - 1];
+                expand_into(&join_path(prefix, head), inner, out);
+            }
+            None => match item.split('@').next().unwrap() {
+                "" => {}
+                "self" => out.push(prefix.to_owned()),
+                name => out.push(join_path(prefix, name)),
+            },
+        }
+    }
+}
+
+fn join_path(prefix: &str, item: &str) -> String {
+    match (prefix.is_empty(), item.is_empty()) {
+        (true, _) => item.to_owned(),
+        (_, true) => prefix.to_owned(),
+        _ => format!("{prefix}::{item}"),
+    }
+}
+
+/// Splits at the commas that are not inside braces.
+fn split_top(tree: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut parts) = (0, 0, Vec::new());
+    for (i, c) in tree.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&tree[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&tree[start..]);
+    parts
+}
+
+/// The module that `path` (relative to module `from`) refers to, if it is in this crate:
+/// the longest prefix that is a module, with re-exported names followed to their source.
+fn resolve(modules: &BTreeMap<String, Module>, from: &str, path: &str) -> Option<String> {
+    let mut segments: Vec<&str> = path.split("::").collect();
+    let mut base: Vec<String> = match *segments.first()? {
+        "crate" => Vec::new(),
+        "super" => {
+            let mut parent: Vec<String> = from.split("::").map(str::to_owned).collect();
+            while segments.first() == Some(&"super") {
+                parent.pop();
+                segments.remove(0);
+            }
+            segments.insert(0, "super");
+            parent
+        }
+        "self" => from.split("::").map(str::to_owned).collect(),
+        _ => return None,
+    };
+    base.retain(|s| !s.is_empty());
+    let mut current = base.join("::");
+    for segment in &segments[1..] {
+        let next = join(&current, segment);
+        if modules.contains_key(&next) {
+            current = next;
+            continue;
+        }
+        // A re-exported name: follow it to where it comes from.
+        let module = &modules[&current];
+        if let Some(source) = module.reexports.get(*segment) {
+            let source = if source.starts_with("crate") || source.starts_with("super") {
+                source.clone()
+            } else {
+                format!("self::{source}")
+            };
+            if let Some(found) = resolve(modules, &current, &source) {
+                return Some(found);
+            }
+        }
+        break;
+    }
+    Some(current)
+}
+
+/// Every module's imports of other modules of the crate.
+fn imports(modules: &BTreeMap<String, Module>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph = BTreeMap::new();
+    for module in modules.values() {
+        let mut targets = BTreeSet::new();
+        let mut paths = Vec::new();
+        for statement in statements(&module.code) {
+            if let Some((_, tree)) = statement.split_once("use ") {
+                paths.extend(expand(tree));
+            }
+        }
+        // Paths written out in code, outside `use` declarations.
+        for root in ["crate::", "super::"] {
+            let mut rest = module.code.as_str();
+            while let Some(at) = rest.find(root) {
+                let before = rest[..at].chars().last();
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(tail.len());
+                let path = tail[..end].trim_end_matches(':');
+                // A bare `crate::{` opens a use tree, read above.
+                let bare = !path.contains("::");
+                if !bare && !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                    paths.push(path.to_owned());
+                }
+                rest = &tail[end.max(1)..];
+            }
+        }
+        for path in paths {
+            let relative = if path.starts_with("crate") || path.starts_with("super") {
+                path
+            } else if module
+                .children
+                .iter()
+                .any(|c| path.split("::").next() == c.rsplit("::").next())
+            {
+                format!("self::{path}")
+            } else {
+                continue;
+            };
+            if let Some(target) = resolve(modules, &module.path, &relative) {
+                if target != module.path {
+                    targets.insert(target);
+                }
+            }
+        }
+        targets.extend(module.children.iter().cloned());
+        graph.insert(module.path.clone(), targets);
+    }
+    graph
+}
+
+#[test]
+fn no_source_file_is_long_and_no_modules_import_each_other() {
+    let modules = modules();
+    assert!(modules.len() > 20, "found only {} modules", modules.len());
+    let graph = imports(&modules);
+    // Depth-first search for a cycle, reporting the first one found.
+    fn visit<'a>(
+        node: &'a str,
+        graph: &'a BTreeMap<String, BTreeSet<String>>,
+        stack: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if done.contains(node) {
+            return;
+        }
+        if let Some(at) = stack.iter().position(|n| *n == node) {
+            let cycle = stack[at..].join(" -> ");
+            panic!("import cycle: {cycle} -> {node}\n{graph:#?}");
+        }
+        stack.push(node);
+        for next in graph.get(node).into_iter().flatten() {
+            visit(next, graph, stack, done);
+        }
+        stack.pop();
+        done.insert(node);
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        visit(node, &graph, &mut Vec::new(), &mut done);
+    }
+}
+
+#[test]
+fn the_checker_sees_a_cycle_and_a_use_tree() {
+    assert_eq!(
+        expand("crate::{a::B, c::{self, D as E}};"),
+        ["crate::a::B", "crate::c", "crate::c::D"]
+    );
+    assert_eq!(
+        strip("use a; // crate::x\n#[cfg(test)]\nmod tests {}"),
+        "use a; "
+    );
+}

@@ -1,0 +1,24 @@
+//! Behaviour over real loopback sockets, one module per capability; one binary links once.
+//!
+//! `browser` needs Debian's `chromium` and `chromium-driver`; its tests are ignored by a
+//! plain `cargo test`: run them with `cargo test --test it -- --ignored`.
+
+mod common;
+
+mod axum_router;
+mod backpressure;
+mod browser;
+mod echo;
+mod example_echo;
+mod handlers;
+mod handshake;
+mod http2;
+mod keepalive;
+mod layout;
+mod limits;
+mod pipelining;
+mod protocol;
+mod routing;
+mod session;
+mod shutdown;
+mod spans;
