@@ -174,17 +174,7 @@ impl Shared {
     }
 
     pub(super) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Self::poll_reserve_locked(&mut self.writer(), cx)
-    }
-
-    fn poll_reserve_locked(
-        writer: &mut Writer<Io>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Error>> {
-        if writer.queued() >= SINK_HIGH_WATER {
-            ready!(writer.poll_flush(cx))?;
-        }
-        Poll::Ready(Ok(()))
+        self.writer().poll_room(cx, SINK_HIGH_WATER)
     }
 
     /// Queues a message without writing it.
@@ -216,7 +206,7 @@ impl Shared {
     ) -> Poll<Result<(), Error>> {
         let mut writer = self.writer();
         if message.is_some() {
-            ready!(Self::poll_reserve_locked(&mut writer, cx))?;
+            ready!(writer.poll_room(cx, SINK_HIGH_WATER))?;
             if let Some(message) = message.take() {
                 self.push_locked(&mut writer, message)?;
                 // More input is already here: its answers can go out with this one, in one

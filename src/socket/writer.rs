@@ -119,6 +119,19 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         }
     }
 
+    /// Ready once fewer than `limit` bytes are queued: at `limit` or more, everything queued
+    /// is written first. This is what bounds a socket's queue.
+    pub(crate) fn poll_room(
+        &mut self,
+        cx: &mut Context<'_>,
+        limit: usize,
+    ) -> Poll<Result<(), Error>> {
+        if self.queued >= limit {
+            ready!(self.poll_flush(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// Writes everything queued. Several tasks may flush in turn (the reader answering a
     /// ping, the sender, the session driver); each one that has to wait is woken when the
     /// connection can take more.
@@ -142,7 +155,10 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     fn poll_write_out(&mut self) -> Poll<Result<(), Error>> {
         match self.write_out() {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => {
+                debug_assert!(self.queued == 0 && self.queue.is_empty() && self.staging.is_empty());
+                Poll::Ready(Ok(()))
+            }
             Poll::Ready(Err(WriteError::Aborted)) => Poll::Ready(Err(Error::ConnectionReset)),
             Poll::Ready(Err(WriteError::Io(e))) => Poll::Ready(Err(self.fail(e))),
         }
@@ -265,3 +281,6 @@ fn advance(queue: &mut VecDeque<Bytes>, queued: &mut usize, mut n: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
