@@ -1,14 +1,8 @@
 //! A client that stops reading cannot make the server buffer without bound.
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
-use crate::common::{serve, RawSocket};
+use crate::common::{heavy, serve, within, RawSocket};
 use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 
 fn rss_bytes() -> u64 {
@@ -20,41 +14,44 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-#[tokio::test]
+// On the paused clock, a send times out only once every task waits: the handler has sent
+// all the connection takes, and nothing can move.
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_stalls_the_sender_instead_of_growing_memory() {
     const MESSAGE: usize = 64 * 1024;
     const GIB: u64 = 1 << 30;
-    let sent = Arc::new(AtomicU64::new(0));
-    let progress = sent.clone();
+    let _heavy = heavy().await;
+    let (report, mut outcome) = tokio::sync::mpsc::unbounded_channel();
     // The handler tries to send 1 GiB, each message a fresh allocation (a shared buffer
-    // would hide growth).
+    // would hide growth), until a send has waited a second.
     let layer = WebSocketLayer::new(move |mut socket: WebSocket, _handshake: Handshake| {
-        let progress = progress.clone();
+        let report = report.clone();
         async move {
-            while progress.load(Ordering::Relaxed) < GIB {
+            let mut sent = 0u64;
+            while sent < GIB {
                 let message = Message::binary(vec![0x5a; MESSAGE]);
-                if socket.send(message).await.is_err() {
+                if let Err(e) = socket.send(message).await {
+                    let _ = report.send((sent, e));
                     return;
                 }
-                progress.fetch_add(MESSAGE as u64, Ordering::Relaxed);
+                sent += MESSAGE as u64;
             }
+            let _ = report.send((sent, tower_websockets::Error::Closed));
         }
     })
+    .send_timeout(Duration::from_secs(1))
     .keep_alive_interval(None);
     let server = serve(layer).await;
     let before = rss_bytes();
     // Connected, and then never reads.
     let _client = RawSocket::connect(server.addr).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let stalled_at = sent.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let later = sent.load(Ordering::Relaxed);
+    let (stalled_at, error) = within(outcome.recv()).await.unwrap();
     let growth = rss_bytes().saturating_sub(before);
 
     // The sender stopped once the kernel's buffers (a few MiB on loopback) were full.
-    assert_eq!(
-        stalled_at, later,
-        "still sending into a client that does not read"
+    assert!(
+        matches!(error, tower_websockets::Error::SendTimeout),
+        "{error:?}"
     );
     assert!(
         stalled_at < 64 << 20,
@@ -66,8 +63,11 @@ async fn a_client_that_never_reads_stalls_the_sender_instead_of_growing_memory()
     assert!(growth < 64 << 20, "RSS grew by {} MiB", growth >> 20);
 }
 
-#[tokio::test]
+// On the paused clock: a write counts as blocked once it has waited half a second with
+// every task waiting, that is once nothing can move.
+#[tokio::test(start_paused = true)]
 async fn a_client_that_sends_faster_than_the_handler_reads_is_slowed_by_tcp() {
+    let _heavy = heavy().await;
     // A handler that reads nothing at all for a while.
     let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -101,7 +101,7 @@ async fn a_client_that_sends_faster_than_the_handler_reads_is_slowed_by_tcp() {
     assert!(growth < 64 << 20, "RSS grew by {} MiB", growth >> 20);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn with_a_send_timeout_a_stalled_send_fails_with_a_clear_error() {
     let (report, mut outcome) = tokio::sync::mpsc::unbounded_channel();
     let layer = WebSocketLayer::new(move |mut socket: WebSocket, _handshake: Handshake| {
@@ -124,7 +124,7 @@ async fn with_a_send_timeout_a_stalled_send_fails_with_a_clear_error() {
     .keep_alive_interval(None);
     let server = serve(layer).await;
     let _client = RawSocket::connect(server.addr).await; // never reads
-    let (sent, error) = crate::common::within(outcome.recv()).await.unwrap();
+    let (sent, error) = within(outcome.recv()).await.unwrap();
     assert!(
         matches!(error, tower_websockets::Error::SendTimeout),
         "{error:?}"

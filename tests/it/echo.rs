@@ -38,11 +38,14 @@ async fn echoes_a_one_mebibyte_message() {
     round_trip(&mut client, Message::text(text)).await;
 }
 
-#[tokio::test]
+// On the paused clock, so that the client's wait before reading ends only once every task
+// waits: the server is then stuck in the middle of its echo.
+#[tokio::test(start_paused = true)]
 async fn echoes_a_message_larger_than_the_connection_buffers_to_a_slow_reader() {
     // 16 MiB cannot fit in the kernel's buffers: the echo's write has to wait for the
     // client, and must go on once the client reads (the send is not done when the
     // message is queued). The client also waits before reading.
+    let _heavy = crate::common::heavy().await;
     let server = serve(WebSocketLayer::default()).await;
     let mut client = server.connect().await;
     let payload: Vec<u8> = (0..16u32 << 20).map(|i| (i ^ (i >> 11)) as u8).collect();

@@ -2,7 +2,7 @@
 
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 use crate::common::{raw_http, round_trip, serve, upgrade_request, within};
@@ -84,25 +84,43 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Recorder {
 }
 
 impl Recorder {
-    /// The events whose message is `message`.
-    fn events(&self, message: &str) -> Vec<Recorded> {
+    /// The recorder behind the process's global subscriber. Global, not per thread: with
+    /// a thread's default subscriber, the callsite interest that other tests' threads cache
+    /// at the same time can leave a span unrecorded here.
+    fn global() -> &'static Recorder {
+        static RECORDER: OnceLock<Recorder> = OnceLock::new();
+        RECORDER.get_or_init(|| {
+            let recorder = Recorder::default();
+            let subscriber = tracing_subscriber::registry().with(recorder.clone());
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            recorder
+        })
+    }
+
+    /// The events whose message is `message`, among those that `keep` picks.
+    fn events(&self, message: &str, keep: impl Fn(&Recorded) -> bool) -> Vec<Recorded> {
         let events = self.0.lock().unwrap();
         events
             .iter()
-            .filter(|e| e.field("message") == Some(message))
+            .filter(|e| e.field("message") == Some(message) && keep(e))
             .cloned()
             .collect()
     }
 }
 
+/// This test's socket path, which no other test uses.
+const PATH: &str = "/traced";
+
 #[tokio::test]
 async fn a_session_span_and_its_close_event_carry_the_right_values() {
-    let recorder = Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let mut server = serve(WebSocketLayer::default().protocols(["chat"])).await;
-    let mut request = server.url("/ws").into_client_request().unwrap();
+    // Every test's events are recorded: this one's are those on its own path.
+    let recorder = Recorder::global();
+    let ours = |event: &Recorded| {
+        event.span_field("path") == Some(PATH) || event.field("path") == Some(PATH)
+    };
+    let layer = WebSocketLayer::default().path(PATH).protocols(["chat"]);
+    let mut server = serve(layer).await;
+    let mut request = server.url(PATH).into_client_request().unwrap();
     request
         .headers_mut()
         .insert("sec-websocket-protocol", "chat".parse().unwrap());
@@ -117,10 +135,10 @@ async fn a_session_span_and_its_close_event_carry_the_right_values() {
         .await
         .unwrap();
     within(session.ended()).await;
-    let refused = upgrade_request("/ws", "").replace("Version: 13", "Version: 8");
+    let refused = upgrade_request(PATH, "").replace("Version: 13", "Version: 8");
     assert_eq!(raw_http(server.addr, &refused).await.0, 426);
 
-    let closes = recorder.events("websocket closed");
+    let closes = recorder.events("websocket closed", ours);
     assert_eq!(closes.len(), 1, "{closes:?}");
     let closed = &closes[0];
     let (span, _) = closed
@@ -128,7 +146,7 @@ async fn a_session_span_and_its_close_event_carry_the_right_values() {
         .as_ref()
         .expect("the close event is in the session's span");
     assert_eq!(*span, "websocket");
-    assert_eq!(closed.span_field("path"), Some("/ws"));
+    assert_eq!(closed.span_field("path"), Some(PATH));
     assert!(
         closed
             .span_field("peer")
@@ -148,8 +166,8 @@ async fn a_session_span_and_its_close_event_carry_the_right_values() {
         assert_eq!(closed.field(name), Some(value), "{name} in {closed:?}");
     }
     assert_eq!(closed.field("error"), None, "{closed:?}");
-    let rejections = recorder.events("websocket handshake rejected");
+    let rejections = recorder.events("websocket handshake rejected", ours);
     assert_eq!(rejections.len(), 1, "{rejections:?}");
     assert_eq!(rejections[0].field("status"), Some("426"));
-    assert_eq!(rejections[0].field("path"), Some("/ws"));
+    assert_eq!(rejections[0].field("path"), Some(PATH));
 }

@@ -149,6 +149,13 @@ pub async fn serve<H: Handler>(layer: WebSocketLayer<H>) -> Server {
     }
 }
 
+/// Held by the tests that move or measure tens of MiB, so that they do not run at the same
+/// time (the test binary runs tests in parallel, and RSS is the process's).
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
+}
+
 /// Fails the test instead of hanging when something never happens.
 pub async fn within<F: std::future::Future>(future: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(10), future)

@@ -4,8 +4,17 @@ use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
     path::PathBuf,
-    process::{Child, ChildStdout, Command, Stdio},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
 };
+
+/// How long building the example may take (a cold build of its dependencies included).
+const BUILD_TIME: Duration = Duration::from_secs(600);
+
+/// How long the sample may take to print a line the test waits for.
+const LINE_TIME: Duration = Duration::from_secs(10);
 
 /// The example binary, built now so that a filtered `cargo test` never runs a stale one.
 fn example_binary() -> PathBuf {
@@ -20,18 +29,44 @@ fn example_binary() -> PathBuf {
     if dir.ends_with("release") {
         build.arg("--release");
     }
-    assert!(
-        build.status().unwrap().success(),
-        "building the echo example failed"
-    );
+    let mut build = build.spawn().expect("cargo runs");
+    let status = wait_for(&mut build, BUILD_TIME).unwrap_or_else(|| {
+        let _ = build.kill();
+        panic!("building the echo example took over {BUILD_TIME:?}")
+    });
+    assert!(status.success(), "building the echo example failed");
     dir.join("examples")
         .join(format!("echo{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The child's exit status, or `None` if it is still running after `limit`.
+fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The running echo sample; killed when dropped.
 pub struct Sample {
     pub child: Child,
-    pub stdout: BufReader<ChildStdout>,
+    /// The lines it prints, read by a thread of their own.
+    lines: mpsc::Receiver<String>,
+}
+
+impl Sample {
+    /// The next line the sample prints; fails the test if none comes in time.
+    pub fn line(&self) -> String {
+        self.lines
+            .recv_timeout(LINE_TIME)
+            .unwrap_or_else(|e| panic!("no line from the echo sample within {LINE_TIME:?}: {e}"))
+    }
 }
 
 impl Drop for Sample {
@@ -48,17 +83,23 @@ pub fn start() -> (Sample, SocketAddr) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("the echo example is built by `cargo test`");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let sample = Sample { child, lines };
+    let line = sample.line();
     let port = line
         .split("http://localhost:")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|port| port.parse::<u16>().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (
-        Sample { child, stdout },
-        SocketAddr::from(([127, 0, 0, 1], port)),
-    )
+    (sample, SocketAddr::from(([127, 0, 0, 1], port)))
 }
