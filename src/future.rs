@@ -14,6 +14,7 @@ use crate::ResponseBody;
 pin_project! {
     /// The response future of [`WebSocketService`](crate::WebSocketService): the inner
     /// service's future, or a response the layer made itself (a 101 or a rejection).
+    #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, B> {
         #[pin]
         kind: Kind<F, B>,

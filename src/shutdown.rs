@@ -41,6 +41,7 @@ use crate::Stats;
 ///
 /// [`WebSocketLayer::shutdown_handle`]: crate::WebSocketLayer::shutdown_handle
 #[derive(Debug, Clone)]
+#[must_use = "a shutdown handle does nothing until `shutdown` is called"]
 pub struct ShutdownHandle {
     state: Arc<ShutdownState>,
     stats: Stats,

@@ -49,6 +49,7 @@ impl Shared {
 
 /// A send in progress: the message until it is queued, then the flush. Cancel-safe: once
 /// queued, the frame goes out whole whether this is polled again or not.
+#[must_use = "a send does nothing unless polled"]
 pub(super) struct Sending<'a> {
     shared: &'a Shared,
     message: Option<Message>,
