@@ -21,7 +21,7 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
-use tower_websockets::{Echo, WebSocketLayer};
+use tower_websockets::{DeflateConfig, Echo, WebSocketLayer};
 
 const PAGE: &str = include_str!("echo.html");
 
@@ -63,7 +63,10 @@ async fn main() -> std::io::Result<()> {
         "echo sample on http://localhost:{port} (socket at ws://localhost:{port}/ws)"
     ));
 
-    let sockets = WebSocketLayer::new(Echo).path("/ws");
+    // Compression with every client that offers it (browsers do); the page shows it.
+    let sockets = WebSocketLayer::new(Echo)
+        .path("/ws")
+        .deflate(DeflateConfig::new());
     // Ctrl-C closes the open sockets with 1001 (Going Away) through this handle.
     let shutdown = sockets.shutdown_handle();
     let app = ServiceBuilder::new()

@@ -3,6 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+#[cfg(feature = "deflate")]
+use crate::deflate::{DeflateConfig, Pools};
 use crate::{handshake::HandshakeConfig, shutdown::ShutdownState, Stats};
 
 /// Everything a [`WebSocketLayer`](crate::WebSocketLayer) was configured with, and what its
@@ -21,6 +23,10 @@ pub(crate) struct Config<H> {
     pub(crate) stats: Stats,
     /// Likewise: one shutdown per layer.
     pub(crate) shutdown: Arc<ShutdownState>,
+    /// With compression on: the settings, and the pools of compressors and decompressors
+    /// that sockets borrow for a message.
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: Option<(DeflateConfig, Arc<Pools>)>,
 }
 
 impl<H> Config<H> {
@@ -41,6 +47,8 @@ impl<H> Config<H> {
             max_sockets: None,
             stats: Stats::default(),
             shutdown: Arc::default(),
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 }

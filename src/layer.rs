@@ -9,6 +9,8 @@ use tower::Layer;
 use crate::{
     config::Config, handshake::Origin, Echo, Handler, ShutdownHandle, Stats, WebSocketService,
 };
+#[cfg(feature = "deflate")]
+use crate::{deflate::Pools, DeflateConfig};
 
 /// Accepts WebSocket upgrades on configured paths and hands each socket to a [`Handler`].
 ///
@@ -104,6 +106,17 @@ impl<H: Handler> WebSocketLayer<H> {
     /// always send one; other clients usually do not. Default: `true`.
     pub fn allow_missing_origin(mut self, allowed: bool) -> Self {
         self.config.handshake.origins.refuse_missing = !allowed;
+        self
+    }
+
+    /// Compresses messages with clients that offer permessage-deflate (RFC 7692; every
+    /// browser does), with these settings. Read the security note on [`DeflateConfig`]
+    /// first: compressing a secret beside text an attacker chooses can reveal it. Default:
+    /// off, every offer declined.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(mut self, config: DeflateConfig) -> Self {
+        self.config.handshake.deflate = Some(config);
+        self.config.deflate = Some((config, Arc::new(Pools::new(&config))));
         self
     }
 

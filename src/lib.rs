@@ -106,6 +106,8 @@
 
 mod body;
 mod config;
+#[cfg(feature = "deflate")]
+mod deflate;
 mod echo;
 mod error;
 mod future;
@@ -123,6 +125,8 @@ mod summary;
 mod sync;
 
 pub use body::ResponseBody;
+#[cfg(feature = "deflate")]
+pub use deflate::{DeflateConfig, DeflateParams};
 pub use echo::Echo;
 pub use error::{BoxError, Error};
 pub use future::ResponseFuture;

@@ -124,13 +124,15 @@ fn accept<B, ResBody, H: Handler>(
         .and_then(|p| p.to_str().ok())
         .map(str::to_owned);
     let (handle, publisher) = session::channel();
-    session::spawn(
-        on_upgrade,
-        config.clone(),
-        Handshake::new(parts, protocol),
-        publisher,
-        place,
+    #[cfg(feature = "deflate")]
+    let (deflate, extensions) = accepted.deflate.unzip();
+    let handshake = Handshake::new(
+        parts,
+        protocol,
+        #[cfg(feature = "deflate")]
+        deflate,
     );
+    session::spawn(on_upgrade, config.clone(), handshake, publisher, place);
 
     let mut response = Response::new(ResponseBody::empty());
     match accepted.accept {
@@ -148,6 +150,10 @@ fn accept<B, ResBody, H: Handler>(
     let headers = response.headers_mut();
     if let Some(protocol) = accepted.protocol {
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    #[cfg(feature = "deflate")]
+    if let Some(extensions) = extensions {
+        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
     }
     response.extensions_mut().insert(handle);
     response

@@ -77,7 +77,15 @@ fn finish(
     if protocol.is_none() && config.protocols.required {
         return Err(Rejection::NoProtocol);
     }
-    Ok(Accepted { accept, protocol })
+    Ok(Accepted {
+        accept,
+        protocol,
+        #[cfg(feature = "deflate")]
+        deflate: config
+            .deflate
+            .as_ref()
+            .and_then(|deflate| crate::deflate::negotiate(headers, deflate)),
+    })
 }
 
 /// The header's value if it appears exactly once.

@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use http::{request::Parts, Extensions, HeaderMap, HeaderValue, Method, Uri, Version};
 
+#[cfg(feature = "deflate")]
+use crate::DeflateParams;
+
 /// The handshake that opened a socket: the upgrade request's method, URI, headers and
 /// extensions, the peer address and the agreed subprotocol. The
 /// [`Handler`](crate::Handler) gets it with its socket.
@@ -34,13 +37,24 @@ pub struct Handshake {
 struct Inner {
     parts: Parts,
     protocol: Option<String>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<DeflateParams>,
 }
 
 impl Handshake {
-    pub(crate) fn new(mut parts: Parts, protocol: Option<String>) -> Self {
+    pub(crate) fn new(
+        mut parts: Parts,
+        protocol: Option<String>,
+        #[cfg(feature = "deflate")] deflate: Option<DeflateParams>,
+    ) -> Self {
         detach(&mut parts);
         Handshake {
-            inner: Box::new(Inner { parts, protocol }),
+            inner: Box::new(Inner {
+                parts,
+                protocol,
+                #[cfg(feature = "deflate")]
+                deflate,
+            }),
         }
     }
 
@@ -84,6 +98,13 @@ impl Handshake {
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.inner.protocol.as_deref()
+    }
+
+    /// The compression agreed in the handshake (permessage-deflate and its parameters), if
+    /// any: `None` when the layer does not compress or the client offered nothing it takes.
+    #[cfg(feature = "deflate")]
+    pub fn deflate(&self) -> Option<DeflateParams> {
+        self.inner.deflate
     }
 }
 

@@ -15,6 +15,8 @@ pub use handle::SessionHandle;
 pub(crate) use handle::{channel, Publisher};
 use supervisor::{Supervised, Supervisor};
 
+#[cfg(feature = "deflate")]
+use crate::deflate::{Compressor, Inflater};
 use crate::{
     config::Config,
     socket::{Shared, SocketState},
@@ -66,7 +68,20 @@ async fn run<H: Handler>(
             return;
         }
     };
-    let shared = Shared::new(TokioIo::new(upgraded), &config.socket);
+    #[cfg(feature = "deflate")]
+    let deflate = match (&config.deflate, handshake.deflate()) {
+        (Some((settings, pools)), Some(params)) => Some((
+            Compressor::new(&params, settings, pools.clone()),
+            Inflater::new(&params, pools.clone()),
+        )),
+        _ => None,
+    };
+    let shared = Shared::new(
+        TokioIo::new(upgraded),
+        &config.socket,
+        #[cfg(feature = "deflate")]
+        deflate,
+    );
     let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
     // Built and awaited in one expression: the handler's future then has one slot in
     // this one, not a second for a local it was first put in.

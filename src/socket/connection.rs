@@ -14,6 +14,8 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 
+#[cfg(feature = "deflate")]
+use super::marks::{FrameMarks, Mark};
 use crate::sync::lock;
 
 /// The upgraded connection, as hyper hands it over.
@@ -26,13 +28,22 @@ struct Connection<T> {
     /// Bytes read from the connection so far. With the bytes of the frames the engine
     /// returned, it tells whether more input is already buffered.
     delivered: AtomicU64,
+    /// With compression agreed: the filter that takes RSV1 off each frame before the
+    /// engine sees it. Boxed: most sockets have none.
+    #[cfg(feature = "deflate")]
+    marks: Option<Box<Mutex<FrameMarks>>>,
 }
 
-/// Splits the connection into its read side and its write side.
-pub(crate) fn split<T>(io: T) -> (ReadIo<T>, WriteIo<T>) {
+/// Splits the connection into its read side and its write side; `compressed`: whether
+/// compression was agreed, so that frames may carry RSV1.
+pub(crate) fn split<T>(io: T, compressed: bool) -> (ReadIo<T>, WriteIo<T>) {
+    #[cfg(not(feature = "deflate"))]
+    let _ = compressed;
     let connection = Arc::new(Connection {
         io: Mutex::new(io),
         delivered: AtomicU64::new(0),
+        #[cfg(feature = "deflate")]
+        marks: compressed.then(Box::default),
     });
     (ReadIo(connection.clone()), WriteIo(connection))
 }
@@ -41,18 +52,26 @@ pub(crate) fn split<T>(io: T) -> (ReadIo<T>, WriteIo<T>) {
 pub(crate) struct ReadIo<T>(Arc<Connection<T>>);
 
 impl<T> ReadIo<T> {
-    /// A handle on the count of bytes read, for the side that consumes them.
-    pub(crate) fn counter(&self) -> Delivered<T> {
-        Delivered(self.0.clone())
+    /// A handle on what the read side learns as it reads, for the side that consumes it.
+    pub(crate) fn tap(&self) -> Tap<T> {
+        Tap(self.0.clone())
     }
 }
 
-/// The count of bytes read from the connection so far.
-pub(crate) struct Delivered<T>(Arc<Connection<T>>);
+/// What the read side learns as it reads: how many bytes it has read, and (with
+/// compression) each frame's marks.
+pub(crate) struct Tap<T>(Arc<Connection<T>>);
 
-impl<T> Delivered<T> {
-    pub(crate) fn get(&self) -> u64 {
+impl<T> Tap<T> {
+    /// The bytes read from the connection so far.
+    pub(crate) fn delivered(&self) -> u64 {
         self.0.delivered.load(Ordering::Relaxed)
+    }
+
+    /// With compression agreed, the marks of the next frame the engine returns.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn next_mark(&self) -> Option<Mark> {
+        lock(self.0.marks.as_deref()?).next()
     }
 }
 
@@ -65,6 +84,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReadIo<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut *lock(&self.0.io)).poll_read(cx, buf);
         if polled.is_ready() {
+            #[cfg(feature = "deflate")]
+            if let Some(marks) = self.0.marks.as_deref() {
+                lock(marks).filter(&mut buf.filled_mut()[before..]);
+            }
             // Only this side adds to the count, under the lock: no read-modify-write needed.
             let read = (buf.filled().len() - before) as u64;
             let delivered = &self.0.delivered;

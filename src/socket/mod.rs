@@ -8,6 +8,8 @@
 mod connection;
 mod encode;
 mod engine;
+#[cfg(feature = "deflate")]
+mod marks;
 mod reader;
 mod send;
 mod shared;
@@ -21,7 +23,20 @@ use std::{
     task::{Context, Poll},
 };
 
+use shared::SendMode;
 pub(crate) use shared::{Shared, SocketState};
+
+/// How the whole socket sends: the task that sends is the one that receives.
+const SOCKET: SendMode = SendMode {
+    gather: true,
+    compress: true,
+};
+
+/// How the sending half sends: the receiving half may be busy in another task.
+const HALF: SendMode = SendMode {
+    gather: false,
+    compress: true,
+};
 
 use crate::{CloseCode, CloseFrame, Error, Message};
 
@@ -92,7 +107,18 @@ impl WebSocket {
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
         // The task that sends is the one that receives: answers to pipelined input can be
         // gathered and written together when this socket next waits for input.
-        self.shared.send(message, true)
+        self.shared.send(message, SOCKET)
+    }
+
+    /// [`send`](Self::send), never compressed, whatever was agreed: for a message that
+    /// holds a secret beside text an attacker may choose (see
+    /// [`DeflateConfig`](crate::DeflateConfig)'s security note). The same as `send`
+    /// without compression.
+    pub fn send_uncompressed(
+        &mut self,
+        message: Message,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.shared.send(message, SOCKET.uncompressed())
     }
 
     /// Starts the close handshake with this code and reason (cut to 123 bytes), and waits
@@ -125,7 +151,7 @@ impl WebSocket {
         message: &mut Option<Message>,
         timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Poll<Result<(), Error>> {
-        self.shared.poll_send_timed(cx, message, true, timer)
+        self.shared.poll_send_timed(cx, message, SOCKET, timer)
     }
 
     /// Splits the socket into a receiving and a sending half, for use from two tasks.
@@ -179,7 +205,15 @@ impl SendHalf {
     /// [`WebSocket::send`]. Unlike it, never gathers: the receiving half may be in another
     /// task, busy with something else.
     pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.shared.send(message, false)
+        self.shared.send(message, HALF)
+    }
+
+    /// [`send`](Self::send), never compressed; see [`WebSocket::send_uncompressed`].
+    pub fn send_uncompressed(
+        &mut self,
+        message: Message,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.shared.send(message, HALF.uncompressed())
     }
 
     /// Starts the close handshake; see [`WebSocket::close`].

@@ -5,20 +5,24 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use fastwebsockets::OpCode;
 
 use super::{
-    connection::{Delivered, Io, ReadIo},
+    connection::{Io, ReadIo, Tap},
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
+#[cfg(feature = "deflate")]
+use crate::deflate::Inflater;
 use crate::{CloseCode, CloseFrame, Error, Message};
 
-/// A message being reassembled from fragments.
+/// A message being reassembled from fragments, or inflated.
 struct Partial {
     text: bool,
-    data: BytesMut,
+    /// Whether its frames are compressed.
+    compressed: bool,
+    data: Vec<u8>,
     /// How much of `data` is known to be valid UTF-8 (text only).
     checked: usize,
 }
@@ -46,15 +50,26 @@ pub(crate) struct Reader {
     end: Option<Box<ReadEnd>>,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
-    /// Bytes handed to the engine by the connection, and bytes of the frames it returned.
-    delivered: Delivered<Io>,
+    /// Bytes handed to the engine by the connection (and, with compression, each frame's
+    /// marks), and bytes of the frames it returned.
+    tap: Tap<Io>,
     consumed: u64,
+    /// With compression agreed. Boxed: most sockets have none.
+    #[cfg(feature = "deflate")]
+    inflater: Option<Box<Inflater>>,
 }
 
 impl Reader {
-    pub(crate) fn new(io: ReadIo<Io>, max_message_size: usize, reassembly_capacity: usize) -> Self {
+    pub(crate) fn new(
+        io: ReadIo<Io>,
+        max_message_size: usize,
+        reassembly_capacity: usize,
+        #[cfg(feature = "deflate")] inflater: Option<Inflater>,
+    ) -> Self {
         Reader {
-            delivered: io.counter(),
+            tap: io.tap(),
+            #[cfg(feature = "deflate")]
+            inflater: inflater.map(Box::new),
             frames_in: Some(engine::frames(io, max_message_size)),
             partial: None,
             max_message_size,
@@ -71,7 +86,7 @@ impl Reader {
     /// Whether more input than the frames returned so far has been read: the next frame
     /// (or part of it) is already buffered.
     pub(crate) fn input_waiting(&self) -> bool {
-        self.delivered.get() > self.consumed
+        self.tap.delivered() > self.consumed
     }
 
     /// Polls the engine for the next frame.
@@ -93,10 +108,28 @@ impl Reader {
         } = frame;
         self.consumed += wire_len;
         self.frames += 1;
+        // With compression agreed: RSV1, and the kind the frame came as (see `marks`).
+        #[cfg(feature = "deflate")]
+        let (compressed, sent_as_text) = match self.inflater {
+            Some(_) => self
+                .tap
+                .next_mark()
+                .map_or((false, false), |mark| (mark.compressed, mark.text)),
+            None => (false, false),
+        };
+        #[cfg(not(feature = "deflate"))]
+        let (compressed, sent_as_text) = (false, false);
         if !masked {
             return Err(Error::protocol(
                 CloseCode::PROTOCOL_ERROR,
                 "client frames must be masked",
+            ));
+        }
+        if compressed && !matches!(opcode, OpCode::Text | OpCode::Binary) {
+            // RFC 7692 §6.1: only a message's first frame may carry RSV1.
+            return Err(Error::protocol(
+                CloseCode::PROTOCOL_ERROR,
+                "RSV1 set on a control or continuation frame",
             ));
         }
         match opcode {
@@ -107,40 +140,45 @@ impl Reader {
                         "a new message started inside a fragmented one",
                     ));
                 }
-                let text = opcode == OpCode::Text;
-                if fin {
+                let text = if compressed {
+                    sent_as_text
+                } else {
+                    opcode == OpCode::Text
+                };
+                if fin && !compressed {
                     return self.complete(text, payload).map(Some);
                 }
-                let mut data = BytesMut::with_capacity(self.reassembly_capacity.max(payload.len()));
-                data.extend_from_slice(&payload);
+                let capacity = if compressed {
+                    0
+                } else {
+                    self.reassembly_capacity
+                };
                 let mut partial = Box::new(Partial {
                     text,
-                    data,
+                    compressed,
+                    data: Vec::with_capacity(capacity),
                     checked: 0,
                 });
-                check_utf8_prefix(&mut partial)?;
+                self.append(&mut partial, &payload, fin)?;
+                if fin {
+                    return self.complete(text, partial.data).map(Some);
+                }
                 self.partial = Some(partial);
                 Ok(None)
             }
             OpCode::Continuation => {
-                let Some(partial) = self.partial.as_mut() else {
+                let Some(mut partial) = self.partial.take() else {
                     return Err(Error::protocol(
                         CloseCode::PROTOCOL_ERROR,
                         "a continuation frame without a message to continue",
                     ));
                 };
-                if partial.data.len() + payload.len() > self.max_message_size {
-                    return Err(Error::protocol(
-                        CloseCode::MESSAGE_TOO_BIG,
-                        "message larger than the configured maximum",
-                    ));
-                }
-                partial.data.extend_from_slice(&payload);
-                check_utf8_prefix(partial)?;
+                self.append(&mut partial, &payload, fin)?;
                 if !fin {
+                    self.partial = Some(partial);
                     return Ok(None);
                 }
-                let Partial { text, data, .. } = *self.partial.take().expect("checked above");
+                let Partial { text, data, .. } = *partial;
                 self.complete(text, data).map(Some)
             }
             OpCode::Ping | OpCode::Pong | OpCode::Close if payload.len() > MAX_CONTROL_PAYLOAD => {
@@ -155,13 +193,39 @@ impl Reader {
         }
     }
 
-    fn complete(&mut self, text: bool, data: BytesMut) -> Result<Message, Error> {
-        self.messages += 1;
-        self.bytes += data.len() as u64;
-        if !text {
-            return Ok(Message::Binary(data.freeze()));
+    /// Adds a frame's payload to a message under way (inflated, if it is compressed), within
+    /// `max_message_size`, and checks the UTF-8 of text so far.
+    fn append(&mut self, partial: &mut Partial, payload: &[u8], fin: bool) -> Result<(), Error> {
+        if partial.compressed {
+            #[cfg(feature = "deflate")]
+            if let Some(inflater) = self.inflater.as_mut() {
+                inflater.inflate(payload, fin, &mut partial.data, self.max_message_size)?;
+            }
+        } else {
+            if partial.data.len() + payload.len() > self.max_message_size {
+                return Err(Error::protocol(
+                    CloseCode::MESSAGE_TOO_BIG,
+                    "message larger than the configured maximum",
+                ));
+            }
+            partial.data.extend_from_slice(payload);
         }
-        String::from_utf8(Vec::from(data))
+        #[cfg(not(feature = "deflate"))]
+        let _ = fin;
+        check_utf8_prefix(partial)
+    }
+
+    /// A whole message: a frame's payload as the engine gave it, or one assembled here.
+    fn complete<D>(&mut self, text: bool, data: D) -> Result<Message, Error>
+    where
+        D: AsRef<[u8]> + Into<Bytes> + Into<Vec<u8>>,
+    {
+        self.messages += 1;
+        self.bytes += data.as_ref().len() as u64;
+        if !text {
+            return Ok(Message::Binary(data.into()));
+        }
+        String::from_utf8(data.into())
             .map(Message::Text)
             .map_err(|_| Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8"))
     }
@@ -276,7 +340,8 @@ mod tests {
     fn fragmented_utf8_fails_early_but_tolerates_split_characters() {
         let mut partial = Partial {
             text: true,
-            data: BytesMut::from(&b"ab\xc3"[..]),
+            compressed: false,
+            data: b"ab\xc3".to_vec(),
             checked: 0,
         };
         assert!(check_utf8_prefix(&mut partial).is_ok());

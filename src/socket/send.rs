@@ -8,7 +8,7 @@ use std::{
 
 use tokio::time::Sleep;
 
-use super::shared::Shared;
+use super::shared::{SendMode, Shared};
 use crate::{Error, Message};
 
 impl Shared {
@@ -18,10 +18,10 @@ impl Shared {
         &self,
         cx: &mut Context<'_>,
         message: &mut Option<Message>,
-        gather: bool,
+        mode: SendMode,
         timer: &mut Option<Pin<Box<Sleep>>>,
     ) -> Poll<Result<(), Error>> {
-        if let Poll::Ready(result) = self.poll_send(cx, message, gather) {
+        if let Poll::Ready(result) = self.poll_send(cx, message, mode) {
             *timer = None;
             return Poll::Ready(result);
         }
@@ -37,11 +37,11 @@ impl Shared {
         }
     }
 
-    pub(super) fn send(&self, message: Message, gather: bool) -> Sending<'_> {
+    pub(super) fn send(&self, message: Message, mode: SendMode) -> Sending<'_> {
         Sending {
             shared: self,
             message: Some(message),
-            gather,
+            mode,
             timer: None,
         }
     }
@@ -53,7 +53,7 @@ impl Shared {
 pub(super) struct Sending<'a> {
     shared: &'a Shared,
     message: Option<Message>,
-    gather: bool,
+    mode: SendMode,
     /// With a send timeout: started when the send first has to wait. Boxed: a timer would
     /// make every handler's future larger, and most sends never wait.
     timer: Option<Pin<Box<Sleep>>>,
@@ -65,6 +65,6 @@ impl Future for Sending<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         this.shared
-            .poll_send_timed(cx, &mut this.message, this.gather, &mut this.timer)
+            .poll_send_timed(cx, &mut this.message, this.mode, &mut this.timer)
     }
 }

@@ -16,6 +16,8 @@ use super::{
     reader::Reader,
     writer::Writer,
 };
+#[cfg(feature = "deflate")]
+use crate::deflate::{Compressor, Inflater};
 use crate::{
     config::SocketConfig, sync::lock, CloseCode, CloseFrame, ClosedBy, Error, Message, Traffic,
 };
@@ -29,6 +31,26 @@ const SINK_HIGH_WATER: usize = 64 * 1024;
 /// Up to this many bytes, frames sent while more input is already waiting are gathered and
 /// written together; past it they are written at once.
 const COALESCE_LIMIT: usize = 64 * 1024;
+
+/// How a message is sent.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SendMode {
+    /// The sender also reads the socket: while more input is waiting, its frame may be
+    /// gathered with the answers to that input.
+    pub(super) gather: bool,
+    /// The message may go compressed (when compression was agreed and it is worth it).
+    pub(super) compress: bool,
+}
+
+impl SendMode {
+    /// The same, never compressed.
+    pub(super) const fn uncompressed(self) -> SendMode {
+        SendMode {
+            compress: false,
+            ..self
+        }
+    }
+}
 
 /// Which side sent the first close frame, as the atomic in [`Shared`] holds it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -65,15 +87,31 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(io: Io, config: &SocketConfig) -> Arc<Self> {
-        let (read, write) = connection::split(io);
+    /// A socket over `io`; `deflate`, with compression agreed: its two halves.
+    pub(crate) fn new(
+        io: Io,
+        config: &SocketConfig,
+        #[cfg(feature = "deflate")] deflate: Option<(Compressor, Inflater)>,
+    ) -> Arc<Self> {
+        #[cfg(feature = "deflate")]
+        let (compressor, inflater) = deflate.unzip();
+        #[cfg(feature = "deflate")]
+        let (read, write) = connection::split(io, inflater.is_some());
+        #[cfg(not(feature = "deflate"))]
+        let (read, write) = connection::split(io, false);
         Arc::new(Shared {
             reader: Mutex::new(Reader::new(
                 read,
                 config.max_message_size,
                 config.reassembly_capacity,
+                #[cfg(feature = "deflate")]
+                inflater,
             )),
-            writer: Mutex::new(Writer::new(write)),
+            writer: Mutex::new(Writer::new(
+                write,
+                #[cfg(feature = "deflate")]
+                compressor,
+            )),
             initiator: AtomicU8::new(Initiator::Nobody as u8),
             input_waiting: AtomicBool::new(false),
             send_timeout: config.send_timeout,
@@ -179,13 +217,19 @@ impl Shared {
 
     /// Queues a message without writing it.
     pub(super) fn push(&self, message: Message) -> Result<(), Error> {
-        self.push_locked(&mut self.writer(), message)
+        self.push_locked(&mut self.writer(), message, true)
     }
 
-    fn push_locked(&self, writer: &mut Writer<Io>, message: Message) -> Result<(), Error> {
+    /// Queues `message`; `compress`: it may go compressed.
+    fn push_locked(
+        &self,
+        writer: &mut Writer<Io>,
+        message: Message,
+        compress: bool,
+    ) -> Result<(), Error> {
         match message {
-            Message::Text(text) => writer.push_data(OpCode::Text, Bytes::from(text)),
-            Message::Binary(data) => writer.push_data(OpCode::Binary, data),
+            Message::Text(text) => writer.push_data(OpCode::Text, Bytes::from(text), compress),
+            Message::Binary(data) => writer.push_data(OpCode::Binary, data, compress),
             Message::Ping(data) => Self::push_control(writer, OpCode::Ping, data),
             Message::Pong(data) => Self::push_control(writer, OpCode::Pong, data),
             Message::Close(frame) => {
@@ -196,22 +240,22 @@ impl Shared {
     }
 
     /// Queues `message` once there is room, then writes everything queued; one lock a poll.
-    /// With `gather`, the sender also reads this socket, so while more input is waiting the
-    /// frame may stay queued until that reading would wait (see `poll_recv`).
+    /// With `mode.gather`, the sender also reads this socket, so while more input is waiting
+    /// the frame may stay queued until that reading would wait (see `poll_recv`).
     pub(super) fn poll_send(
         &self,
         cx: &mut Context<'_>,
         message: &mut Option<Message>,
-        gather: bool,
+        mode: SendMode,
     ) -> Poll<Result<(), Error>> {
         let mut writer = self.writer();
         if message.is_some() {
             ready!(writer.poll_room(cx, SINK_HIGH_WATER))?;
             if let Some(message) = message.take() {
-                self.push_locked(&mut writer, message)?;
+                self.push_locked(&mut writer, message, mode.compress)?;
                 // More input is already here: its answers can go out with this one, in one
                 // write, when the socket next waits for input (or the sender goes idle).
-                if gather
+                if mode.gather
                     && self.input_waiting.load(Ordering::Relaxed)
                     && writer.queued() < COALESCE_LIMIT
                 {

@@ -17,6 +17,8 @@ use super::{
     encode::{close_payload, frame_head, truncate_utf8, MAX_CLOSE_REASON},
     wakers::WakerSet,
 };
+#[cfg(feature = "deflate")]
+use crate::deflate::Compressor;
 use crate::{CloseCode, CloseFrame, Error};
 
 /// Payloads up to this size are copied next to their header; larger ones are queued as they
@@ -45,10 +47,16 @@ pub(crate) struct Writer<T> {
     shut_down: bool,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
+    /// With compression agreed. Boxed: most sockets have none.
+    #[cfg(feature = "deflate")]
+    compressor: Option<Box<Compressor>>,
 }
 
 impl<T: AsyncWrite + Unpin> Writer<T> {
-    pub(crate) fn new(io: WriteIo<T>) -> Self {
+    pub(crate) fn new(
+        io: WriteIo<T>,
+        #[cfg(feature = "deflate")] compressor: Option<Compressor>,
+    ) -> Self {
         let wakers = Arc::new(WakerSet::default());
         Writer {
             io: Some(io),
@@ -62,6 +70,8 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             shut_down: false,
             messages: 0,
             bytes: 0,
+            #[cfg(feature = "deflate")]
+            compressor: compressor.map(Box::new),
         }
     }
 
@@ -76,7 +86,14 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     }
 
     /// Queues a data frame. Fails once a close frame has been sent.
-    pub(crate) fn push_data(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+    /// Queues a data frame, compressed when compression was agreed, `compress` allows it,
+    /// and the compressor finds it worth it. Fails once a close frame has been sent.
+    pub(crate) fn push_data(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        compress: bool,
+    ) -> Result<(), Error> {
         if self.close_sent.is_some() {
             return Err(Error::Closed);
         }
@@ -85,14 +102,23 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         }
         self.messages += 1;
         self.bytes += payload.len() as u64;
-        self.encode(opcode, payload);
+        #[cfg(feature = "deflate")]
+        if let (true, Some(compressor)) = (compress, self.compressor.as_mut()) {
+            if let Some(compressed) = compressor.compress(&payload) {
+                self.encode(opcode, compressed, true);
+                return Ok(());
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = compress;
+        self.encode(opcode, payload, false);
         Ok(())
     }
 
     /// Queues a ping or a pong, unless a close frame has been sent (nothing may follow it).
     pub(crate) fn push_control(&mut self, opcode: OpCode, payload: Bytes) {
         if self.close_sent.is_none() && self.failed.is_none() {
-            self.encode(opcode, payload);
+            self.encode(opcode, payload, false);
         }
     }
 
@@ -104,11 +130,15 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         }
         let reason = truncate_utf8(reason, MAX_CLOSE_REASON);
         self.close_sent = Some(Box::new(CloseFrame::new(code, reason)));
-        self.encode(OpCode::Close, close_payload(code, reason));
+        self.encode(OpCode::Close, close_payload(code, reason), false);
     }
 
-    fn encode(&mut self, opcode: OpCode, payload: Bytes) {
-        let (head, len) = frame_head(opcode, payload.len());
+    /// Queues one final frame; `compressed` sets RSV1 (RFC 7692 §6).
+    fn encode(&mut self, opcode: OpCode, payload: Bytes, compressed: bool) {
+        let (mut head, len) = frame_head(opcode, payload.len());
+        if compressed {
+            head[0] |= 0x40;
+        }
         self.queued += len + payload.len();
         self.staging.extend_from_slice(&head[..len]);
         if payload.len() <= INLINE_PAYLOAD {

@@ -166,8 +166,20 @@ async fn click_through(browser: &Client, addr: SocketAddr) -> Step {
     .await?;
 
     click(browser, "connect").await?;
-    wait_until(browser, "the status becomes Open", &status_is("Open")).await?;
+    // Chromium offers permessage-deflate, and the sample agrees to it.
+    wait_until(
+        browser,
+        "the status becomes Open, with compression",
+        &status_is("Open (permessage-deflate)"),
+    )
+    .await?;
     wait_until(browser, "the log records the open", &logged("Open", &url)).await?;
+    wait_until(
+        browser,
+        "the log shows the agreed extension",
+        &logged("Open", "with permessage-deflate"),
+    )
+    .await?;
     wait_until(
         browser,
         "Send is enabled",
@@ -186,7 +198,8 @@ async fn click_through(browser: &Client, addr: SocketAddr) -> Step {
     .await?;
     wait_until(browser, "its echo is logged", &logged("Received", greeting)).await?;
 
-    // 100 KB: set through script (typing it would take minutes), echoed whole.
+    // 100 KB: set through script (typing it would take minutes), echoed whole; both ways
+    // it goes compressed.
     let big: String = (0..100_000)
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();

@@ -8,6 +8,10 @@ mod common;
 mod axum_router;
 mod backpressure;
 mod browser;
+#[cfg(feature = "deflate")]
+mod deflate;
+#[cfg(feature = "deflate")]
+mod deflate_walk;
 mod echo;
 mod example_echo;
 mod handlers;

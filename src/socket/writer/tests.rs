@@ -124,8 +124,12 @@ fn writer(steps: &[Step], vectored: bool) -> (Writer<Mock>, Arc<Mutex<Log>>) {
         vectored,
         log: log.clone(),
     };
-    let (_read, write) = connection::split(mock);
-    (Writer::new(write), log)
+    let (_read, write) = connection::split(mock, false);
+    #[cfg(feature = "deflate")]
+    let writer = Writer::new(write, None);
+    #[cfg(not(feature = "deflate"))]
+    let writer = Writer::new(write);
+    (writer, log)
 }
 
 /// A waker that counts its wakes.
@@ -156,11 +160,11 @@ fn noop() -> Waker {
 fn small_frames_go_out_in_one_write() {
     let (mut writer, log) = writer(&[], true);
     writer
-        .push_data(OpCode::Text, Bytes::from_static(b"one"))
+        .push_data(OpCode::Text, Bytes::from_static(b"one"), true)
         .unwrap();
     writer.push_control(OpCode::Pong, Bytes::from_static(b"p"));
     writer
-        .push_data(OpCode::Binary, Bytes::from_static(&[1, 2]))
+        .push_data(OpCode::Binary, Bytes::from_static(&[1, 2]), true)
         .unwrap();
     let expected = [
         frame(OpCode::Text, b"one"),
@@ -191,13 +195,13 @@ fn partial_writes_leave_nothing_out_and_count_what_is_left() {
         ];
         let (mut writer, log) = writer(&steps, vectored);
         writer
-            .push_data(OpCode::Text, Bytes::from_static(b"head"))
+            .push_data(OpCode::Text, Bytes::from_static(b"head"), true)
             .unwrap();
         writer
-            .push_data(OpCode::Binary, Bytes::from(big.clone()))
+            .push_data(OpCode::Binary, Bytes::from(big.clone()), true)
             .unwrap();
         writer
-            .push_data(OpCode::Text, Bytes::from_static(b"tail"))
+            .push_data(OpCode::Text, Bytes::from_static(b"tail"), true)
             .unwrap();
         let expected = [
             frame(OpCode::Text, b"head"),
@@ -225,7 +229,7 @@ fn partial_writes_leave_nothing_out_and_count_what_is_left() {
 fn a_large_payload_goes_out_with_its_header_in_one_vectored_write() {
     let (mut writer, log) = writer(&[], true);
     let big = Bytes::from(vec![9u8; 100_000]);
-    writer.push_data(OpCode::Binary, big.clone()).unwrap();
+    writer.push_data(OpCode::Binary, big.clone(), true).unwrap();
     assert!(flush(&mut writer, &noop()).is_ready());
     let log = log.lock().unwrap();
     assert_eq!(log.writes, [10 + 100_000]);
@@ -236,7 +240,7 @@ fn a_large_payload_goes_out_with_its_header_in_one_vectored_write() {
 fn a_write_that_takes_nothing_fails_the_writer() {
     let (mut writer, _log) = writer(&[Step::Zero], true);
     writer
-        .push_data(OpCode::Text, Bytes::from_static(b"lost"))
+        .push_data(OpCode::Text, Bytes::from_static(b"lost"), true)
         .unwrap();
     match flush(&mut writer, &noop()) {
         Poll::Ready(Err(Error::Io(e))) => assert_eq!(e.kind(), io::ErrorKind::WriteZero),
@@ -245,7 +249,7 @@ fn a_write_that_takes_nothing_fails_the_writer() {
     // Nothing is left queued, and the writer stays failed.
     assert_eq!(writer.queued(), 0);
     assert!(matches!(
-        writer.push_data(OpCode::Text, Bytes::from_static(b"more")),
+        writer.push_data(OpCode::Text, Bytes::from_static(b"more"), true),
         Err(Error::Io(_))
     ));
     assert!(matches!(
@@ -276,7 +280,7 @@ const WAITS: [Step; 2] = [Step::Full, Step::Full];
 fn a_full_connection_wakes_every_waiting_task_when_it_drains() {
     let (mut writer, log) = writer(&[WAITS, WAITS].concat(), true);
     writer
-        .push_data(OpCode::Text, Bytes::from_static(b"wait"))
+        .push_data(OpCode::Text, Bytes::from_static(b"wait"), true)
         .unwrap();
     // The reader answering a ping and the sender both wait for the same connection.
     let (reader, sender) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
@@ -310,13 +314,13 @@ fn the_queue_is_bounded_by_poll_room() {
     // Below the limit there is room without writing anything.
     let first = vec![1u8; LIMIT - 100];
     writer
-        .push_data(OpCode::Binary, Bytes::from(first.clone()))
+        .push_data(OpCode::Binary, Bytes::from(first.clone()), true)
         .unwrap();
     assert!(writer.poll_room(&mut cx, LIMIT).is_ready());
     assert!(log.lock().unwrap().writes.is_empty());
     // At the limit, room means writing first; a full connection makes the caller wait.
     writer
-        .push_data(OpCode::Binary, Bytes::from(vec![2u8; 200]))
+        .push_data(OpCode::Binary, Bytes::from(vec![2u8; 200]), true)
         .unwrap();
     assert!(writer.queued() >= LIMIT);
     assert!(writer.poll_room(&mut cx, LIMIT).is_pending());
@@ -340,7 +344,7 @@ fn nothing_follows_a_close_frame() {
     writer.push_close(CloseCode::GOING_AWAY, "second");
     writer.push_control(OpCode::Ping, Bytes::new());
     assert!(matches!(
-        writer.push_data(OpCode::Text, Bytes::from_static(b"late")),
+        writer.push_data(OpCode::Text, Bytes::from_static(b"late"), true),
         Err(Error::Closed)
     ));
     assert!(flush(&mut writer, &noop()).is_ready());

@@ -263,6 +263,8 @@ pub struct RawSocket {
 #[derive(Debug, PartialEq)]
 pub struct RawFrame {
     pub fin: bool,
+    /// RSV1: the message is compressed (permessage-deflate).
+    pub rsv1: bool,
     pub opcode: u8,
     pub payload: Vec<u8>,
 }
@@ -278,9 +280,15 @@ impl RawFrame {
 impl RawSocket {
     /// Connects to `/ws` and completes the handshake.
     pub async fn connect(addr: SocketAddr) -> RawSocket {
+        RawSocket::connect_with(addr, "").await.0
+    }
+
+    /// Connects to `/ws` with extra header lines (each ending in `\r\n`), completes the
+    /// handshake, and returns the response head too.
+    pub async fn connect_with(addr: SocketAddr, extra: &str) -> (RawSocket, String) {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream
-            .write_all(upgrade_request("/ws", "").as_bytes())
+            .write_all(upgrade_request("/ws", extra).as_bytes())
             .await
             .unwrap();
         let mut socket = RawSocket {
@@ -291,22 +299,23 @@ impl RawSocket {
             if let Some(end) = socket.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break end + 4;
             }
-            socket.fill().await;
+            assert!(
+                socket.fill().await > 0,
+                "the server closed before a response"
+            );
         };
-        assert!(
-            socket.buf.starts_with(b"HTTP/1.1 101"),
-            "{:?}",
-            String::from_utf8_lossy(&socket.buf)
-        );
+        let head = String::from_utf8_lossy(&socket.buf[..head_end]).into_owned();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         socket.buf.drain(..head_end);
-        socket
+        (socket, head)
     }
 
     async fn fill(&mut self) -> usize {
-        let mut chunk = [0u8; 65536];
-        let n = within(self.stream.read(&mut chunk)).await.unwrap_or(0);
-        self.buf.extend_from_slice(&chunk[..n]);
-        n
+        // Into the heap buffer: a 64 KiB array would sit in every future that reads.
+        self.buf.reserve(64 * 1024);
+        within(self.stream.read_buf(&mut self.buf))
+            .await
+            .unwrap_or(0)
     }
 
     /// Writes bytes as they are.
@@ -377,6 +386,7 @@ impl RawSocket {
                 if len != usize::MAX && self.buf.len() >= start + len {
                     let frame = RawFrame {
                         fin: self.buf[0] & 0x80 != 0,
+                        rsv1: self.buf[0] & 0x40 != 0,
                         opcode: self.buf[0] & 0x0f,
                         payload: self.buf[start..start + len].to_vec(),
                     };
