@@ -238,3 +238,60 @@ async fn bad_versions_and_origins_are_refused_over_http2_too() {
     assert_eq!(send(&mut sender, request).await.status(), StatusCode::OK);
     assert_eq!(server.inner_calls(), 0);
 }
+
+/// Compression is agreed over an HTTP/2 stream as over HTTP/1.1, and works on it.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn compression_is_agreed_and_used_over_an_http2_stream() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let layer = WebSocketLayer::default().deflate(tower_websockets::DeflateConfig::new());
+    let server = serve(layer).await;
+    let mut sender = h2_connection(&server).await;
+    let mut request = extended_connect(&server, "/ws", Some("websocket"));
+    request.headers_mut().insert(
+        "sec-websocket-extensions",
+        "permessage-deflate; client_max_window_bits"
+            .parse()
+            .unwrap(),
+    );
+    let mut response = send(&mut sender, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["sec-websocket-extensions"],
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+    );
+    let mut stream = TokioIo::new(within(hyper::upgrade::on(&mut response)).await.unwrap());
+
+    // A compressed text message, sent as a raw masked frame with RSV1.
+    let message = "over HTTP/2, compressed; ".repeat(40);
+    let mut compressed = Vec::with_capacity(2048);
+    Compress::new(Compression::default(), false)
+        .compress_vec(message.as_bytes(), &mut compressed, FlushCompress::Sync)
+        .unwrap();
+    compressed.truncate(compressed.len() - 4);
+    let frame = crate::common::RawSocket::frame(0xc1, &compressed, true);
+    stream.write_all(&frame).await.unwrap();
+
+    // The echo: RSV1 set, and it inflates to the message.
+    let mut head = [0u8; 2];
+    within(stream.read_exact(&mut head)).await.unwrap();
+    assert_eq!(head[0], 0xc1, "a final, compressed text frame");
+    let len = match head[1] {
+        126 => {
+            let mut len = [0u8; 2];
+            stream.read_exact(&mut len).await.unwrap();
+            usize::from(u16::from_be_bytes(len))
+        }
+        len => usize::from(len),
+    };
+    let mut payload = vec![0u8; len];
+    within(stream.read_exact(&mut payload)).await.unwrap();
+    payload.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut inflated = Vec::with_capacity(message.len() + 64);
+    Decompress::new(false)
+        .decompress_vec(&payload, &mut inflated, FlushDecompress::Sync)
+        .unwrap();
+    assert_eq!(inflated, message.as_bytes());
+}
