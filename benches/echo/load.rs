@@ -64,15 +64,18 @@ pub async fn connect_h2(addr: SocketAddr, count: usize) -> Vec<TokioIo<Upgraded>
 
 /// Opens a connection and completes the WebSocket handshake on `/ws`.
 pub async fn connect(addr: SocketAddr) -> TcpStream {
+    connect_offering(addr, "").await
+}
+
+/// [`connect`] with extra header lines, such as an extension offer.
+pub async fn connect_offering(addr: SocketAddr, extra: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.set_nodelay(true).unwrap();
-    stream
-        .write_all(
-            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
     // The server sends nothing after the head until we send a frame.
     let mut head = Vec::with_capacity(256);
     while !head.ends_with(b"\r\n\r\n") {
@@ -293,14 +296,19 @@ pub fn rss_kib(pid: &str) -> u64 {
 /// Sockets are opened one after the other: many handshakes at once leave the server's
 /// heap fragmented by their transient buffers, which measures the allocator, not the
 /// sockets.
-pub async fn idle_bytes_per_socket(addr: SocketAddr, server_pid: &str, count: usize) -> f64 {
+pub async fn idle_bytes_per_socket(
+    addr: SocketAddr,
+    server_pid: &str,
+    count: usize,
+    extra: &str,
+) -> f64 {
     // One socket first, so that one-time allocations (runtime, buffers) are not counted.
-    let first = connect(addr).await;
+    let first = connect_offering(addr, extra).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_kib(server_pid);
     let mut sockets = Vec::with_capacity(count);
     for _ in 0..count {
-        sockets.push(connect(addr).await);
+        sockets.push(connect_offering(addr, extra).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(server_pid);

@@ -407,16 +407,30 @@ async fn run(options: Options) {
     }
     println!("\nidle memory: RSS growth per open socket with {IDLE_SOCKETS} idle sockets (median of {rounds})");
     let mut idle: [Vec<f64>; 3] = Default::default();
+    // And (a) with compression agreed, clients offering what Chromium offers.
+    let mut compressed = Vec::new();
+    let with_layer = kinds.iter().any(|&(_, kind, _)| kind == "layer");
     for _ in 0..rounds {
         for &(k, kind, _) in &kinds {
             let server = Server::start(kind);
-            idle[k].push(
-                load::idle_bytes_per_socket(servers::addr(server.port), &server.pid, IDLE_SOCKETS)
-                    .await,
-            );
+            let addr = servers::addr(server.port);
+            idle[k].push(load::idle_bytes_per_socket(addr, &server.pid, IDLE_SOCKETS, "").await);
+        }
+        if with_layer {
+            let server = Server::start("layer-deflate");
+            let addr = servers::addr(server.port);
+            let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+            compressed
+                .push(load::idle_bytes_per_socket(addr, &server.pid, IDLE_SOCKETS, offer).await);
         }
     }
     for &(k, _, label) in &kinds {
         println!("  {label}: {:.2} KiB per socket", median(&idle[k]) / 1024.0);
+    }
+    if with_layer {
+        println!(
+            "  (a) with permessage-deflate agreed: {:.2} KiB per socket",
+            median(&compressed) / 1024.0
+        );
     }
 }

@@ -14,7 +14,7 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
-use tower_websockets::{Echo, WebSocketLayer};
+use tower_websockets::{DeflateConfig, Echo, WebSocketLayer};
 
 /// Serves `kind` on a free loopback port, prints the port, and serves until stdin closes.
 pub fn serve(kind: &str) {
@@ -31,7 +31,14 @@ pub fn serve(kind: &str) {
             std::process::exit(0);
         });
         match kind {
-            "layer" => layer(listener).await,
+            "layer" => layer(listener, WebSocketLayer::new(Echo).path("/ws")).await,
+            // (a) with compression on, as examples/echo.rs runs it.
+            "layer-deflate" => {
+                let sockets = WebSocketLayer::new(Echo)
+                    .path("/ws")
+                    .deflate(DeflateConfig::new());
+                layer(listener, sockets).await
+            }
             "bare" => bare(listener).await,
             "axum" => axum(listener).await,
             other => panic!("unknown server kind {other}"),
@@ -40,12 +47,13 @@ pub fn serve(kind: &str) {
 }
 
 /// (a) `WebSocketLayer` with `Echo`, served as examples/echo.rs serves it.
-async fn layer(listener: TcpListener) {
-    let app = ServiceBuilder::new()
-        .layer(WebSocketLayer::new(Echo).path("/ws"))
-        .service(service_fn(|_: Request<Incoming>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"page"))))
-        }));
+async fn layer(listener: TcpListener, sockets: WebSocketLayer) {
+    let app =
+        ServiceBuilder::new()
+            .layer(sockets)
+            .service(service_fn(|_: Request<Incoming>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"page"))))
+            }));
     loop {
         let (stream, _) = listener.accept().await.unwrap();
         let _ = stream.set_nodelay(true);

@@ -16,6 +16,8 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 #[cfg(feature = "deflate")]
 use super::marks::{FrameMarks, Mark};
+#[cfg(feature = "deflate")]
+use crate::deflate::{Compressor, Inflater};
 use crate::sync::lock;
 
 /// The upgraded connection, as hyper hands it over.
@@ -28,22 +30,47 @@ struct Connection<T> {
     /// Bytes read from the connection so far. With the bytes of the frames the engine
     /// returned, it tells whether more input is already buffered.
     delivered: AtomicU64,
-    /// With compression agreed: the filter that takes RSV1 off each frame before the
-    /// engine sees it. Boxed: most sockets have none.
+    /// With compression agreed: its state for both sides. Boxed: most sockets have none,
+    /// and it keeps the reader and the writer, which every socket has, as small as without.
     #[cfg(feature = "deflate")]
-    marks: Option<Box<Mutex<FrameMarks>>>,
+    deflate: Option<Box<Deflate>>,
 }
 
-/// Splits the connection into its read side and its write side; `compressed`: whether
-/// compression was agreed, so that frames may carry RSV1.
-pub(crate) fn split<T>(io: T, compressed: bool) -> (ReadIo<T>, WriteIo<T>) {
-    #[cfg(not(feature = "deflate"))]
-    let _ = compressed;
+/// A socket's compression state, each part under the lock of the side that uses it.
+#[cfg(feature = "deflate")]
+struct Deflate {
+    /// The filter that takes RSV1 off each frame before the engine sees it.
+    marks: Mutex<FrameMarks>,
+    inflater: Mutex<Inflater>,
+    compressor: Mutex<Compressor>,
+}
+
+/// Splits the connection into its read side and its write side.
+pub(crate) fn split<T>(io: T) -> (ReadIo<T>, WriteIo<T>) {
     let connection = Arc::new(Connection {
         io: Mutex::new(io),
         delivered: AtomicU64::new(0),
         #[cfg(feature = "deflate")]
-        marks: compressed.then(Box::default),
+        deflate: None,
+    });
+    (ReadIo(connection.clone()), WriteIo(connection))
+}
+
+/// [`split`], with compression agreed: frames may carry RSV1.
+#[cfg(feature = "deflate")]
+pub(crate) fn split_compressed<T>(
+    io: T,
+    compressor: Compressor,
+    inflater: Inflater,
+) -> (ReadIo<T>, WriteIo<T>) {
+    let connection = Arc::new(Connection {
+        io: Mutex::new(io),
+        delivered: AtomicU64::new(0),
+        deflate: Some(Box::new(Deflate {
+            marks: Mutex::default(),
+            inflater: Mutex::new(inflater),
+            compressor: Mutex::new(compressor),
+        })),
     });
     (ReadIo(connection.clone()), WriteIo(connection))
 }
@@ -68,14 +95,28 @@ impl<T> Tap<T> {
         self.0.delivered.load(Ordering::Relaxed)
     }
 
+    /// Whether compression was agreed.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn compressed(&self) -> bool {
+        self.0.deflate.is_some()
+    }
+
     /// With compression agreed, the marks of the next frame the engine returns.
     #[cfg(feature = "deflate")]
     pub(crate) fn next_mark(&self) -> Option<Mark> {
-        lock(self.0.marks.as_deref()?).next()
+        lock(&self.0.deflate.as_deref()?.marks).next()
+    }
+
+    /// With compression agreed, the socket's inflater.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn inflater(&self) -> Option<MutexGuard<'_, Inflater>> {
+        Some(lock(&self.0.deflate.as_deref()?.inflater))
     }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for ReadIo<T> {
+    // Inlined into the engine's read: called once or twice per message.
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -84,14 +125,32 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReadIo<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut *lock(&self.0.io)).poll_read(cx, buf);
         if polled.is_ready() {
-            #[cfg(feature = "deflate")]
-            if let Some(marks) = self.0.marks.as_deref() {
-                lock(marks).filter(&mut buf.filled_mut()[before..]);
-            }
             // Only this side adds to the count, under the lock: no read-modify-write needed.
             let read = (buf.filled().len() - before) as u64;
             let delivered = &self.0.delivered;
             delivered.store(delivered.load(Ordering::Relaxed) + read, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+/// The read side with the compression filter: what it reads passes through the frame
+/// marks before the engine sees it. A type of its own, so that sockets without
+/// compression read through plain [`ReadIo`], with no check for it.
+#[cfg(feature = "deflate")]
+pub(crate) struct MarkingIo<T>(pub(crate) ReadIo<T>);
+
+#[cfg(feature = "deflate")]
+impl<T: AsyncRead + Unpin> AsyncRead for MarkingIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.0).poll_read(cx, buf);
+        if let Some(deflate) = self.0 .0.deflate.as_deref() {
+            lock(&deflate.marks).filter(&mut buf.filled_mut()[before..]);
         }
         polled
     }
@@ -105,5 +164,11 @@ impl<T> WriteIo<T> {
     /// The connection itself.
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         lock(&self.0.io)
+    }
+
+    /// With compression agreed, the socket's compressor.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn compressor(&self) -> Option<MutexGuard<'_, Compressor>> {
+        Some(lock(&self.0.deflate.as_deref()?.compressor))
     }
 }

@@ -11,7 +11,6 @@ use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
 use pin_project_lite::pin_project;
 use tokio::io::AsyncRead;
 
-use super::connection::ReadIo;
 use crate::{CloseCode, Error};
 
 /// Where frames come from: the engine, and its read of the next frame while one is under
@@ -52,9 +51,9 @@ where
 }
 
 /// The engine over the connection's read side, boxed for the frame source.
-pub(crate) fn frames<T>(io: ReadIo<T>, max_frame_size: usize) -> Pin<Box<dyn FrameSource>>
+pub(crate) fn frames<R>(io: R, max_frame_size: usize) -> Pin<Box<dyn FrameSource>>
 where
-    T: AsyncRead + Unpin + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
 {
     let (mut engine, _) =
         fastwebsockets::after_handshake_split(io, tokio::io::empty(), fastwebsockets::Role::Server);
@@ -64,18 +63,15 @@ where
     // The engine refuses frames of `limit` bytes or more; ours is inclusive.
     engine.set_max_message_size(max_frame_size.saturating_add(1));
     Box::pin(EngineFrames {
-        start: read_one::<T>,
+        start: read_one::<R>,
         read: read_one(Box::new(engine)),
     })
 }
 
 /// One read of the engine: the next frame, with its payload owned.
-async fn read_one<T: AsyncRead + Unpin>(
-    mut engine: Box<WebSocketRead<ReadIo<T>>>,
-) -> (
-    Box<WebSocketRead<ReadIo<T>>>,
-    Result<RawFrame, WebSocketError>,
-) {
+async fn read_one<R: AsyncRead + Unpin>(
+    mut engine: Box<WebSocketRead<R>>,
+) -> (Box<WebSocketRead<R>>, Result<RawFrame, WebSocketError>) {
     let result = engine
         .read_frame(&mut |_: Frame<'_>| async {
             // Never called: auto-pong and auto-close are off.

@@ -5,16 +5,16 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use fastwebsockets::OpCode;
 
+#[cfg(feature = "deflate")]
+use super::connection::MarkingIo;
 use super::{
     connection::{Io, ReadIo, Tap},
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
-#[cfg(feature = "deflate")]
-use crate::deflate::Inflater;
 use crate::{CloseCode, CloseFrame, Error, Message};
 
 /// A message being reassembled from fragments, or inflated.
@@ -54,23 +54,29 @@ pub(crate) struct Reader {
     /// marks), and bytes of the frames it returned.
     tap: Tap<Io>,
     consumed: u64,
-    /// With compression agreed. Boxed: most sockets have none.
+    /// Whether compression was agreed (then the inflater is the connection's).
     #[cfg(feature = "deflate")]
-    inflater: Option<Box<Inflater>>,
+    compressed: bool,
 }
 
 impl Reader {
-    pub(crate) fn new(
-        io: ReadIo<Io>,
-        max_message_size: usize,
-        reassembly_capacity: usize,
-        #[cfg(feature = "deflate")] inflater: Option<Inflater>,
-    ) -> Self {
+    pub(crate) fn new(io: ReadIo<Io>, max_message_size: usize, reassembly_capacity: usize) -> Self {
+        let tap = io.tap();
+        #[cfg(feature = "deflate")]
+        #[cfg(feature = "deflate")]
+        let compressed = tap.compressed();
+        #[cfg(feature = "deflate")]
+        let frames_in = match compressed {
+            true => engine::frames(MarkingIo(io), max_message_size),
+            false => engine::frames(io, max_message_size),
+        };
+        #[cfg(not(feature = "deflate"))]
+        let frames_in = engine::frames(io, max_message_size);
         Reader {
-            tap: io.tap(),
+            tap,
             #[cfg(feature = "deflate")]
-            inflater: inflater.map(Box::new),
-            frames_in: Some(engine::frames(io, max_message_size)),
+            compressed,
+            frames_in: Some(frames_in),
             partial: None,
             max_message_size,
             reassembly_capacity,
@@ -99,6 +105,34 @@ impl Reader {
 
     /// Turns a frame into a message: `Ok(None)` while a fragmented message is incomplete.
     pub(crate) fn assemble(&mut self, frame: RawFrame) -> Result<Option<Message>, Error> {
+        #[cfg(feature = "deflate")]
+        if self.compressed {
+            return self.assemble_marked(frame);
+        }
+        self.assemble_as(frame, false, false)
+    }
+
+    /// [`assemble`](Self::assemble) with compression agreed: the filter under the engine
+    /// noted whether the frame had RSV1 and whether it came as text (see `marks`).
+    #[cfg(feature = "deflate")]
+    #[inline(never)]
+    fn assemble_marked(&mut self, frame: RawFrame) -> Result<Option<Message>, Error> {
+        let (compressed, sent_as_text) = self
+            .tap
+            .next_mark()
+            .map_or((false, false), |mark| (mark.compressed, mark.text));
+        self.assemble_as(frame, compressed, sent_as_text)
+    }
+
+    /// Turns a frame into a message, given its RSV1 and, when compressed, whether it was
+    /// sent as text. Inlined twice: without compression both are constants.
+    #[inline(always)]
+    fn assemble_as(
+        &mut self,
+        frame: RawFrame,
+        compressed: bool,
+        sent_as_text: bool,
+    ) -> Result<Option<Message>, Error> {
         let RawFrame {
             fin,
             opcode,
@@ -108,17 +142,6 @@ impl Reader {
         } = frame;
         self.consumed += wire_len;
         self.frames += 1;
-        // With compression agreed: RSV1, and the kind the frame came as (see `marks`).
-        #[cfg(feature = "deflate")]
-        let (compressed, sent_as_text) = match self.inflater {
-            Some(_) => self
-                .tap
-                .next_mark()
-                .map_or((false, false), |mark| (mark.compressed, mark.text)),
-            None => (false, false),
-        };
-        #[cfg(not(feature = "deflate"))]
-        let (compressed, sent_as_text) = (false, false);
         if !masked {
             return Err(Error::protocol(
                 CloseCode::PROTOCOL_ERROR,
@@ -161,7 +184,7 @@ impl Reader {
                 });
                 self.append(&mut partial, &payload, fin)?;
                 if fin {
-                    return self.complete(text, partial.data).map(Some);
+                    return self.complete_assembled(text, partial.data).map(Some);
                 }
                 self.partial = Some(partial);
                 Ok(None)
@@ -179,7 +202,7 @@ impl Reader {
                     return Ok(None);
                 }
                 let Partial { text, data, .. } = *partial;
-                self.complete(text, data).map(Some)
+                self.complete_assembled(text, data).map(Some)
             }
             OpCode::Ping | OpCode::Pong | OpCode::Close if payload.len() > MAX_CONTROL_PAYLOAD => {
                 Err(Error::protocol(
@@ -198,7 +221,7 @@ impl Reader {
     fn append(&mut self, partial: &mut Partial, payload: &[u8], fin: bool) -> Result<(), Error> {
         if partial.compressed {
             #[cfg(feature = "deflate")]
-            if let Some(inflater) = self.inflater.as_mut() {
+            if let Some(mut inflater) = self.tap.inflater() {
                 inflater.inflate(payload, fin, &mut partial.data, self.max_message_size)?;
             }
         } else {
@@ -215,19 +238,27 @@ impl Reader {
         check_utf8_prefix(partial)
     }
 
-    /// A whole message: a frame's payload as the engine gave it, or one assembled here.
-    fn complete<D>(&mut self, text: bool, data: D) -> Result<Message, Error>
-    where
-        D: AsRef<[u8]> + Into<Bytes> + Into<Vec<u8>>,
-    {
-        self.messages += 1;
-        self.bytes += data.as_ref().len() as u64;
+    /// A whole message in one frame, its payload as the engine gave it.
+    fn complete(&mut self, text: bool, data: BytesMut) -> Result<Message, Error> {
+        self.count(data.len());
         if !text {
-            return Ok(Message::Binary(data.into()));
+            return Ok(Message::Binary(data.freeze()));
         }
-        String::from_utf8(data.into())
-            .map(Message::Text)
-            .map_err(|_| Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8"))
+        text_message(Vec::from(data))
+    }
+
+    /// A whole message assembled from fragments, or inflated.
+    fn complete_assembled(&mut self, text: bool, data: Vec<u8>) -> Result<Message, Error> {
+        self.count(data.len());
+        if !text {
+            return Ok(Message::Binary(Bytes::from(data)));
+        }
+        text_message(data)
+    }
+
+    fn count(&mut self, len: usize) {
+        self.messages += 1;
+        self.bytes += len as u64;
     }
 
     /// Whether reading has ended: no more messages will be returned.
@@ -267,6 +298,13 @@ impl Reader {
         self.partial = None;
         self.frames_in = None;
     }
+}
+
+/// A text message, if its bytes are UTF-8.
+fn text_message(data: Vec<u8>) -> Result<Message, Error> {
+    String::from_utf8(data)
+        .map(Message::Text)
+        .map_err(|_| Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8"))
 }
 
 /// Fails a fragmented text message as soon as its bytes so far cannot be UTF-8, rather than

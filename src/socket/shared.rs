@@ -94,24 +94,19 @@ impl Shared {
         #[cfg(feature = "deflate")] deflate: Option<(Compressor, Inflater)>,
     ) -> Arc<Self> {
         #[cfg(feature = "deflate")]
-        let (compressor, inflater) = deflate.unzip();
-        #[cfg(feature = "deflate")]
-        let (read, write) = connection::split(io, inflater.is_some());
+        let (read, write) = match deflate {
+            Some((compressor, inflater)) => connection::split_compressed(io, compressor, inflater),
+            None => connection::split(io),
+        };
         #[cfg(not(feature = "deflate"))]
-        let (read, write) = connection::split(io, false);
+        let (read, write) = connection::split(io);
         Arc::new(Shared {
             reader: Mutex::new(Reader::new(
                 read,
                 config.max_message_size,
                 config.reassembly_capacity,
-                #[cfg(feature = "deflate")]
-                inflater,
             )),
-            writer: Mutex::new(Writer::new(
-                write,
-                #[cfg(feature = "deflate")]
-                compressor,
-            )),
+            writer: Mutex::new(Writer::new(write)),
             initiator: AtomicU8::new(Initiator::Nobody as u8),
             input_waiting: AtomicBool::new(false),
             send_timeout: config.send_timeout,

@@ -17,8 +17,6 @@ use super::{
     encode::{close_payload, frame_head, truncate_utf8, MAX_CLOSE_REASON},
     wakers::WakerSet,
 };
-#[cfg(feature = "deflate")]
-use crate::deflate::Compressor;
 use crate::{CloseCode, CloseFrame, Error};
 
 /// Payloads up to this size are copied next to their header; larger ones are queued as they
@@ -47,16 +45,15 @@ pub(crate) struct Writer<T> {
     shut_down: bool,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
-    /// With compression agreed. Boxed: most sockets have none.
+    /// Whether compression was agreed (then the compressor is the connection's).
     #[cfg(feature = "deflate")]
-    compressor: Option<Box<Compressor>>,
+    compressed: bool,
 }
 
 impl<T: AsyncWrite + Unpin> Writer<T> {
-    pub(crate) fn new(
-        io: WriteIo<T>,
-        #[cfg(feature = "deflate")] compressor: Option<Compressor>,
-    ) -> Self {
+    pub(crate) fn new(io: WriteIo<T>) -> Self {
+        #[cfg(feature = "deflate")]
+        let compressed = io.compressor().is_some();
         let wakers = Arc::new(WakerSet::default());
         Writer {
             io: Some(io),
@@ -71,7 +68,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             messages: 0,
             bytes: 0,
             #[cfg(feature = "deflate")]
-            compressor: compressor.map(Box::new),
+            compressed,
         }
     }
 
@@ -103,15 +100,25 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         self.messages += 1;
         self.bytes += payload.len() as u64;
         #[cfg(feature = "deflate")]
-        if let (true, Some(compressor)) = (compress, self.compressor.as_mut()) {
-            if let Some(compressed) = compressor.compress(&payload) {
-                self.encode(opcode, compressed, true);
-                return Ok(());
-            }
+        if self.compressed && compress {
+            return self.push_compressed(opcode, payload);
         }
         #[cfg(not(feature = "deflate"))]
         let _ = compress;
         self.encode(opcode, payload, false);
+        Ok(())
+    }
+
+    /// Queues a data frame compressed, or as it is when compressing is not worth it. Out
+    /// of line: sockets without compression do not carry it in their send path.
+    #[cfg(feature = "deflate")]
+    #[inline(never)]
+    fn push_compressed(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
+        let compressed = self.io.as_ref().and_then(WriteIo::compressor);
+        match compressed.and_then(|mut compressor| compressor.compress(&payload)) {
+            Some(compressed) => self.encode(opcode, compressed, true),
+            None => self.encode(opcode, payload, false),
+        }
         Ok(())
     }
 
@@ -136,9 +143,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     /// Queues one final frame; `compressed` sets RSV1 (RFC 7692 §6).
     fn encode(&mut self, opcode: OpCode, payload: Bytes, compressed: bool) {
         let (mut head, len) = frame_head(opcode, payload.len());
-        if compressed {
-            head[0] |= 0x40;
-        }
+        head[0] |= u8::from(compressed) << 6;
         self.queued += len + payload.len();
         self.staging.extend_from_slice(&head[..len]);
         if payload.len() <= INLINE_PAYLOAD {

@@ -124,12 +124,8 @@ fn writer(steps: &[Step], vectored: bool) -> (Writer<Mock>, Arc<Mutex<Log>>) {
         vectored,
         log: log.clone(),
     };
-    let (_read, write) = connection::split(mock, false);
-    #[cfg(feature = "deflate")]
-    let writer = Writer::new(write, None);
-    #[cfg(not(feature = "deflate"))]
-    let writer = Writer::new(write);
-    (writer, log)
+    let (_read, write) = connection::split(mock);
+    (Writer::new(write), log)
 }
 
 /// A waker that counts its wakes.
