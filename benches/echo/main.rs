@@ -4,7 +4,7 @@
 //! ```text
 //! cargo bench --bench echo                 # 5 rounds of 2 s per server and scenario
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
-//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2
+//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2 --no-compression
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
 //! ```
@@ -16,9 +16,12 @@
 //! of each round's ratio), the server's CPU time per message and its ratio b/a (what the
 //! layer adds to the server's work, however busy the load generator is), the CPU use of
 //! server and load generator (the load generator must not be the limit), RSS growth per
-//! idle socket at 10,000 sockets, the pass-through cost of a plain HTTP request, and (a) with 100 sockets as
-//! streams of one HTTP/2 connection (RFC 8441) against 100 HTTP/1.1 connections.
+//! idle socket at 10,000 sockets (and for (a) with compression agreed), the pass-through cost
+//! of a plain HTTP request, (a) with 100 sockets as streams of one HTTP/2 connection (RFC
+//! 8441) against 100 HTTP/1.1 connections, and (a) echoing 16 KiB of JSON plain, compressed
+//! (permessage-deflate), and compressed with context takeover.
 
+mod compression;
 mod load;
 mod passthrough;
 mod servers;
@@ -150,6 +153,7 @@ fn main() {
         scenarios: list(&args, "--scenarios"),
         idle: !args.iter().any(|a| a == "--no-idle"),
         http2: !args.iter().any(|a| a == "--no-http2"),
+        compression: !args.iter().any(|a| a == "--no-compression"),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -202,6 +206,8 @@ struct Options {
     idle: bool,
     /// Whether to compare HTTP/2 and HTTP/1.1 sockets on the layer.
     http2: bool,
+    /// Whether to compare plain and compressed JSON on the layer.
+    compression: bool,
 }
 
 /// (a) over HTTP/2, 100 sockets on one connection, against 100 HTTP/1.1 connections.
@@ -400,6 +406,10 @@ async fn run(options: Options) {
 
     if options.http2 {
         http2(&options).await;
+    }
+
+    if options.compression {
+        compression::compare(&options).await;
     }
 
     if !options.idle {

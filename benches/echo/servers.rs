@@ -39,6 +39,14 @@ pub fn serve(kind: &str) {
                     .deflate(DeflateConfig::new());
                 layer(listener, sockets).await
             }
+            // The same with context takeover both ways.
+            "layer-deflate-takeover" => {
+                let config = DeflateConfig::new()
+                    .server_context_takeover(true)
+                    .client_context_takeover(true);
+                let sockets = WebSocketLayer::new(Echo).path("/ws").deflate(config);
+                layer(listener, sockets).await
+            }
             "bare" => bare(listener).await,
             "axum" => axum(listener).await,
             other => panic!("unknown server kind {other}"),
