@@ -123,6 +123,7 @@ mod socket;
 mod stats;
 mod summary;
 mod sync;
+mod text;
 
 pub use body::ResponseBody;
 #[cfg(feature = "deflate")]
@@ -140,6 +141,7 @@ pub use shutdown::{ShutdownHandle, ShutdownReport};
 pub use socket::{RecvHalf, SendHalf, WebSocket};
 pub use stats::{Rejections, Stats};
 pub use summary::{ClosedBy, SessionSummary, Traffic};
+pub use text::Utf8Bytes;
 
 /// The README's code examples, compiled and run as doctests.
 #[cfg(doctest)]

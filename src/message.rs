@@ -4,6 +4,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use crate::Utf8Bytes;
+
 /// A whole WebSocket message, as a handler receives and sends it.
 ///
 /// Fragmented messages are reassembled before [`WebSocket::recv`] returns them, so a
@@ -12,8 +14,8 @@ use bytes::Bytes;
 /// [`WebSocket::recv`]: crate::WebSocket::recv
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
-    /// A text message (valid UTF-8).
-    Text(String),
+    /// A text message: UTF-8, in shared bytes (see [`Utf8Bytes`]).
+    Text(Utf8Bytes),
     /// A binary message.
     Binary(Bytes),
     /// A ping. The socket answers it with a pong by itself; handlers see it for information.
@@ -25,8 +27,9 @@ pub enum Message {
 }
 
 impl Message {
-    /// A text message.
-    pub fn text(text: impl Into<String>) -> Self {
+    /// A text message: from a `String` or a `&'static str` without a copy, or from
+    /// [`Utf8Bytes`] shared with other messages.
+    pub fn text(text: impl Into<Utf8Bytes>) -> Self {
         Message::Text(text.into())
     }
 
@@ -59,17 +62,49 @@ impl Message {
     pub fn is_data(&self) -> bool {
         matches!(self, Message::Text(_) | Message::Binary(_))
     }
+
+    /// The text of a text message.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Message::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The text of a text message, without a copy.
+    pub fn into_text(self) -> Option<Utf8Bytes> {
+        match self {
+            Message::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The payload as bytes, without a copy: a text's UTF-8, a binary message's, a ping's or
+    /// a pong's; a close frame's code and reason are not payload here (empty).
+    pub fn into_data(self) -> Bytes {
+        match self {
+            Message::Text(text) => text.into_bytes(),
+            Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data,
+            Message::Close(_) => Bytes::new(),
+        }
+    }
 }
 
 impl From<String> for Message {
     fn from(text: String) -> Self {
-        Message::Text(text)
+        Message::Text(text.into())
     }
 }
 
 impl From<&str> for Message {
     fn from(text: &str) -> Self {
-        Message::Text(text.to_owned())
+        Message::Text(text.to_owned().into())
+    }
+}
+
+impl From<Utf8Bytes> for Message {
+    fn from(text: Utf8Bytes) -> Self {
+        Message::Text(text)
     }
 }
 
@@ -188,6 +223,9 @@ mod tests {
         assert_eq!(Message::close(CloseCode::NORMAL, "bye").len(), 5);
         assert_eq!(Message::Close(None).len(), 0);
         assert!(Message::text("hi").is_data());
+        assert_eq!(Message::text("hi").as_text(), Some("hi"));
+        assert_eq!(Message::binary(vec![1]).into_data(), Bytes::from(vec![1]));
+        assert_eq!(Message::text(String::from("é")).into_data(), "é".as_bytes());
         assert!(!Message::Ping(Bytes::new()).is_data());
     }
 }

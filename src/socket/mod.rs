@@ -1,10 +1,12 @@
 //! [`WebSocket`] and its halves: the socket a handler gets, and what lies under it.
 //!
 //! `shared` holds one socket's state (a reader and a writer under their own locks);
-//! `reader` reassembles the frames that `engine` reads through fastwebsockets; `writer`
+//! `reader` reassembles the frames that `engine` reads through fastwebsockets, by the
+//! payload rules in `checks` (and, with compression, the marks of `marks`); `writer`
 //! encodes frames (`encode`) into a queue and writes them out; `connection` splits the
 //! upgraded connection between the two; `send` is the send future with its timeout.
 
+mod checks;
 mod connection;
 mod encode;
 mod engine;

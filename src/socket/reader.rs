@@ -11,6 +11,7 @@ use fastwebsockets::OpCode;
 #[cfg(feature = "deflate")]
 use super::connection::MarkingIo;
 use super::{
+    checks::{check_utf8_prefix, parse_close, text_message},
     connection::{Io, ReadIo, Tap},
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
@@ -235,7 +236,10 @@ impl Reader {
         }
         #[cfg(not(feature = "deflate"))]
         let _ = fin;
-        check_utf8_prefix(partial)
+        if partial.text {
+            check_utf8_prefix(&partial.data, &mut partial.checked)?;
+        }
+        Ok(())
     }
 
     /// A whole message in one frame, its payload as the engine gave it.
@@ -244,7 +248,7 @@ impl Reader {
         if !text {
             return Ok(Message::Binary(data.freeze()));
         }
-        text_message(Vec::from(data))
+        text_message(data.freeze())
     }
 
     /// A whole message assembled from fragments, or inflated.
@@ -253,7 +257,7 @@ impl Reader {
         if !text {
             return Ok(Message::Binary(Bytes::from(data)));
         }
-        text_message(data)
+        text_message(Bytes::from(data))
     }
 
     fn count(&mut self, len: usize) {
@@ -297,97 +301,5 @@ impl Reader {
         self.end = Some(Box::new(end));
         self.partial = None;
         self.frames_in = None;
-    }
-}
-
-/// A text message, if its bytes are UTF-8.
-fn text_message(data: Vec<u8>) -> Result<Message, Error> {
-    String::from_utf8(data)
-        .map(Message::Text)
-        .map_err(|_| Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8"))
-}
-
-/// Fails a fragmented text message as soon as its bytes so far cannot be UTF-8, rather than
-/// when it is complete. A character cut between two fragments is not an error yet.
-fn check_utf8_prefix(partial: &mut Partial) -> Result<(), Error> {
-    if !partial.text {
-        return Ok(());
-    }
-    match std::str::from_utf8(&partial.data[partial.checked..]) {
-        Ok(_) => partial.checked = partial.data.len(),
-        Err(e) if e.error_len().is_none() => partial.checked += e.valid_up_to(),
-        Err(_) => {
-            return Err(Error::protocol(
-                CloseCode::INVALID_PAYLOAD,
-                "text message is not UTF-8",
-            ))
-        }
-    }
-    Ok(())
-}
-
-/// Reads a close frame's payload: nothing, or a code (allowed on the wire) and a UTF-8 reason.
-fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
-    match payload {
-        [] => Ok(None),
-        [_] => Err(Error::protocol(
-            CloseCode::PROTOCOL_ERROR,
-            "close frame with a one-byte payload",
-        )),
-        [hi, lo, reason @ ..] => {
-            let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-            if !code.is_valid_on_wire() {
-                return Err(Error::protocol(
-                    CloseCode::PROTOCOL_ERROR,
-                    "close code not allowed on the wire",
-                ));
-            }
-            let reason = std::str::from_utf8(reason).map_err(|_| {
-                Error::protocol(CloseCode::INVALID_PAYLOAD, "close reason is not UTF-8")
-            })?;
-            Ok(Some(CloseFrame::new(code, reason)))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn code_of(result: Result<Option<CloseFrame>, Error>) -> Option<u16> {
-        match result {
-            Err(Error::Protocol { code, .. }) => Some(code.0),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn close_payloads_are_checked() {
-        assert_eq!(parse_close(&[]).unwrap(), None);
-        assert_eq!(code_of(parse_close(&[3])), Some(1002));
-        assert_eq!(code_of(parse_close(&1005u16.to_be_bytes())), Some(1002));
-        assert_eq!(code_of(parse_close(&[0x03, 0xe8, 0xff])), Some(1007));
-        let frame = parse_close(b"\x03\xe8bye").unwrap().unwrap();
-        assert_eq!(
-            (frame.code, frame.reason.as_str()),
-            (CloseCode::NORMAL, "bye")
-        );
-    }
-
-    #[test]
-    fn fragmented_utf8_fails_early_but_tolerates_split_characters() {
-        let mut partial = Partial {
-            text: true,
-            compressed: false,
-            data: b"ab\xc3".to_vec(),
-            checked: 0,
-        };
-        assert!(check_utf8_prefix(&mut partial).is_ok());
-        assert_eq!(partial.checked, 2);
-        partial.data.extend_from_slice(b"\xa9cd");
-        assert!(check_utf8_prefix(&mut partial).is_ok());
-        assert_eq!(partial.checked, 6);
-        partial.data.extend_from_slice(b"\xff");
-        assert!(check_utf8_prefix(&mut partial).is_err());
     }
 }

@@ -223,7 +223,7 @@ impl Shared {
         compress: bool,
     ) -> Result<(), Error> {
         match message {
-            Message::Text(text) => writer.push_data(OpCode::Text, Bytes::from(text), compress),
+            Message::Text(text) => writer.push_data(OpCode::Text, text.into_bytes(), compress),
             Message::Binary(data) => writer.push_data(OpCode::Binary, data, compress),
             Message::Ping(data) => Self::push_control(writer, OpCode::Ping, data),
             Message::Pong(data) => Self::push_control(writer, OpCode::Pong, data),

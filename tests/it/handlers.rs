@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use crate::common::{next_data, round_trip, serve, User};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message as ClientMessage};
-use tower_websockets::{Handler, Handshake, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{Handler, Handshake, Message, Utf8Bytes, WebSocket, WebSocketLayer};
 
 #[tokio::test]
 async fn a_closure_handler_gets_the_socket() {
@@ -132,7 +132,7 @@ async fn the_servers_preferred_subprotocol_is_agreed_and_reported() {
 async fn split_halves_work_from_two_tasks() {
     let layer = WebSocketLayer::new(|socket: WebSocket, _handshake: Handshake| async move {
         let (mut rx, mut tx) = socket.split();
-        let (forward, mut forwarded) = tokio::sync::mpsc::channel::<String>(8);
+        let (forward, mut forwarded) = tokio::sync::mpsc::channel::<Utf8Bytes>(8);
         let writer = tokio::spawn(async move {
             while let Some(text) = forwarded.recv().await {
                 if tx.send(Message::text(text.to_uppercase())).await.is_err() {

@@ -43,6 +43,8 @@ struct Log {
     writes: Vec<usize>,
     /// The waker of the last write that was `Pending`.
     waker: Option<Waker>,
+    /// Where each slice written from was, to show which bytes were not copied.
+    sources: Vec<usize>,
 }
 
 /// The mock connection: its steps, then any write taken whole.
@@ -65,6 +67,7 @@ impl Mock {
         let mut taken = 0;
         for slice in slices {
             let n = slice.len().min(limit - taken);
+            log.sources.push(slice.as_ptr() as usize);
             log.bytes.extend_from_slice(&slice[..n]);
             taken += n;
         }
@@ -230,6 +233,21 @@ fn a_large_payload_goes_out_with_its_header_in_one_vectored_write() {
     let log = log.lock().unwrap();
     assert_eq!(log.writes, [10 + 100_000]);
     assert_eq!(log.bytes, frame(OpCode::Binary, &big));
+    // Written from the payload's own buffer: not copied.
+    assert!(log.sources.contains(&(big.as_ptr() as usize)));
+}
+
+#[test]
+fn a_text_message_is_written_from_its_own_bytes() {
+    let (mut writer, log) = writer(&[], true);
+    let text = crate::Utf8Bytes::from("text ".repeat(1000));
+    let source = text.as_bytes().as_ptr() as usize;
+    let message = crate::Message::Text(text);
+    writer
+        .push_data(OpCode::Text, message.into_data(), true)
+        .unwrap();
+    assert!(flush(&mut writer, &noop()).is_ready());
+    assert!(log.lock().unwrap().sources.contains(&source));
 }
 
 #[test]
