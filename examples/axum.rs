@@ -1,17 +1,20 @@
-//! `WebSocketLayer` inside an axum `Router`, beside ordinary routes.
+//! WebSockets inside an axum `Router`, beside ordinary routes, two ways.
 //!
 //! ```text
-//! cargo run --example axum     # then open ws://127.0.0.1:3000/chat?name=ada
+//! cargo run --example axum     # PORT=8080 for another port, PORT=0 for any free one
 //! ```
 //!
-//! An outer middleware reads a (pretend) session cookie and puts the user in the request's
-//! extensions; the socket handler greets that user by name and tags each echo with the
-//! peer address that axum's `ConnectInfo` records.
+//! - `/rooms/{room}/ws`: a socket service mounted by the router (`into_service`); the
+//!   handler takes the room from the path and answers each text message with it in front
+//!   (`[lobby] hi`).
+//! - `/chat?name=ada`: the layer in front of the router, on its own path. An outer
+//!   middleware puts a (pretend) user in the request's extensions; the handler greets that
+//!   user by name and tags each echo with the peer address axum's `ConnectInfo` records.
 
 use std::net::SocketAddr;
 
 use axum::{
-    extract::{ConnectInfo, Request},
+    extract::{ConnectInfo, FromRequestParts, Path, Request},
     middleware::{self, Next},
     response::Response,
     routing::get,
@@ -58,25 +61,58 @@ async fn chat(mut socket: WebSocket, handshake: Handshake) -> Result<(), tower_w
     Ok(())
 }
 
+/// A room's socket: every text message comes back with the room's name in front.
+async fn room(
+    mut socket: WebSocket,
+    mut handshake: Handshake,
+) -> Result<(), tower_websockets::Error> {
+    // The router's path parameters are in the request's parts, for axum's extractors.
+    let Ok(Path(room)) = Path::<String>::from_request_parts(handshake.parts_mut(), &()).await
+    else {
+        return Ok(());
+    };
+    while let Some(message) = socket.recv().await {
+        if let Message::Text(text) = message? {
+            socket
+                .send(Message::text(format!("[{room}] {text}")))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route(
             "/",
-            get(|| async { "an ordinary axum route; the socket is at /chat" }),
+            get(|| async { "an ordinary axum route; sockets at /rooms/{room}/ws and /chat" }),
         )
         .route("/health", get(|| async { "ok" }))
+        .route_service("/rooms/{room}/ws", WebSocketLayer::new(room).into_service())
         .layer(WebSocketLayer::new(chat).path("/chat"))
         .layer(middleware::from_fn(authenticate));
 
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "PORT must be a port number",
+            )
+        })?,
+        Err(_) => 3000,
+    };
     // Small WebSocket frames must not wait for Nagle's algorithm (see the README).
     use axum::serve::ListenerExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-    println!("axum example on http://127.0.0.1:3000 (socket at ws://127.0.0.1:3000/chat?name=you)");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let port = listener.local_addr()?.port();
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!(
+        "axum example on http://localhost:{port} (sockets at ws://localhost:{port}/rooms/lobby/ws \
+         and ws://localhost:{port}/chat?name=you)"
+    );
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

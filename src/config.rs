@@ -12,8 +12,8 @@ use crate::{handshake::HandshakeConfig, shutdown::ShutdownState, Stats};
 #[derive(Debug, Clone)]
 pub(crate) struct Config<H> {
     pub(crate) handler: H,
-    /// The paths that accept WebSockets (exact match).
-    pub(crate) paths: Vec<String>,
+    /// The paths that accept WebSockets.
+    pub(crate) paths: Paths,
     pub(crate) handshake: HandshakeConfig,
     pub(crate) socket: SocketConfig,
     /// How long the session waits for the close handshake once the handler is done.
@@ -34,7 +34,7 @@ impl<H> Config<H> {
     pub(crate) fn new(handler: H) -> Self {
         Config {
             handler,
-            paths: vec!["/ws".to_owned()],
+            paths: Paths::Exact(vec!["/ws".to_owned()]),
             handshake: HandshakeConfig::default(),
             socket: SocketConfig {
                 max_message_size: 64 << 20,
@@ -49,6 +49,24 @@ impl<H> Config<H> {
             shutdown: Arc::default(),
             #[cfg(feature = "deflate")]
             deflate: None,
+        }
+    }
+}
+
+/// Which request paths are a layer's.
+#[derive(Debug, Clone)]
+pub(crate) enum Paths {
+    /// These, matched exactly.
+    Exact(Vec<String>),
+    /// Any: a router already chose this service for the request.
+    Any,
+}
+
+impl Paths {
+    pub(crate) fn matches(&self, path: &str) -> bool {
+        match self {
+            Paths::Exact(paths) => paths.iter().any(|p| p == path),
+            Paths::Any => true,
         }
     }
 }

@@ -42,6 +42,8 @@ pub enum Error {
     /// A send could not finish within the configured `send_timeout`: the peer does not
     /// read. The frame stays queued.
     SendTimeout,
+    /// The handler dropped the connection with `abort`.
+    AbortedByHandler,
     /// The handler tried to send a ping or pong with a payload over 125 bytes, which RFC
     /// 6455 §5.5 forbids. Nothing was sent; the socket stays open.
     ControlFrameTooLarge,
@@ -65,6 +67,7 @@ impl fmt::Display for Error {
             Error::HandlerPanicked(msg) => write!(f, "handler panicked: {msg}"),
             Error::Aborted => f.write_str("the session's task was dropped before it ended"),
             Error::SendTimeout => f.write_str("the peer took nothing within the send timeout"),
+            Error::AbortedByHandler => f.write_str("the handler aborted the connection"),
             Error::ControlFrameTooLarge => {
                 f.write_str("a ping or pong payload may not be over 125 bytes")
             }

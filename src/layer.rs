@@ -7,7 +7,9 @@ use http::HeaderValue;
 use tower::Layer;
 
 use crate::{
-    config::Config, handshake::Origin, Echo, Handler, ShutdownHandle, Stats, WebSocketService,
+    config::{Config, Paths},
+    handshake::Origin,
+    Echo, Handler, ShutdownHandle, Stats, WebSocketService,
 };
 #[cfg(feature = "deflate")]
 use crate::{deflate::Pools, DeflateConfig};
@@ -52,7 +54,7 @@ impl<H: Handler> WebSocketLayer<H> {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.config.paths = paths.into_iter().map(Into::into).collect();
+        self.config.paths = Paths::Exact(paths.into_iter().map(Into::into).collect());
         self
     }
 
@@ -208,6 +210,13 @@ fn parse_each<T>(
             parse(item).unwrap_or_else(|| panic!("{item:?} is not {form}"))
         })
         .collect()
+}
+
+impl<H> WebSocketLayer<H> {
+    /// The settings, for a service made without an inner one.
+    pub(crate) fn into_config(self) -> Config<H> {
+        self.config
+    }
 }
 
 impl<S, H: Handler> Layer<S> for WebSocketLayer<H> {

@@ -76,7 +76,7 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let path = req.uri().path();
-        if !self.config.paths.iter().any(|p| p == path) {
+        if !self.config.paths.matches(path) {
             return ResponseFuture::inner(self.inner.call(req));
         }
         if req.method() == Method::CONNECT {

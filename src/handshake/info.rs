@@ -83,6 +83,18 @@ impl Handshake {
         &self.inner.parts.extensions
     }
 
+    /// The request's parts, for extractors that read them, such as axum's `Path` with a
+    /// router's path parameters (see
+    /// [`WebSocketLayer::into_service`](crate::WebSocketLayer::into_service)).
+    pub fn parts_mut(&mut self) -> &mut Parts {
+        &mut self.inner.parts
+    }
+
+    /// The subprotocols the client offered, in its order (`Sec-WebSocket-Protocol`).
+    pub fn offered_protocols(&self) -> impl Iterator<Item = &str> {
+        super::protocol::offered(self.headers())
+    }
+
     /// The request extensions, mutably: `remove` moves a value out of them.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
         &mut self.inner.parts.extensions

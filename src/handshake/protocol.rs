@@ -23,14 +23,7 @@ impl Protocols {
     /// The agreed subprotocol: the selector's choice, or the first of the server's
     /// protocols that the client offered. Never one the client did not offer.
     pub(super) fn choose(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        let offered: Vec<&str> = headers
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-            .collect();
+        let offered: Vec<&str> = offered(headers).collect();
         if offered.is_empty() {
             return None;
         }
@@ -49,6 +42,18 @@ impl Protocols {
                 .cloned(),
         }
     }
+}
+
+/// The subprotocols a client offered, in its order, from every `Sec-WebSocket-Protocol`
+/// line.
+pub(super) fn offered(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 impl fmt::Debug for Protocols {

@@ -19,7 +19,7 @@ use supervisor::{Supervised, Supervisor};
 use crate::deflate::{Compressor, Inflater};
 use crate::{
     config::Config,
-    socket::{Shared, SocketState},
+    socket::{Shared, Snapshot},
     stats::Place,
     CloseCode, CloseFrame, ClosedBy, Error, Handler, HandlerOutput, Handshake, SessionSummary,
     WebSocket,
@@ -126,7 +126,7 @@ async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
     let state = shared.state();
     let connection_lost = matches!(
         state.read_error,
-        Some(Error::ConnectionReset | Error::Io(_))
+        Some(Error::ConnectionReset | Error::Io(_) | Error::AbortedByHandler)
     );
     if connection_lost {
         return;
@@ -149,11 +149,7 @@ async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
     .await;
 }
 
-fn summarize(
-    state: SocketState,
-    handler_error: Option<Error>,
-    duration: Duration,
-) -> SessionSummary {
+fn summarize(state: Snapshot, handler_error: Option<Error>, duration: Duration) -> SessionSummary {
     let (closed_by, frame) = match state.initiator {
         Some(ClosedBy::Client) => (
             ClosedBy::Client,

@@ -10,11 +10,13 @@ mod checks;
 mod connection;
 mod encode;
 mod engine;
+mod halves;
 #[cfg(feature = "deflate")]
 mod marks;
 mod reader;
 mod send;
 mod shared;
+mod status;
 mod wakers;
 mod writer;
 
@@ -25,20 +27,11 @@ use std::{
     task::{Context, Poll},
 };
 
-use shared::SendMode;
-pub(crate) use shared::{Shared, SocketState};
-
-/// How the whole socket sends: the task that sends is the one that receives.
-const SOCKET: SendMode = SendMode {
-    gather: true,
-    compress: true,
-};
-
-/// How the sending half sends: the receiving half may be busy in another task.
-const HALF: SendMode = SendMode {
-    gather: false,
-    compress: true,
-};
+pub use halves::{RecvHalf, SendHalf};
+pub(crate) use shared::Shared;
+use shared::SOCKET;
+pub(crate) use status::Snapshot;
+pub use status::State;
 
 use crate::{CloseCode, CloseFrame, Error, Message};
 
@@ -137,6 +130,24 @@ impl WebSocket {
         self.protocol.as_deref()
     }
 
+    /// Where the close handshake stands: open, closing or closed.
+    pub fn state(&self) -> State {
+        self.shared.lifecycle()
+    }
+
+    /// The close frame the peer sent, once received (one without a code reads as
+    /// [`CloseCode::NO_STATUS`], 1005). The session's summary has it too.
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        self.shared.peer_close()
+    }
+
+    /// Drops the connection now, without a close handshake: the peer sees the TCP
+    /// connection end. Every later `recv` ends and every `send` fails; the session's
+    /// summary records [`Error::AbortedByHandler`] with close code 1006.
+    pub fn abort(&self) {
+        self.shared.abort(Error::AbortedByHandler);
+    }
+
     /// [`recv`](Self::recv), polled by hand (for [`Echo`](crate::Echo)'s future).
     pub(crate) fn poll_recv(
         &mut self,
@@ -174,59 +185,6 @@ impl std::fmt::Debug for WebSocket {
         f.debug_struct("WebSocket")
             .field("protocol", &self.protocol)
             .finish_non_exhaustive()
-    }
-}
-
-/// The receiving half of a [`WebSocket`], from [`WebSocket::split`].
-///
-/// It still answers pings and close frames: they go out through the shared connection.
-pub struct RecvHalf {
-    shared: Arc<Shared>,
-}
-
-impl RecvHalf {
-    /// The next message; see [`WebSocket::recv`].
-    pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-        poll_fn(|cx| self.shared.poll_recv(cx)).await
-    }
-}
-
-impl std::fmt::Debug for RecvHalf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecvHalf").finish_non_exhaustive()
-    }
-}
-
-/// The sending half of a [`WebSocket`], from [`WebSocket::split`].
-pub struct SendHalf {
-    shared: Arc<Shared>,
-}
-
-impl SendHalf {
-    /// Sends a message and waits until the connection has taken it; see
-    /// [`WebSocket::send`]. Unlike it, never gathers: the receiving half may be in another
-    /// task, busy with something else.
-    pub fn send(&mut self, message: Message) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.shared.send(message, HALF)
-    }
-
-    /// [`send`](Self::send), never compressed; see [`WebSocket::send_uncompressed`].
-    pub fn send_uncompressed(
-        &mut self,
-        message: Message,
-    ) -> impl Future<Output = Result<(), Error>> + '_ {
-        self.shared.send(message, HALF.uncompressed())
-    }
-
-    /// Starts the close handshake; see [`WebSocket::close`].
-    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        self.shared.close(code, reason).await
-    }
-}
-
-impl std::fmt::Debug for SendHalf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendHalf").finish_non_exhaustive()
     }
 }
 

@@ -18,9 +18,7 @@ use super::{
 };
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
-use crate::{
-    config::SocketConfig, sync::lock, CloseCode, CloseFrame, ClosedBy, Error, Message, Traffic,
-};
+use crate::{config::SocketConfig, sync::lock, CloseCode, CloseFrame, Error, Message};
 use bytes::Bytes;
 use fastwebsockets::OpCode;
 
@@ -52,17 +50,29 @@ impl SendMode {
     }
 }
 
+/// How the whole socket sends: the task that sends is the one that receives.
+pub(super) const SOCKET: SendMode = SendMode {
+    gather: true,
+    compress: true,
+};
+
+/// How the sending half sends: the receiving half may be busy in another task.
+pub(super) const HALF: SendMode = SendMode {
+    gather: false,
+    compress: true,
+};
+
 /// Which side sent the first close frame, as the atomic in [`Shared`] holds it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-enum Initiator {
+pub(super) enum Initiator {
     Nobody,
     Client,
     Server,
 }
 
 impl Initiator {
-    fn from_u8(value: u8) -> Initiator {
+    pub(super) fn from_u8(value: u8) -> Initiator {
         match value {
             1 => Initiator::Client,
             2 => Initiator::Server,
@@ -76,7 +86,7 @@ impl Initiator {
 pub(crate) struct Shared {
     reader: Mutex<Reader>,
     writer: Mutex<Writer<Io>>,
-    initiator: AtomicU8,
+    pub(super) initiator: AtomicU8,
     /// The client's next frame is already (at least partly) read: a send can wait for the
     /// answers to it and go out with them.
     input_waiting: AtomicBool,
@@ -114,11 +124,11 @@ impl Shared {
         })
     }
 
-    fn writer(&self) -> MutexGuard<'_, Writer<Io>> {
+    pub(super) fn writer(&self) -> MutexGuard<'_, Writer<Io>> {
         lock(&self.writer)
     }
 
-    fn reader(&self) -> MutexGuard<'_, Reader> {
+    pub(super) fn reader(&self) -> MutexGuard<'_, Reader> {
         lock(&self.reader)
     }
 
@@ -338,38 +348,4 @@ impl Shared {
     pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.writer().poll_shutdown(cx)
     }
-
-    /// What the session driver reads when the handler is done.
-    pub(crate) fn state(&self) -> SocketState {
-        let reader = self.reader();
-        let writer = self.writer();
-        SocketState {
-            initiator: match Initiator::from_u8(self.initiator.load(Ordering::Acquire)) {
-                Initiator::Client => Some(ClosedBy::Client),
-                Initiator::Server => Some(ClosedBy::Server),
-                Initiator::Nobody => None,
-            },
-            close_sent: writer.close_sent().cloned(),
-            close_received: reader.close_received(),
-            read_error: reader.error(),
-            received: Traffic {
-                messages: reader.messages,
-                bytes: reader.bytes,
-            },
-            sent: Traffic {
-                messages: writer.messages,
-                bytes: writer.bytes,
-            },
-        }
-    }
-}
-
-/// What the session driver reads of a socket when the handler is done.
-pub(crate) struct SocketState {
-    pub(crate) initiator: Option<ClosedBy>,
-    pub(crate) close_sent: Option<CloseFrame>,
-    pub(crate) close_received: Option<Option<CloseFrame>>,
-    pub(crate) read_error: Option<Error>,
-    pub(crate) received: Traffic,
-    pub(crate) sent: Traffic,
 }

@@ -72,6 +72,11 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         }
     }
 
+    /// Whether writing has failed, or the connection was aborted: nothing more goes out.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.is_some()
+    }
+
     /// The close frame this side sent, if it sent one.
     pub(crate) fn close_sent(&self) -> Option<&CloseFrame> {
         self.close_sent.as_deref()

@@ -8,6 +8,7 @@ mod common;
 mod axum_router;
 mod backpressure;
 mod browser;
+mod control;
 #[cfg(feature = "deflate")]
 mod deflate;
 #[cfg(feature = "deflate")]

@@ -1,0 +1,76 @@
+//! What can be read of a socket's state: where its close handshake stands, the peer's
+//! close frame, and the snapshot the session summarises.
+
+use std::sync::atomic::Ordering;
+
+use super::shared::{Initiator, Shared};
+use crate::{CloseCode, CloseFrame, ClosedBy, Error, Traffic};
+
+/// Where a socket's close handshake stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Messages go both ways.
+    Open,
+    /// One side has sent its close frame: the other may still send until it answers.
+    Closing,
+    /// Reading has ended, and this side has sent its close frame or can send nothing
+    /// more (the connection was lost or aborted).
+    Closed,
+}
+
+impl Shared {
+    /// Where the close handshake stands.
+    pub(super) fn lifecycle(&self) -> State {
+        let reader = self.reader();
+        let writer = self.writer();
+        let sent = writer.close_sent().is_some();
+        if reader.finished() && (sent || writer.failed()) {
+            return State::Closed;
+        }
+        if sent || reader.close_received().is_some() {
+            return State::Closing;
+        }
+        State::Open
+    }
+
+    /// The peer's close frame, once received; one without a code reads as 1005.
+    pub(super) fn peer_close(&self) -> Option<CloseFrame> {
+        let received = self.reader().close_received()?;
+        Some(received.unwrap_or_else(|| CloseFrame::new(CloseCode::NO_STATUS, "")))
+    }
+
+    /// What the session driver reads when the handler is done.
+    pub(crate) fn state(&self) -> Snapshot {
+        let reader = self.reader();
+        let writer = self.writer();
+        Snapshot {
+            initiator: match Initiator::from_u8(self.initiator.load(Ordering::Acquire)) {
+                Initiator::Client => Some(ClosedBy::Client),
+                Initiator::Server => Some(ClosedBy::Server),
+                Initiator::Nobody => None,
+            },
+            close_sent: writer.close_sent().cloned(),
+            close_received: reader.close_received(),
+            read_error: reader.error(),
+            received: Traffic {
+                messages: reader.messages,
+                bytes: reader.bytes,
+            },
+            sent: Traffic {
+                messages: writer.messages,
+                bytes: writer.bytes,
+            },
+        }
+    }
+}
+
+/// What the session driver reads of a socket when the handler is done.
+pub(crate) struct Snapshot {
+    pub(crate) initiator: Option<ClosedBy>,
+    pub(crate) close_sent: Option<CloseFrame>,
+    pub(crate) close_received: Option<Option<CloseFrame>>,
+    pub(crate) read_error: Option<Error>,
+    pub(crate) received: Traffic,
+    pub(crate) sent: Traffic,
+}
