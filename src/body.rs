@@ -42,12 +42,6 @@ impl<B> ResponseBody<B> {
             },
         }
     }
-
-    pub(crate) fn empty() -> Self {
-        ResponseBody {
-            kind: Kind::Full { data: None },
-        }
-    }
 }
 
 impl<B> Body for ResponseBody<B>

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 #[cfg(feature = "deflate")]
 use crate::deflate::{DeflateConfig, Pools};
-use crate::{handshake::HandshakeConfig, shutdown::ShutdownState, Stats};
+use crate::{accept::AcceptHook, handshake::HandshakeConfig, shutdown::ShutdownState, Stats};
 
 /// Everything a [`WebSocketLayer`](crate::WebSocketLayer) was configured with, and what its
 /// services and sessions share at run time.
@@ -23,6 +23,8 @@ pub(crate) struct Config<H> {
     pub(crate) stats: Stats,
     /// Likewise: one shutdown per layer.
     pub(crate) shutdown: Arc<ShutdownState>,
+    /// Decides per request before the `101`; `None`: every valid handshake is accepted.
+    pub(crate) on_accept: Option<AcceptHook>,
     /// With compression on: the settings, and the pools of compressors and decompressors
     /// that sockets borrow for a message.
     #[cfg(feature = "deflate")]
@@ -47,6 +49,7 @@ impl<H> Config<H> {
             max_sockets: None,
             stats: Stats::default(),
             shutdown: Arc::default(),
+            on_accept: None,
             #[cfg(feature = "deflate")]
             deflate: None,
         }

@@ -6,6 +6,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
@@ -26,6 +27,8 @@ pin_project! {
     enum Kind<F, B> {
         Inner { #[pin] future: F },
         Answered { response: Option<Response<ResponseBody<B>>> },
+        // The accept hook deciding: boxed, on the handshake path only.
+        Deciding { future: Pin<Box<dyn Future<Output = Response<Bytes>> + Send>> },
     }
 }
 
@@ -33,6 +36,12 @@ impl<F, B> ResponseFuture<F, B> {
     pub(crate) fn inner(future: F) -> Self {
         ResponseFuture {
             kind: Kind::Inner { future },
+        }
+    }
+
+    pub(crate) fn deciding(future: Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>) -> Self {
+        ResponseFuture {
+            kind: Kind::Deciding { future },
         }
     }
 
@@ -59,6 +68,10 @@ where
             KindProj::Answered { response } => Poll::Ready(Ok(response
                 .take()
                 .expect("ResponseFuture polled after completion"))),
+            KindProj::Deciding { future } => future
+                .as_mut()
+                .poll(cx)
+                .map(|response| Ok(response.map(ResponseBody::full))),
         }
     }
 }

@@ -1,15 +1,16 @@
 //! [`WebSocketLayer`]: the middleware's configuration.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use http::HeaderValue;
 
 use tower::Layer;
 
 use crate::{
+    accept::AcceptHook,
     config::{Config, Paths},
     handshake::Origin,
-    Echo, Handler, ShutdownHandle, Stats, WebSocketService,
+    Decision, Echo, Handler, Handshake, ShutdownHandle, Stats, WebSocketService,
 };
 #[cfg(feature = "deflate")]
 use crate::{deflate::Pools, DeflateConfig};
@@ -119,6 +120,43 @@ impl<H: Handler> WebSocketLayer<H> {
     pub fn deflate(mut self, config: DeflateConfig) -> Self {
         self.config.handshake.deflate = Some(config);
         self.config.deflate = Some((config, Arc::new(Pools::new(&config))));
+        self
+    }
+
+    /// Decides per request, before the `101`: `hook` gets the [`Handshake`] (method, URI,
+    /// headers, extensions, the client's offered subprotocols, what was agreed) and
+    /// returns a [`Decision`]: accept it (optionally with this socket's own
+    /// `max_message_size`, and values for the handler in the handshake's extensions), or
+    /// refuse it with a response of its own, such as a `401` with a body. A refused request
+    /// never reaches the handler and counts in [`Stats::rejections`]. The handshake's own
+    /// checks (version, origin, subprotocol) run first. Default: accept every valid
+    /// handshake.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use http::{Response, StatusCode};
+    /// use tower_websockets::{Decision, Echo, Handshake, WebSocketLayer};
+    ///
+    /// let layer = WebSocketLayer::new(Echo).on_accept(|handshake: Handshake| async move {
+    ///     match handshake.headers().get("authorization") {
+    ///         Some(_) => Decision::accept(handshake).max_message_size(1 << 30),
+    ///         None => Decision::refuse(
+    ///             Response::builder()
+    ///                 .status(StatusCode::UNAUTHORIZED)
+    ///                 .body("log in first")
+    ///                 .unwrap(),
+    ///         ),
+    ///     }
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn on_accept<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Handshake) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Decision> + Send + 'static,
+    {
+        self.config.on_accept = Some(AcceptHook::new(hook));
         self
     }
 

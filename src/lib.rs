@@ -104,6 +104,7 @@
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod accept;
 mod body;
 mod config;
 #[cfg(feature = "deflate")]
@@ -125,7 +126,9 @@ mod stats;
 mod summary;
 mod sync;
 mod text;
+mod upgrade;
 
+pub use accept::Decision;
 pub use body::ResponseBody;
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, DeflateParams};

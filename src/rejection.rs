@@ -3,8 +3,6 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::ResponseBody;
-
 /// Why a request on a WebSocket path was not accepted. Each has its status, a reason a
 /// person can act on, and a counter in [`Rejections`](crate::Rejections).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +22,8 @@ pub(crate) enum Rejection {
     OverLimit,
     /// A graceful shutdown has begun.
     ShuttingDown,
+    /// The accept hook answered with a response of its own.
+    ByHook,
 }
 
 impl Rejection {
@@ -32,6 +32,7 @@ impl Rejection {
             Rejection::BadVersion => StatusCode::UPGRADE_REQUIRED,
             Rejection::OriginForbidden => StatusCode::FORBIDDEN,
             Rejection::OverLimit | Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::ByHook => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -57,11 +58,12 @@ impl Rejection {
             }
             Rejection::OverLimit => "Too many WebSocket connections are open; try again shortly.\n",
             Rejection::ShuttingDown => "The server is shutting down.\n",
+            Rejection::ByHook => "The server refused this WebSocket.\n",
         }
     }
 
     /// The answer: the status, the reason as plain text, and the headers the RFCs ask for.
-    pub(crate) fn response<B>(self) -> Response<ResponseBody<B>> {
+    pub(crate) fn response(self) -> Response<Bytes> {
         let mut response = plain_text(self.status(), self.reason());
         let headers = response.headers_mut();
         match self {
@@ -86,8 +88,8 @@ impl Rejection {
 }
 
 /// A response with `status` and `text` as a plain-text body.
-pub(crate) fn plain_text<B>(status: StatusCode, text: &'static str) -> Response<ResponseBody<B>> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from_static(text.as_bytes())));
+pub(crate) fn plain_text(status: StatusCode, text: &'static str) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from_static(text.as_bytes()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -102,7 +104,7 @@ mod tests {
 
     #[test]
     fn each_rejection_has_its_status_and_headers() {
-        let answer = |rejection: Rejection| rejection.response::<()>();
+        let answer = |rejection: Rejection| rejection.response();
         let version = answer(Rejection::BadVersion);
         assert_eq!(version.status(), 426);
         assert_eq!(version.headers()["sec-websocket-version"], "13");

@@ -5,7 +5,8 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use tower::Service;
 
@@ -13,7 +14,8 @@ use crate::{
     config::Config,
     handshake::{self, Accepted, Handshake},
     rejection::{plain_text, Rejection},
-    session, Echo, Handler, ResponseBody, ResponseFuture,
+    upgrade::{self, Upgrade},
+    Echo, Handler, ResponseBody, ResponseFuture,
 };
 
 /// The service made by [`WebSocketLayer`](crate::WebSocketLayer): accepts upgrades on its
@@ -84,89 +86,61 @@ where
             #[cfg(feature = "http2")]
             if handshake::is_extended_connect(&req) {
                 let checked = handshake::check_extended_connect(&req, &self.config.handshake);
-                return ResponseFuture::answered(accept(req, checked, &self.config));
+                return respond(req, checked, &self.config);
             }
             return ResponseFuture::inner(self.inner.call(req));
         }
         let checked = handshake::check(&req, &self.config.handshake);
-        ResponseFuture::answered(accept(req, checked, &self.config))
+        respond(req, checked, &self.config)
     }
 }
 
 /// Answers a request on a WebSocket path: a 101 (HTTP/1.1) or 200 (HTTP/2) with the
-/// session started, or a rejection.
-fn accept<B, ResBody, H: Handler>(
+/// session started, or a rejection; with an accept hook, once the hook has decided.
+fn respond<B, F, ResBody, H: Handler>(
     req: Request<B>,
     checked: Result<Accepted, Rejection>,
     config: &Arc<Config<H>>,
-) -> Response<ResponseBody<ResBody>> {
+) -> ResponseFuture<F, ResBody> {
+    let answer =
+        |response: Response<Bytes>| ResponseFuture::answered(response.map(ResponseBody::full));
     let accepted = match checked {
         Ok(accepted) => accepted,
-        Err(rejection) => return reject(req.uri().path(), rejection, config),
+        Err(rejection) => return answer(upgrade::reject(req.uri().path(), rejection, config)),
     };
     let (mut parts, _body) = req.into_parts();
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
-        return plain_text(
+        return answer(plain_text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "This server connection cannot be upgraded (serve it with upgrades enabled).\n",
-        );
-    };
-    if config.shutdown.is_going_away() {
-        return reject(parts.uri.path(), Rejection::ShuttingDown, config);
-    }
-    let place = match config.stats.admit(config.max_sockets) {
-        Ok(place) => place,
-        Err(rejection) => return reject(parts.uri.path(), rejection, config),
+        ));
     };
     let protocol = accepted
         .protocol
         .as_ref()
         .and_then(|p| p.to_str().ok())
         .map(str::to_owned);
-    let (handle, publisher) = session::channel();
     #[cfg(feature = "deflate")]
     let (deflate, extensions) = accepted.deflate.unzip();
+    #[cfg(not(feature = "deflate"))]
+    let extensions = None;
     let handshake = Handshake::new(
         parts,
         protocol,
         #[cfg(feature = "deflate")]
         deflate,
     );
-    session::spawn(on_upgrade, config.clone(), handshake, publisher, place);
-
-    let mut response = Response::new(ResponseBody::empty());
-    match accepted.accept {
-        // HTTP/1.1: switch protocols (RFC 6455 §4.2.2).
-        Some(accept) => {
-            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            let headers = response.headers_mut();
-            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    let upgrade = Upgrade {
+        on_upgrade,
+        accept: accepted.accept,
+        protocol: accepted.protocol,
+        extensions,
+    };
+    match &config.on_accept {
+        None => answer(upgrade::open(config, upgrade, handshake, None)),
+        Some(hook) => {
+            let decision = upgrade::decide(config.clone(), hook.clone(), upgrade, handshake);
+            ResponseFuture::deciding(Box::pin(decision))
         }
-        // HTTP/2: a 2xx opens the stream for the socket (RFC 8441 §5).
-        None => *response.status_mut() = StatusCode::OK,
     }
-    let headers = response.headers_mut();
-    if let Some(protocol) = accepted.protocol {
-        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
-    }
-    #[cfg(feature = "deflate")]
-    if let Some(extensions) = extensions {
-        headers.insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
-    }
-    response.extensions_mut().insert(handle);
-    response
-}
-
-/// Counts and traces a rejected request, and answers it.
-fn reject<B, H>(path: &str, rejection: Rejection, config: &Config<H>) -> Response<ResponseBody<B>> {
-    tracing::debug!(
-        path,
-        status = rejection.status().as_u16(),
-        reason = rejection.reason().trim_end(),
-        "websocket handshake rejected"
-    );
-    config.stats.reject(rejection);
-    rejection.response()
 }

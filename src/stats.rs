@@ -40,7 +40,7 @@ struct Counters {
 }
 
 /// How many kinds of [`Rejection`] there are.
-const REJECTIONS: usize = Rejection::ShuttingDown as usize + 1;
+const REJECTIONS: usize = Rejection::ByHook as usize + 1;
 
 impl Default for Counters {
     fn default() -> Self {
@@ -70,6 +70,8 @@ pub struct Rejections {
     pub over_limit: u64,
     /// A shutdown had begun (`503`).
     pub shutting_down: u64,
+    /// The accept hook answered with a response of its own.
+    pub by_hook: u64,
 }
 
 impl Stats {
@@ -99,6 +101,7 @@ impl Stats {
             no_protocol: count(Rejection::NoProtocol),
             over_limit: count(Rejection::OverLimit),
             shutting_down: count(Rejection::ShuttingDown),
+            by_hook: count(Rejection::ByHook),
         }
     }
 

@@ -18,7 +18,7 @@ use supervisor::{Supervised, Supervisor};
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
 use crate::{
-    config::Config,
+    config::{Config, SocketConfig},
     socket::{Shared, Snapshot},
     stats::Place,
     CloseCode, CloseFrame, ClosedBy, Error, Handler, HandlerOutput, Handshake, SessionSummary,
@@ -33,6 +33,7 @@ pub(crate) fn spawn<H: Handler>(
     handshake: Handshake,
     publisher: Publisher,
     place: Place,
+    max_message_size: Option<usize>,
 ) {
     // One span a session: what it served and to whom; the close is an event inside it.
     let span = tracing::info_span!(
@@ -41,7 +42,14 @@ pub(crate) fn spawn<H: Handler>(
         peer = tracing::field::debug(handshake.peer_addr()),
         protocol = %handshake.protocol().unwrap_or("-"),
     );
-    let session = run(on_upgrade, config, handshake, publisher, place);
+    let session = run(
+        on_upgrade,
+        config,
+        handshake,
+        publisher,
+        place,
+        max_message_size,
+    );
     // A span that nothing records is neither entered at every poll nor kept: instrumented,
     // it would cost every idle session 40 bytes and every message ~130 instructions
     // (entering a disabled span still goes through `Span::log` when `log` is on).
@@ -59,6 +67,7 @@ async fn run<H: Handler>(
     publisher: Publisher,
     // Held until the session ends, however it ends: the socket's place in the count.
     _place: Place,
+    max_message_size: Option<usize>,
 ) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
@@ -76,9 +85,21 @@ async fn run<H: Handler>(
         )),
         _ => None,
     };
+    // The accept hook may have set this socket's own limit.
+    let overridden;
+    let socket_config = match max_message_size {
+        Some(max_message_size) => {
+            overridden = SocketConfig {
+                max_message_size,
+                ..config.socket.clone()
+            };
+            &overridden
+        }
+        None => &config.socket,
+    };
     let shared = Shared::new(
         TokioIo::new(upgraded),
-        &config.socket,
+        socket_config,
         #[cfg(feature = "deflate")]
         deflate,
     );

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod accept;
 mod axum_router;
 mod backpressure;
 mod browser;
