@@ -7,7 +7,7 @@ mod supervisor;
 
 use std::{any::Any, future::poll_fn, sync::Arc, time::Duration};
 
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tracing::Instrument;
 
@@ -77,32 +77,7 @@ async fn run<H: Handler>(
             return;
         }
     };
-    #[cfg(feature = "deflate")]
-    let deflate = match (&config.deflate, handshake.deflate()) {
-        (Some((settings, pools)), Some(params)) => Some((
-            Compressor::new(&params, settings, pools.clone()),
-            Inflater::new(&params, pools.clone()),
-        )),
-        _ => None,
-    };
-    // The accept hook may have set this socket's own limit.
-    let overridden;
-    let socket_config = match max_message_size {
-        Some(max_message_size) => {
-            overridden = SocketConfig {
-                max_message_size,
-                ..config.socket.clone()
-            };
-            &overridden
-        }
-        None => &config.socket,
-    };
-    let shared = Shared::new(
-        TokioIo::new(upgraded),
-        socket_config,
-        #[cfg(feature = "deflate")]
-        deflate,
-    );
+    let shared = socket(upgraded, &config, &handshake, max_message_size);
     let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
     // Built and awaited in one expression: the handler's future then has one slot in
     // this one, not a second for a local it was first put in.
@@ -140,6 +115,44 @@ async fn run<H: Handler>(
         handler_error,
         publisher.elapsed(),
     ));
+}
+
+/// The socket over the upgraded connection, with this session's settings. A plain
+/// function: what it builds on the way is not kept in every session's future.
+fn socket<H>(
+    upgraded: Upgraded,
+    config: &Config<H>,
+    handshake: &Handshake,
+    max_message_size: Option<usize>,
+) -> Arc<Shared> {
+    #[cfg(not(feature = "deflate"))]
+    let _ = handshake;
+    #[cfg(feature = "deflate")]
+    let deflate = match (&config.deflate, handshake.deflate()) {
+        (Some((settings, pools)), Some(params)) => Some((
+            Compressor::new(&params, settings, pools.clone()),
+            Inflater::new(&params, pools.clone()),
+        )),
+        _ => None,
+    };
+    // The accept hook may have set this socket's own limit.
+    let overridden;
+    let socket_config = match max_message_size {
+        Some(max_message_size) => {
+            overridden = SocketConfig {
+                max_message_size,
+                ..config.socket.clone()
+            };
+            &overridden
+        }
+        None => &config.socket,
+    };
+    Shared::new(
+        TokioIo::new(upgraded),
+        socket_config,
+        #[cfg(feature = "deflate")]
+        deflate,
+    )
 }
 
 /// Completes the close handshake after the handler is done, within `timeout`.
