@@ -40,6 +40,26 @@ impl std::fmt::Debug for AcceptHook {
 /// What an accept hook decides about one handshake: accept it (with settings for that
 /// socket, and whatever it put in the handshake's extensions for the handler), or answer
 /// with a response of its own. See [`WebSocketLayer::on_accept`](crate::WebSocketLayer::on_accept).
+///
+/// # Example
+///
+/// ```
+/// use http::{Response, StatusCode};
+/// use tower_websockets::{Decision, Handshake};
+///
+/// /// Rooms that exist get a socket; others a 404 that says why.
+/// async fn decide(handshake: Handshake) -> Decision {
+///     match handshake.uri().query() {
+///         Some("room=lobby") => Decision::accept(handshake),
+///         _ => Decision::refuse(
+///             Response::builder()
+///                 .status(StatusCode::NOT_FOUND)
+///                 .body("no such room")
+///                 .unwrap(),
+///         ),
+///     }
+/// }
+/// ```
 #[must_use = "a decision does nothing unless the hook returns it"]
 #[derive(Debug)]
 pub struct Decision {

@@ -44,6 +44,9 @@ pub enum Error {
     SendTimeout,
     /// The handler dropped the connection with `abort`.
     AbortedByHandler,
+    /// A whole message was received (or sent) while one was under way in parts, or the
+    /// other way round: finish it the way it began. Nothing was lost.
+    MessageInParts,
     /// The handler tried to send a ping or pong with a payload over 125 bytes, which RFC
     /// 6455 §5.5 forbids. Nothing was sent; the socket stays open.
     ControlFrameTooLarge,
@@ -68,6 +71,9 @@ impl fmt::Display for Error {
             Error::Aborted => f.write_str("the session's task was dropped before it ended"),
             Error::SendTimeout => f.write_str("the peer took nothing within the send timeout"),
             Error::AbortedByHandler => f.write_str("the handler aborted the connection"),
+            Error::MessageInParts => {
+                f.write_str("a message is under way the other way (whole or in parts)")
+            }
             Error::ControlFrameTooLarge => {
                 f.write_str("a ping or pong payload may not be over 125 bytes")
             }

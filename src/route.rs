@@ -53,6 +53,15 @@ impl<H: Handler> WebSocketLayer<H> {
 
 /// The inner service of [`WebSocketLayer::into_service`]: the answer to a request that is
 /// no WebSocket at all (a `CONNECT` for another protocol), `400 Bad Request`.
+///
+/// # Example
+///
+/// ```
+/// use tower_websockets::{Echo, NotWebSocket, WebSocketLayer, WebSocketService};
+///
+/// let service: WebSocketService<NotWebSocket, Echo> = WebSocketLayer::new(Echo).into_service();
+/// # let _ = service;
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NotWebSocket;
 

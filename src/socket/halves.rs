@@ -3,7 +3,7 @@
 use std::{future::poll_fn, future::Future, sync::Arc};
 
 use super::shared::{Shared, HALF};
-use crate::{CloseCode, CloseFrame, Error, Message, State};
+use crate::{CloseCode, CloseFrame, Error, Message, Part, State};
 
 /// The receiving half of a [`WebSocket`](super::WebSocket), from
 /// [`WebSocket::split`](super::WebSocket::split).
@@ -17,6 +17,12 @@ impl RecvHalf {
     /// The next message; see [`WebSocket::recv`](super::WebSocket::recv).
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.shared.poll_recv(cx)).await
+    }
+
+    /// The next part of a message; see
+    /// [`WebSocket::recv_part`](super::WebSocket::recv_part).
+    pub async fn recv_part(&mut self) -> Option<Result<Part, Error>> {
+        poll_fn(|cx| self.shared.poll_recv_part(cx)).await
     }
 }
 
@@ -46,6 +52,16 @@ impl SendHalf {
         message: Message,
     ) -> impl Future<Output = Result<(), Error>> + '_ {
         self.shared.send(message, HALF.uncompressed())
+    }
+
+    /// Sends one part of a message; see
+    /// [`WebSocket::send_part`](super::WebSocket::send_part).
+    pub fn send_part(
+        &mut self,
+        message: Message,
+        last: bool,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.shared.send(message, HALF.part(last))
     }
 
     /// Starts the close handshake; see [`WebSocket::close`](super::WebSocket::close).

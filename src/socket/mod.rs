@@ -13,7 +13,9 @@ mod engine;
 mod halves;
 #[cfg(feature = "deflate")]
 mod marks;
+mod parts;
 mod reader;
+mod receive;
 mod send;
 mod shared;
 mod status;
@@ -33,7 +35,7 @@ use shared::SOCKET;
 pub(crate) use status::Snapshot;
 pub use status::State;
 
-use crate::{CloseCode, CloseFrame, Error, Message};
+use crate::{CloseCode, CloseFrame, Error, Message, Part};
 
 /// An accepted WebSocket connection: message-level `recv`, `send` and `close`.
 ///
@@ -103,6 +105,51 @@ impl WebSocket {
         // The task that sends is the one that receives: answers to pipelined input can be
         // gathered and written together when this socket next waits for input.
         self.shared.send(message, SOCKET)
+    }
+
+    /// The next part of a message, for messages too large to hold whole: each frame the
+    /// client sends is handed over as it arrives (see [`Part`]). Pings between parts are
+    /// answered, not returned; `None` once the connection is closed (the peer's close frame
+    /// is in [`close_frame`](Self::close_frame)).
+    ///
+    /// `max_message_size` does not apply to a message taken in parts, only the size of one
+    /// frame does (the engine reads each frame whole): a client sends a large message in
+    /// several frames. Once a message's first part is taken this way, take the rest this
+    /// way too: [`recv`](Self::recv) fails with [`Error::MessageInParts`] until the last.
+    /// Cancel-safe, as `recv` is.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_websockets::{Handshake, WebSocket};
+    ///
+    /// /// Counts the bytes of each message, however large, a frame at a time.
+    /// async fn count(mut socket: WebSocket, _: Handshake) {
+    ///     let mut bytes = 0;
+    ///     while let Some(Ok(part)) = socket.recv_part().await {
+    ///         bytes += part.data.len();
+    ///         if part.last {
+    ///             println!("a message of {bytes} bytes");
+    ///             bytes = 0;
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub async fn recv_part(&mut self) -> Option<Result<Part, Error>> {
+        poll_fn(|cx| self.shared.poll_recv_part(cx)).await
+    }
+
+    /// Sends one part of a message: the first part of a text or binary message starts it,
+    /// later ones continue it (they must be of the same kind), and the one with `last` ends
+    /// it; each goes out as one frame, uncompressed. Control messages (ping, pong, close)
+    /// may go out between parts, with `last` unused. A whole message sent while one is
+    /// under way in parts fails with [`Error::MessageInParts`].
+    pub fn send_part(
+        &mut self,
+        message: Message,
+        last: bool,
+    ) -> impl Future<Output = Result<(), Error>> + '_ {
+        self.shared.send(message, SOCKET.part(last))
     }
 
     /// [`send`](Self::send), never compressed, whatever was agreed: for a message that

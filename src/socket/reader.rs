@@ -16,16 +16,34 @@ use super::{
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
-use crate::{CloseCode, CloseFrame, Error, Message};
+use crate::{part::Utf8Carry, CloseCode, CloseFrame, Error, Message};
 
 /// A message being reassembled from fragments, or inflated.
-struct Partial {
-    text: bool,
+pub(super) struct Partial {
+    pub(super) text: bool,
     /// Whether its frames are compressed.
-    compressed: bool,
-    data: Vec<u8>,
+    pub(super) compressed: bool,
+    pub(super) data: Vec<u8>,
     /// How much of `data` is known to be valid UTF-8 (text only).
-    checked: usize,
+    pub(super) checked: usize,
+    /// Taken in parts (then `data` stays empty): the UTF-8 check across them.
+    pub(super) parts: Option<Utf8Carry>,
+}
+
+/// A control frame as a message: ping, pong or close (RFC 6455 §5.5).
+#[inline(always)]
+pub(super) fn control(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
+    if payload.len() > MAX_CONTROL_PAYLOAD {
+        return Err(Error::protocol(
+            CloseCode::PROTOCOL_ERROR,
+            "control frame payload over 125 bytes",
+        ));
+    }
+    match opcode {
+        OpCode::Ping => Ok(Message::Ping(payload.freeze())),
+        OpCode::Pong => Ok(Message::Pong(payload.freeze())),
+        _ => parse_close(&payload).map(Message::Close),
+    }
 }
 
 /// How the read side ended.
@@ -40,8 +58,8 @@ pub(crate) struct Reader {
     /// `None` once reading has ended: the engine and its half of the connection are gone.
     frames_in: Option<Pin<Box<dyn FrameSource>>>,
     /// Boxed: needed only while a fragmented message is being reassembled.
-    partial: Option<Box<Partial>>,
-    max_message_size: usize,
+    pub(super) partial: Option<Box<Partial>>,
+    pub(super) max_message_size: usize,
     reassembly_capacity: usize,
     /// Every frame received, control frames included: a sign of life for keep-alive.
     pub(crate) frames: u64,
@@ -53,17 +71,16 @@ pub(crate) struct Reader {
     pub(crate) bytes: u64,
     /// Bytes handed to the engine by the connection (and, with compression, each frame's
     /// marks), and bytes of the frames it returned.
-    tap: Tap<Io>,
-    consumed: u64,
+    pub(super) tap: Tap<Io>,
+    pub(super) consumed: u64,
     /// Whether compression was agreed (then the inflater is the connection's).
     #[cfg(feature = "deflate")]
-    compressed: bool,
+    pub(super) compressed: bool,
 }
 
 impl Reader {
     pub(crate) fn new(io: ReadIo<Io>, max_message_size: usize, reassembly_capacity: usize) -> Self {
         let tap = io.tap();
-        #[cfg(feature = "deflate")]
         #[cfg(feature = "deflate")]
         let compressed = tap.compressed();
         #[cfg(feature = "deflate")]
@@ -118,10 +135,7 @@ impl Reader {
     #[cfg(feature = "deflate")]
     #[inline(never)]
     fn assemble_marked(&mut self, frame: RawFrame) -> Result<Option<Message>, Error> {
-        let (compressed, sent_as_text) = self
-            .tap
-            .next_mark()
-            .map_or((false, false), |mark| (mark.compressed, mark.text));
+        let (compressed, sent_as_text) = self.next_mark();
         self.assemble_as(frame, compressed, sent_as_text)
     }
 
@@ -134,36 +148,15 @@ impl Reader {
         compressed: bool,
         sent_as_text: bool,
     ) -> Result<Option<Message>, Error> {
+        self.admit(&frame, compressed)?;
         let RawFrame {
             fin,
             opcode,
-            masked,
-            wire_len,
             payload,
+            ..
         } = frame;
-        self.consumed += wire_len;
-        self.frames += 1;
-        if !masked {
-            return Err(Error::protocol(
-                CloseCode::PROTOCOL_ERROR,
-                "client frames must be masked",
-            ));
-        }
-        if compressed && !matches!(opcode, OpCode::Text | OpCode::Binary) {
-            // RFC 7692 §6.1: only a message's first frame may carry RSV1.
-            return Err(Error::protocol(
-                CloseCode::PROTOCOL_ERROR,
-                "RSV1 set on a control or continuation frame",
-            ));
-        }
         match opcode {
             OpCode::Text | OpCode::Binary => {
-                if self.partial.is_some() {
-                    return Err(Error::protocol(
-                        CloseCode::PROTOCOL_ERROR,
-                        "a new message started inside a fragmented one",
-                    ));
-                }
                 let text = if compressed {
                     sent_as_text
                 } else {
@@ -182,6 +175,7 @@ impl Reader {
                     compressed,
                     data: Vec::with_capacity(capacity),
                     checked: 0,
+                    parts: None,
                 });
                 self.append(&mut partial, &payload, fin)?;
                 if fin {
@@ -205,16 +199,56 @@ impl Reader {
                 let Partial { text, data, .. } = *partial;
                 self.complete_assembled(text, data).map(Some)
             }
-            OpCode::Ping | OpCode::Pong | OpCode::Close if payload.len() > MAX_CONTROL_PAYLOAD => {
-                Err(Error::protocol(
-                    CloseCode::PROTOCOL_ERROR,
-                    "control frame payload over 125 bytes",
-                ))
-            }
-            OpCode::Ping => Ok(Some(Message::Ping(payload.freeze()))),
-            OpCode::Pong => Ok(Some(Message::Pong(payload.freeze()))),
-            OpCode::Close => parse_close(&payload).map(|frame| Some(Message::Close(frame))),
+            OpCode::Ping | OpCode::Pong | OpCode::Close => control(opcode, payload).map(Some),
         }
+    }
+
+    /// The checks every frame passes first, whether messages are taken whole or in parts:
+    /// it is counted, it must be masked (RFC 6455 §5.1), RSV1 only on a message's first
+    /// frame (RFC 7692 §6.1), and a new message only once the last one ended.
+    #[inline(always)]
+    pub(super) fn admit(&mut self, frame: &RawFrame, compressed: bool) -> Result<(), Error> {
+        self.consumed += frame.wire_len;
+        self.frames += 1;
+        if !frame.masked {
+            return Err(Error::protocol(
+                CloseCode::PROTOCOL_ERROR,
+                "client frames must be masked",
+            ));
+        }
+        let data = matches!(frame.opcode, OpCode::Text | OpCode::Binary);
+        if compressed && !data {
+            return Err(Error::protocol(
+                CloseCode::PROTOCOL_ERROR,
+                "RSV1 set on a control or continuation frame",
+            ));
+        }
+        if data && self.partial.is_some() {
+            return Err(Error::protocol(
+                CloseCode::PROTOCOL_ERROR,
+                "a new message started inside a fragmented one",
+            ));
+        }
+        Ok(())
+    }
+
+    /// With compression agreed, what the filter noted of the next frame: RSV1, and whether
+    /// it came as text.
+    #[cfg(feature = "deflate")]
+    pub(super) fn next_mark(&self) -> (bool, bool) {
+        self.tap
+            .next_mark()
+            .map_or((false, false), |mark| (mark.compressed, mark.text))
+    }
+
+    /// Whether a message is under way in parts.
+    pub(crate) fn in_parts(&self) -> bool {
+        self.partial.as_ref().is_some_and(|p| p.parts.is_some())
+    }
+
+    /// Whether a message is under way whole (being reassembled for `recv`).
+    pub(crate) fn in_whole(&self) -> bool {
+        self.partial.as_ref().is_some_and(|p| p.parts.is_none())
     }
 
     /// Adds a frame's payload to a message under way (inflated, if it is compressed), within

@@ -38,6 +38,18 @@ pub(super) struct SendMode {
     pub(super) gather: bool,
     /// The message may go compressed (when compression was agreed and it is worth it).
     pub(super) compress: bool,
+    /// A whole message, or one part of one.
+    pub(super) framing: Framing,
+}
+
+/// Whether a message goes whole or in parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Framing {
+    Whole,
+    /// A part, more to follow.
+    Part,
+    /// The message's last part.
+    LastPart,
 }
 
 impl SendMode {
@@ -48,18 +60,33 @@ impl SendMode {
             ..self
         }
     }
+
+    /// The same, for one part of a message (never compressed).
+    pub(super) const fn part(self, last: bool) -> SendMode {
+        SendMode {
+            compress: false,
+            framing: if last {
+                Framing::LastPart
+            } else {
+                Framing::Part
+            },
+            ..self
+        }
+    }
 }
 
 /// How the whole socket sends: the task that sends is the one that receives.
 pub(super) const SOCKET: SendMode = SendMode {
     gather: true,
     compress: true,
+    framing: Framing::Whole,
 };
 
 /// How the sending half sends: the receiving half may be busy in another task.
 pub(super) const HALF: SendMode = SendMode {
     gather: false,
     compress: true,
+    framing: Framing::Whole,
 };
 
 /// Which side sent the first close frame, as the atomic in [`Shared`] holds it.
@@ -89,7 +116,7 @@ pub(crate) struct Shared {
     pub(super) initiator: AtomicU8,
     /// The client's next frame is already (at least partly) read: a send can wait for the
     /// answers to it and go out with them.
-    input_waiting: AtomicBool,
+    pub(super) input_waiting: AtomicBool,
     /// A send left its frame queued; it is written before the socket waits for input, or
     /// before the task that sent it goes idle.
     deferred: AtomicBool,
@@ -133,7 +160,7 @@ impl Shared {
     }
 
     /// Records `side` as the one that closed first, unless a side already is.
-    fn mark_initiator(&self, side: Initiator) {
+    pub(super) fn mark_initiator(&self, side: Initiator) {
         let _ = self.initiator.compare_exchange(
             Initiator::Nobody as u8,
             side as u8,
@@ -142,73 +169,9 @@ impl Shared {
         );
     }
 
-    pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
-        let mut reader = self.reader();
-        if reader.finished() {
-            return Poll::Ready(None);
-        }
-        // Finish writing what this side queued (pongs, pings) and could not write at once.
-        if reader.owes_flush {
-            reader.owes_flush = self.flush_in_background(cx);
-        }
-        loop {
-            let frame = match reader.poll_frame(cx) {
-                Poll::Ready(Ok(frame)) => frame,
-                Poll::Pending => {
-                    // The socket is about to wait for input: write what was gathered.
-                    self.input_waiting.store(false, Ordering::Relaxed);
-                    if self.take_deferred() {
-                        reader.owes_flush = self.flush_in_background(cx);
-                    }
-                    return Poll::Pending;
-                }
-                Poll::Ready(Err(error)) => {
-                    return Poll::Ready(Some(Err(self.fail(&mut reader, error, cx))));
-                }
-            };
-            let message = match reader.assemble(frame) {
-                Ok(Some(message)) => message,
-                Ok(None) => continue,
-                Err(e) => return Poll::Ready(Some(Err(self.fail(&mut reader, e, cx)))),
-            };
-            self.input_waiting
-                .store(reader.input_waiting(), Ordering::Relaxed);
-            match &message {
-                Message::Ping(payload) => {
-                    self.writer().push_control(OpCode::Pong, payload.clone());
-                    reader.owes_flush = self.flush_in_background(cx);
-                }
-                Message::Close(frame) => {
-                    self.mark_initiator(Initiator::Client);
-                    reader.finish_with_close(frame.clone());
-                    // Answer with the peer's own code and reason (RFC 6455 §5.5.1).
-                    let (code, reason) = match frame {
-                        Some(frame) => (frame.code, frame.reason.as_str()),
-                        None => (CloseCode::NO_STATUS, ""),
-                    };
-                    self.writer().push_close(code, reason);
-                    reader.owes_flush = self.flush_in_background(cx);
-                }
-                _ => {}
-            }
-            return Poll::Ready(Some(Ok(message)));
-        }
-    }
-
-    /// Ends the read side on an error; a protocol error is answered with its close code.
-    fn fail(&self, reader: &mut Reader, error: Error, cx: &mut Context<'_>) -> Error {
-        if let Error::Protocol { code, reason } = &error {
-            self.mark_initiator(Initiator::Server);
-            self.writer().push_close(*code, reason);
-            self.flush_in_background(cx);
-        }
-        reader.finish_with_error(error.clone());
-        error
-    }
-
     /// Starts writing what is queued without waiting for it. Returns whether some is
     /// left: this task is then woken when the connection can take it, and must try again.
-    fn flush_in_background(&self, cx: &mut Context<'_>) -> bool {
+    pub(super) fn flush_in_background(&self, cx: &mut Context<'_>) -> bool {
         self.writer().poll_flush(cx).is_pending()
     }
 
@@ -222,25 +185,51 @@ impl Shared {
 
     /// Queues a message without writing it.
     pub(super) fn push(&self, message: Message) -> Result<(), Error> {
-        self.push_locked(&mut self.writer(), message, true)
+        self.push_locked(&mut self.writer(), message, SOCKET)
     }
 
-    /// Queues `message`; `compress`: it may go compressed.
+    /// Queues `message`, compressed or in parts as `mode` says.
     fn push_locked(
         &self,
         writer: &mut Writer<Io>,
         message: Message,
-        compress: bool,
+        mode: SendMode,
+    ) -> Result<(), Error> {
+        if mode.framing != Framing::Whole {
+            return self.push_part_locked(writer, message, mode.framing == Framing::LastPart);
+        }
+        match message {
+            Message::Text(text) => writer.push_data(OpCode::Text, text.into_bytes(), mode.compress),
+            Message::Binary(data) => writer.push_data(OpCode::Binary, data, mode.compress),
+            control => self.push_control_message(writer, control),
+        }
+    }
+
+    /// Queues one part of a message, or a control message between parts.
+    #[inline(never)]
+    fn push_part_locked(
+        &self,
+        writer: &mut Writer<Io>,
+        message: Message,
+        last: bool,
     ) -> Result<(), Error> {
         match message {
-            Message::Text(text) => writer.push_data(OpCode::Text, text.into_bytes(), compress),
-            Message::Binary(data) => writer.push_data(OpCode::Binary, data, compress),
+            Message::Text(text) => writer.push_part(OpCode::Text, text.into_bytes(), last),
+            Message::Binary(data) => writer.push_part(OpCode::Binary, data, last),
+            control => self.push_control_message(writer, control),
+        }
+    }
+
+    /// Queues a ping, a pong or a close.
+    fn push_control_message(&self, writer: &mut Writer<Io>, message: Message) -> Result<(), Error> {
+        match message {
             Message::Ping(data) => Self::push_control(writer, OpCode::Ping, data),
             Message::Pong(data) => Self::push_control(writer, OpCode::Pong, data),
             Message::Close(frame) => {
                 self.push_close_locked(writer, frame.as_ref());
                 Ok(())
             }
+            Message::Text(_) | Message::Binary(_) => Ok(()),
         }
     }
 
@@ -257,7 +246,7 @@ impl Shared {
         if message.is_some() {
             ready!(writer.poll_room(cx, SINK_HIGH_WATER))?;
             if let Some(message) = message.take() {
-                self.push_locked(&mut writer, message, mode.compress)?;
+                self.push_locked(&mut writer, message, mode)?;
                 // More input is already here: its answers can go out with this one, in one
                 // write, when the socket next waits for input (or the sender goes idle).
                 if mode.gather
@@ -302,7 +291,7 @@ impl Shared {
 
     /// Whether a send left its frame queued, clearing the mark. A plain load first: most
     /// of the time nothing was left, and a load costs less than a swap.
-    fn take_deferred(&self) -> bool {
+    pub(super) fn take_deferred(&self) -> bool {
         self.deferred.load(Ordering::Acquire) && self.deferred.swap(false, Ordering::AcqRel)
     }
 

@@ -6,7 +6,22 @@ use std::sync::atomic::Ordering;
 use super::shared::{Initiator, Shared};
 use crate::{CloseCode, CloseFrame, ClosedBy, Error, Traffic};
 
-/// Where a socket's close handshake stands.
+/// Where a socket's close handshake stands, from [`WebSocket::state`](crate::WebSocket::state).
+///
+/// # Example
+///
+/// ```
+/// use tower_websockets::{CloseCode, Handshake, State, WebSocket};
+///
+/// async fn handler(mut socket: WebSocket, _: Handshake) {
+///     while let Some(Ok(_)) = socket.recv().await {}
+///     // The peer closed (and was answered), or the connection was lost.
+///     assert_ne!(socket.state(), State::Open);
+///     if let Some(frame) = socket.close_frame() {
+///         println!("closed by the peer with {}", frame.code);
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum State {

@@ -43,6 +43,8 @@ pub(crate) struct Writer<T> {
     close_sent: Option<Box<CloseFrame>>,
     failed: Option<Box<Error>>,
     shut_down: bool,
+    /// The kind of the message being sent in parts, if one is.
+    parts: Option<OpCode>,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
     /// Whether compression was agreed (then the compressor is the connection's).
@@ -65,6 +67,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             close_sent: None,
             failed: None,
             shut_down: false,
+            parts: None,
             messages: 0,
             bytes: 0,
             #[cfg(feature = "deflate")]
@@ -96,11 +99,8 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         payload: Bytes,
         compress: bool,
     ) -> Result<(), Error> {
-        if self.close_sent.is_some() {
-            return Err(Error::Closed);
-        }
-        if let Some(e) = &self.failed {
-            return Err((**e).clone());
+        if self.close_sent.is_some() || self.failed.is_some() || self.parts.is_some() {
+            return Err(self.refusal());
         }
         self.messages += 1;
         self.bytes += payload.len() as u64;
@@ -127,6 +127,48 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         Ok(())
     }
 
+    /// Why a whole message cannot be sent now.
+    #[cold]
+    fn refusal(&self) -> Error {
+        self.check_open().err().unwrap_or(Error::MessageInParts)
+    }
+
+    /// Whether data may still be sent: not after a close frame, nor once writing failed.
+    fn check_open(&self) -> Result<(), Error> {
+        if self.close_sent.is_some() {
+            return Err(Error::Closed);
+        }
+        match &self.failed {
+            Some(e) => Err((**e).clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues one part of a message sent in parts (RFC 6455 §5.4): the first as a text or
+    /// binary frame, the others as continuations, `last` with FIN. Sent uncompressed.
+    pub(crate) fn push_part(
+        &mut self,
+        opcode: OpCode,
+        payload: Bytes,
+        last: bool,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let frame_opcode = match self.parts {
+            None => opcode,
+            Some(kind) if kind == opcode => OpCode::Continuation,
+            Some(_) => return Err(Error::MessageInParts),
+        };
+        self.bytes += payload.len() as u64;
+        if last {
+            self.messages += 1;
+            self.parts = None;
+        } else {
+            self.parts = Some(opcode);
+        }
+        self.encode_frame(frame_opcode, payload, false, last);
+        Ok(())
+    }
+
     /// Queues a ping or a pong, unless a close frame has been sent (nothing may follow it).
     pub(crate) fn push_control(&mut self, opcode: OpCode, payload: Bytes) {
         if self.close_sent.is_none() && self.failed.is_none() {
@@ -146,9 +188,16 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     }
 
     /// Queues one final frame; `compressed` sets RSV1 (RFC 7692 §6).
+    #[inline]
     fn encode(&mut self, opcode: OpCode, payload: Bytes, compressed: bool) {
+        self.encode_frame(opcode, payload, compressed, true);
+    }
+
+    /// Queues one frame; `fin`: the message's last (RFC 6455 §5.2).
+    fn encode_frame(&mut self, opcode: OpCode, payload: Bytes, compressed: bool, fin: bool) {
         let (mut head, len) = frame_head(opcode, payload.len());
         head[0] |= u8::from(compressed) << 6;
+        head[0] &= !(u8::from(!fin) << 7);
         self.queued += len + payload.len();
         self.staging.extend_from_slice(&head[..len]);
         if payload.len() <= INLINE_PAYLOAD {

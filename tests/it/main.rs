@@ -22,6 +22,7 @@ mod http2;
 mod keepalive;
 mod layout;
 mod limits;
+mod parts;
 mod pipelining;
 mod protocol;
 mod routing;
