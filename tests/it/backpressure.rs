@@ -2,17 +2,8 @@
 
 use std::time::Duration;
 
-use crate::common::{heavy, serve, within, RawSocket};
+use crate::common::{heavy, rss_bytes, serve, within, RawSocket};
 use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
-
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
-}
 
 // On the paused clock, a send times out only once every task waits: the handler has sent
 // all the connection takes, and nothing can move.

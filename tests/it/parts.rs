@@ -5,7 +5,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
 use tower_websockets::{Error, Handshake, Message, MessageKind, WebSocket, WebSocketLayer};
 
-use crate::common::{next_data, serve, within, RawSocket};
+use crate::common::{next_data, rss_bytes, serve, within, RawSocket};
 
 const FIN: u8 = 0x80;
 const TEXT: u8 = 0x1;
@@ -52,15 +52,6 @@ async fn summing(mut socket: WebSocket, _: Handshake) {
             sum = Sum::default();
         }
     }
-}
-
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
 }
 
 /// Runs `streamed_256_mib_alone` in a process of its own: RSS is the process's, and this
