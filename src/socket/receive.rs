@@ -20,14 +20,16 @@ impl Shared {
     /// The next whole message; `None` once reading has ended.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
         let mut reader = self.reader();
+        if !self.ready_to_read(&mut reader, cx) {
+            return Poll::Ready(None);
+        }
         if reader.in_parts() {
             return Poll::Ready(Some(Err(Error::MessageInParts)));
         }
         loop {
             let frame = match ready!(self.poll_frame(&mut reader, cx)) {
-                Next::Frame(frame) => frame,
-                Next::End => return Poll::Ready(None),
-                Next::Failed(error) => return Poll::Ready(Some(Err(error))),
+                Ok(frame) => frame,
+                Err(error) => return Poll::Ready(Some(Err(error))),
             };
             let message = match reader.assemble(frame) {
                 Ok(Some(message)) => message,
@@ -45,14 +47,16 @@ impl Shared {
     /// answered, not returned; `None` once reading has ended.
     pub(super) fn poll_recv_part(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Part, Error>>> {
         let mut reader = self.reader();
+        if !self.ready_to_read(&mut reader, cx) {
+            return Poll::Ready(None);
+        }
         if reader.in_whole() {
             return Poll::Ready(Some(Err(Error::MessageInParts)));
         }
         loop {
             let frame = match ready!(self.poll_frame(&mut reader, cx)) {
-                Next::Frame(frame) => frame,
-                Next::End => return Poll::Ready(None),
-                Next::Failed(error) => return Poll::Ready(Some(Err(error))),
+                Ok(frame) => frame,
+                Err(error) => return Poll::Ready(Some(Err(error))),
             };
             match reader.assemble_part(frame) {
                 Ok(Piece::Part(part)) => return Poll::Ready(Some(Ok(part))),
@@ -67,20 +71,29 @@ impl Shared {
         }
     }
 
-    /// The next frame, after what every receive does first: nothing once reading has
-    /// ended; the pongs and close this side still owes, written; what sends gathered,
-    /// written before waiting for input. An error ends reading (see [`fail`](Self::fail)).
+    /// What every receive does first: `false` once reading has ended; otherwise the pongs
+    /// and the close this side still owes are written (as far as the connection takes).
     #[inline(always)]
-    fn poll_frame(&self, reader: &mut Reader, cx: &mut Context<'_>) -> Poll<Next> {
+    fn ready_to_read(&self, reader: &mut Reader, cx: &mut Context<'_>) -> bool {
         if reader.finished() {
-            return Poll::Ready(Next::End);
+            return false;
         }
-        // Finish writing what this side queued (pongs, pings) and could not write at once.
         if reader.owes_flush {
             reader.owes_flush = self.flush_in_background(cx);
         }
+        true
+    }
+
+    /// The next frame; what sends gathered is written before waiting for input. An error
+    /// ends reading (see [`fail`](Self::fail)).
+    #[inline(always)]
+    fn poll_frame(
+        &self,
+        reader: &mut Reader,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<RawFrame, Error>> {
         match reader.poll_frame(cx) {
-            Poll::Ready(Ok(frame)) => Poll::Ready(Next::Frame(frame)),
+            Poll::Ready(Ok(frame)) => Poll::Ready(Ok(frame)),
             Poll::Pending => {
                 // The socket is about to wait for input: write what was gathered.
                 self.input_waiting.store(false, Ordering::Relaxed);
@@ -89,7 +102,7 @@ impl Shared {
                 }
                 Poll::Pending
             }
-            Poll::Ready(Err(error)) => Poll::Ready(Next::Failed(self.fail(reader, error, cx))),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(self.fail(reader, error, cx))),
         }
     }
 
@@ -126,13 +139,4 @@ impl Shared {
         reader.finish_with_error(error.clone());
         error
     }
-}
-
-/// What polling for a frame gives.
-enum Next {
-    Frame(RawFrame),
-    /// Reading has ended.
-    End,
-    /// Reading ended now, with this error.
-    Failed(Error),
 }
