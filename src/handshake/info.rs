@@ -91,6 +91,16 @@ impl Handshake {
     }
 
     /// The subprotocols the client offered, in its order (`Sec-WebSocket-Protocol`).
+    ///
+    /// ```
+    /// use tower_websockets::{Handshake, Message, WebSocket};
+    ///
+    /// async fn handler(mut socket: WebSocket, handshake: Handshake) {
+    ///     let offered: Vec<&str> = handshake.offered_protocols().collect();
+    ///     let note = format!("you offered {offered:?}, we agreed {:?}", handshake.protocol());
+    ///     let _ = socket.send(Message::text(note)).await;
+    /// }
+    /// ```
     pub fn offered_protocols(&self) -> impl Iterator<Item = &str> {
         super::protocol::offered(self.headers())
     }

@@ -144,6 +144,20 @@ impl WebSocket {
     /// it; each goes out as one frame, uncompressed. Control messages (ping, pong, close)
     /// may go out between parts, with `last` unused. A whole message sent while one is
     /// under way in parts fails with [`Error::MessageInParts`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_websockets::{Handshake, Message, WebSocket};
+    ///
+    /// /// Sends a report as it is computed, one line a frame.
+    /// async fn report(mut socket: WebSocket, _: Handshake) -> Result<(), tower_websockets::Error> {
+    ///     for line in ["first line\n", "second line\n"] {
+    ///         socket.send_part(Message::text(line), false).await?;
+    ///     }
+    ///     socket.send_part(Message::text("done\n"), true).await
+    /// }
+    /// ```
     pub fn send_part(
         &mut self,
         message: Message,
@@ -191,6 +205,21 @@ impl WebSocket {
     /// Drops the connection now, without a close handshake: the peer sees the TCP
     /// connection end. Every later `recv` ends and every `send` fails; the session's
     /// summary records [`Error::AbortedByHandler`] with close code 1006.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_websockets::{Handshake, Message, WebSocket};
+    ///
+    /// /// A client that sends binary where text was agreed is cut off, no questions asked.
+    /// async fn strict(mut socket: WebSocket, _: Handshake) {
+    ///     while let Some(Ok(message)) = socket.recv().await {
+    ///         if let Message::Binary(_) = message {
+    ///             socket.abort();
+    ///         }
+    ///     }
+    /// }
+    /// ```
     pub fn abort(&self) {
         self.shared.abort(Error::AbortedByHandler);
     }
