@@ -40,6 +40,7 @@ impl<H> Config<H> {
             handshake: HandshakeConfig::default(),
             socket: SocketConfig {
                 max_message_size: 64 << 20,
+                max_frame_size: None,
                 reassembly_capacity: 4 * 1024,
                 keep_alive_interval: Some(Duration::from_secs(120)),
                 keep_alive_timeout: None,
@@ -78,6 +79,8 @@ impl Paths {
 #[derive(Debug, Clone)]
 pub(crate) struct SocketConfig {
     pub(crate) max_message_size: usize,
+    /// The largest single frame; `None`: `max_message_size`.
+    pub(crate) max_frame_size: Option<usize>,
     /// The initial capacity of the buffer that reassembles a fragmented message.
     pub(crate) reassembly_capacity: usize,
     pub(crate) keep_alive_interval: Option<Duration>,

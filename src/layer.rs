@@ -200,10 +200,23 @@ impl<H: Handler> WebSocketLayer<H> {
         self
     }
 
-    /// The largest message (or single frame) accepted, in bytes; a larger one closes the
-    /// socket with 1009 before its payload is buffered. Default: 64 MiB.
+    /// The largest whole message accepted, in bytes (inflated, with compression); a larger
+    /// one closes the socket with 1009 before its payload is buffered. Messages taken in
+    /// parts ([`recv_part`](crate::WebSocket::recv_part)) are not bounded by it, only each
+    /// of their frames is (see [`max_frame_size`](Self::max_frame_size)). Default: 64 MiB.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.config.socket.max_message_size = bytes;
+        self
+    }
+
+    /// The largest single frame accepted, in bytes; a larger one closes the socket with
+    /// 1009 before it is read. The engine reads each frame whole, so this is the memory a
+    /// message taken in parts costs at most: a client streams a large message by
+    /// fragmenting it. Raise it above `max_message_size` for handlers that read in parts
+    /// and clients that send large frames; a whole message still may not pass
+    /// `max_message_size`. Default: `max_message_size`.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.config.socket.max_frame_size = Some(bytes);
         self
     }
 

@@ -30,6 +30,15 @@ pub(super) struct Partial {
     pub(super) parts: Option<Utf8Carry>,
 }
 
+/// 1009 for a message over `max_message_size`.
+#[cold]
+fn too_big() -> Error {
+    Error::protocol(
+        CloseCode::MESSAGE_TOO_BIG,
+        "message larger than the configured maximum",
+    )
+}
+
 /// A control frame as a message: ping, pong or close (RFC 6455 §5.5).
 #[inline(always)]
 pub(super) fn control(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
@@ -79,17 +88,22 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(io: ReadIo<Io>, max_message_size: usize, reassembly_capacity: usize) -> Self {
+    pub(crate) fn new(
+        io: ReadIo<Io>,
+        max_message_size: usize,
+        max_frame_size: usize,
+        reassembly_capacity: usize,
+    ) -> Self {
         let tap = io.tap();
         #[cfg(feature = "deflate")]
         let compressed = tap.compressed();
         #[cfg(feature = "deflate")]
         let frames_in = match compressed {
-            true => engine::frames(MarkingIo(io), max_message_size),
-            false => engine::frames(io, max_message_size),
+            true => engine::frames(MarkingIo(io), max_frame_size),
+            false => engine::frames(io, max_frame_size),
         };
         #[cfg(not(feature = "deflate"))]
-        let frames_in = engine::frames(io, max_message_size);
+        let frames_in = engine::frames(io, max_frame_size);
         Reader {
             tap,
             #[cfg(feature = "deflate")]
@@ -163,6 +177,11 @@ impl Reader {
                     opcode == OpCode::Text
                 };
                 if fin && !compressed {
+                    // The engine bounds the frame; with a larger frame limit, a whole
+                    // message in one frame still must fit the message limit.
+                    if payload.len() > self.max_message_size {
+                        return Err(too_big());
+                    }
                     return self.complete(text, payload).map(Some);
                 }
                 let capacity = if compressed {
@@ -261,10 +280,7 @@ impl Reader {
             }
         } else {
             if partial.data.len() + payload.len() > self.max_message_size {
-                return Err(Error::protocol(
-                    CloseCode::MESSAGE_TOO_BIG,
-                    "message larger than the configured maximum",
-                ));
+                return Err(too_big());
             }
             partial.data.extend_from_slice(payload);
         }

@@ -141,6 +141,7 @@ impl Shared {
             reader: Mutex::new(Reader::new(
                 read,
                 config.max_message_size,
+                config.max_frame_size.unwrap_or(config.max_message_size),
                 config.reassembly_capacity,
             )),
             writer: Mutex::new(Writer::new(write)),

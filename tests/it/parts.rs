@@ -228,3 +228,29 @@ async fn a_message_sent_in_parts_goes_out_as_fragments() {
     );
     let _ = client.next().await;
 }
+
+#[tokio::test]
+async fn the_frame_limit_bounds_parts_and_the_message_limit_whole_messages() {
+    // Whole messages up to 1,000 bytes; frames up to 64 KiB.
+    fn limits<H: tower_websockets::Handler>(layer: WebSocketLayer<H>) -> WebSocketLayer<H> {
+        layer.max_message_size(1000).max_frame_size(64 << 10)
+    }
+    let parts = serve(limits(WebSocketLayer::new(summing))).await;
+    let mut socket = RawSocket::connect(parts.addr).await;
+    socket.send(FIN | BINARY, &[5; 10_000], true).await;
+    let report = within(socket.recv()).await.unwrap();
+    assert!(String::from_utf8(report.payload)
+        .unwrap()
+        .starts_with("binary 10000 bytes"));
+    // A frame over the frame limit is refused before it is read.
+    socket.send(FIN | BINARY, &[5; 100_000], true).await;
+    assert_eq!(socket.expect_close().await, 1009);
+
+    // Taken whole, a message in one frame still may not pass the message limit.
+    let whole = serve(limits(WebSocketLayer::default())).await;
+    let mut socket = RawSocket::connect(whole.addr).await;
+    socket.send(FIN | BINARY, &[5; 900], true).await;
+    assert_eq!(within(socket.recv()).await.unwrap().payload.len(), 900);
+    socket.send(FIN | BINARY, &[5; 2000], true).await;
+    assert_eq!(socket.expect_close().await, 1009);
+}
