@@ -28,18 +28,12 @@ impl Reader {
         #[cfg(not(feature = "deflate"))]
         let (compressed, sent_as_text) = (false, false);
         self.admit(&frame, compressed)?;
-        let RawFrame {
-            fin,
-            opcode,
-            payload,
-            ..
-        } = frame;
-        let mut partial = match opcode {
+        let mut partial = match frame.opcode {
             OpCode::Text | OpCode::Binary => Box::new(Partial {
                 text: if compressed {
                     sent_as_text
                 } else {
-                    opcode == OpCode::Text
+                    frame.opcode == OpCode::Text
                 },
                 compressed,
                 data: Vec::new(),
@@ -55,20 +49,20 @@ impl Reader {
                     ))
                 }
             },
-            _ => return control(opcode, payload).map(Piece::Control),
+            opcode => return control(opcode, frame.payload).map(Piece::Control),
         };
-        let data = self.part_data(&mut partial, payload, fin)?;
+        let data = self.part_data(&mut partial, frame.payload, frame.fin)?;
         let kind = match partial.text {
             true => MessageKind::Text,
             false => MessageKind::Binary,
         };
-        if !fin {
+        if !frame.fin {
             self.partial = Some(partial);
         }
         Ok(Piece::Part(Part {
             kind,
             data,
-            last: fin,
+            last: frame.fin,
         }))
     }
 
