@@ -69,34 +69,42 @@
 //!
 //! The path of a request:
 //!
-//! 1. **Detect** (`service.rs`): a request on one of the configured paths is ours; any
-//!    other goes to the inner service (`future.rs` and `body.rs` wrap its answer).
+//! 1. **Detect** (`service.rs`): a request on one of the configured paths (any path, for
+//!    a service from `into_service`, `route.rs`) is ours; any other goes to the inner
+//!    service (`future.rs` and `body.rs` wrap its answer).
 //! 2. **Validate** (`handshake/check.rs`): method, version, headers and key (RFC 6455
 //!    §4.2.1) or the extended CONNECT (RFC 8441); the origin (`handshake/origin.rs`); the
-//!    subprotocol (`handshake/protocol.rs`). A failure is a `rejection.rs` answer, counted
-//!    in `stats.rs`.
-//! 3. **Accept** (`service.rs`): unless a shutdown began (`shutdown.rs`) or the socket
+//!    subprotocol (`handshake/protocol.rs`); compression (`deflate/negotiate.rs`). A
+//!    failure is a `rejection.rs` answer, counted in `stats.rs`.
+//! 3. **Decide** (`accept.rs`): with an accept hook, its [`Decision`], before the `101`.
+//! 4. **Accept** (`upgrade.rs`): unless a shutdown began (`shutdown.rs`) or the socket
 //!    limit is reached (`stats.rs`), the `101` (or `200` over HTTP/2) goes back with a
 //!    [`SessionHandle`] (`session/handle.rs`).
-//! 4. **Spawn** (`session/mod.rs`): a task waits for hyper's upgrade, builds the socket
+//! 5. **Spawn** (`session/mod.rs`): a task waits for hyper's upgrade, builds the socket
 //!    (`socket/shared.rs`) and runs the handler (`handler.rs`, `echo.rs`) under its
 //!    supervisor (`session/supervisor.rs`: keep-alive from `session/keep_alive.rs`,
 //!    shutdown, catching panics).
-//! 5. **Session end** (`session/mod.rs`): the close handshake is finished within the close
+//! 6. **Session end** (`session/mod.rs`): the close handshake is finished within the close
 //!    timeout, and a [`SessionSummary`] (`summary.rs`) is published to the handle and
 //!    traced.
 //!
 //! The path of a message:
 //!
 //! 1. **Read** (`socket/engine.rs`): fastwebsockets reads a frame from the connection's
-//!    read side (`socket/connection.rs`), one read in flight per socket.
-//! 2. **Reassemble** (`socket/reader.rs`): masking, control frames, fragments, UTF-8 and
-//!    size checks; pings and closes are answered (`socket/shared.rs`).
-//! 3. **Handler** (`socket/mod.rs`): [`WebSocket::recv`] hands it over as a [`Message`]
-//!    (`message.rs`); [`WebSocket::send`] queues the answer (`socket/send.rs`).
-//! 4. **Write** (`socket/writer.rs`): frames are encoded (`socket/encode.rs`) into a queue
-//!    and written with vectored writes, answers to pipelined input gathered into one; tasks
-//!    waiting for room wait in `socket/wakers.rs`.
+//!    read side (`socket/connection.rs`), one read in flight per socket; with compression,
+//!    through the filter that takes RSV1 off each frame (`socket/marks.rs`).
+//! 2. **Reassemble** (`socket/reader.rs`, `socket/checks.rs`): masking, control frames,
+//!    fragments, inflating (`deflate/codec.rs`), UTF-8 and size checks; or, a part at a
+//!    time (`socket/parts.rs`, `part.rs`). Pings and closes are answered on the way
+//!    (`socket/receive.rs`).
+//! 3. **Handler** (`socket/mod.rs`, `socket/halves.rs`): [`WebSocket::recv`] hands it
+//!    over as a [`Message`] (`message.rs`; text as [`Utf8Bytes`], `text.rs`), or
+//!    [`WebSocket::recv_part`] as a [`Part`]; [`WebSocket::send`] queues the answer
+//!    (`socket/send.rs`). `socket/status.rs` tells where the close handshake stands.
+//! 4. **Write** (`socket/writer.rs`): frames are encoded (`socket/encode.rs`; compressed
+//!    by `deflate/codec.rs`) into a queue and written with vectored writes, answers to
+//!    pipelined input gathered into one; tasks waiting for room wait in
+//!    `socket/wakers.rs`.
 //!
 //! [tower]: https://docs.rs/tower
 //! [hyper]: https://docs.rs/hyper
