@@ -47,13 +47,12 @@ struct Deflate {
 
 /// Splits the connection into its read side and its write side.
 pub(crate) fn split<T>(io: T) -> (ReadIo<T>, WriteIo<T>) {
-    let connection = Arc::new(Connection {
+    share(Connection {
         io: Mutex::new(io),
         delivered: AtomicU64::new(0),
         #[cfg(feature = "deflate")]
         deflate: None,
-    });
-    (ReadIo(connection.clone()), WriteIo(connection))
+    })
 }
 
 /// [`split`], with compression agreed: frames may carry RSV1.
@@ -63,7 +62,7 @@ pub(crate) fn split_compressed<T>(
     compressor: Compressor,
     inflater: Inflater,
 ) -> (ReadIo<T>, WriteIo<T>) {
-    let connection = Arc::new(Connection {
+    share(Connection {
         io: Mutex::new(io),
         delivered: AtomicU64::new(0),
         deflate: Some(Box::new(Deflate {
@@ -71,7 +70,12 @@ pub(crate) fn split_compressed<T>(
             inflater: Mutex::new(inflater),
             compressor: Mutex::new(compressor),
         })),
-    });
+    })
+}
+
+/// Both sides of one connection.
+fn share<T>(connection: Connection<T>) -> (ReadIo<T>, WriteIo<T>) {
+    let connection = Arc::new(connection);
     (ReadIo(connection.clone()), WriteIo(connection))
 }
 

@@ -4,18 +4,15 @@
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use proptest::prelude::*;
 
-use crate::common::{serve, within, RawFrame, RawSocket};
+use crate::common::{
+    bits::{BINARY, CONTINUATION, FIN, PING, RSV1, TEXT},
+    serve, within, RawFrame, RawSocket,
+};
 use tower_websockets::{
     CloseCode, DeflateConfig, DeflateParams, Handshake, Message, WebSocket, WebSocketLayer,
 };
 
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
-const FIN: u8 = 0x80;
-const RSV1: u8 = 0x40;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CONTINUATION: u8 = 0x0;
-const PING: u8 = 0x9;
 
 /// A client's side of the extension.
 struct ClientCodec {

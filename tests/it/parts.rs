@@ -5,12 +5,10 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
 use tower_websockets::{Error, Handshake, Message, MessageKind, WebSocket, WebSocketLayer};
 
-use crate::common::{next_data, rss_bytes, serve, within, RawSocket};
-
-const FIN: u8 = 0x80;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CONTINUATION: u8 = 0x0;
+use crate::common::{
+    bits::{BINARY, CONTINUATION, FIN, PING, TEXT},
+    next_data, rss_bytes, serve, within, RawSocket,
+};
 
 /// A cheap checksum of a byte stream, kept the same way on both sides.
 #[derive(Default)]
@@ -140,7 +138,7 @@ async fn pings_between_parts_are_answered() {
     let server = serve(WebSocketLayer::new(summing)).await;
     let mut socket = RawSocket::connect(server.addr).await;
     socket.send(BINARY, &[1; 1000], true).await;
-    socket.send(FIN | 0x9, b"are you there", true).await;
+    socket.send(FIN | PING, b"are you there", true).await;
     let pong = within(socket.recv()).await.unwrap();
     assert_eq!(
         (pong.opcode, pong.payload.as_slice()),

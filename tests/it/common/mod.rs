@@ -262,6 +262,18 @@ pub fn upgrade_request(path: &str, extra: &str) -> String {
     )
 }
 
+/// The bits of a frame's first byte (RFC 6455 §5.2, RFC 7692 §6), for raw clients.
+pub mod bits {
+    pub const FIN: u8 = 0x80;
+    /// Set on a compressed message's first frame.
+    #[cfg(feature = "deflate")]
+    pub const RSV1: u8 = 0x40;
+    pub const CONTINUATION: u8 = 0x0;
+    pub const TEXT: u8 = 0x1;
+    pub const BINARY: u8 = 0x2;
+    pub const PING: u8 = 0x9;
+}
+
 /// A WebSocket client that writes frames byte by byte as told, to break the rules on
 /// purpose; it reads the server's frames back whole.
 pub struct RawSocket {
