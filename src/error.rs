@@ -50,6 +50,11 @@ pub enum Error {
     /// The handler tried to send a ping or pong with a payload over 125 bytes, which RFC
     /// 6455 §5.5 forbids. Nothing was sent; the socket stays open.
     ControlFrameTooLarge,
+    /// The socket's outgoing queue was full when a message was published to it, and the
+    /// [`Topics`](crate::Topics) policy is to close such sockets: it was sent a close
+    /// frame 1008, and dropped when the close handshake had not ended within the close
+    /// timeout.
+    QueueFull,
 }
 
 impl Error {
@@ -77,6 +82,9 @@ impl fmt::Display for Error {
             Error::ControlFrameTooLarge => {
                 f.write_str("a ping or pong payload may not be over 125 bytes")
             }
+            Error::QueueFull => f.write_str(
+                "dropped for falling behind: its outgoing queue was full when a message was published",
+            ),
             Error::KeepAliveTimeout => {
                 f.write_str("the peer answered no ping within the keep-alive timeout")
             }

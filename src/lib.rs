@@ -135,6 +135,7 @@ mod stats;
 mod summary;
 mod sync;
 mod text;
+mod topics;
 mod upgrade;
 
 pub use accept::Decision;
@@ -157,6 +158,7 @@ pub use socket::{RecvHalf, SendHalf, State, WebSocket};
 pub use stats::{Rejections, Stats};
 pub use summary::{ClosedBy, SessionSummary, Traffic};
 pub use text::Utf8Bytes;
+pub use topics::{Member, TopicStats, Topics, TopicsBuilder, WhenFull};
 
 /// The README's code examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -112,6 +112,27 @@ impl Compressor {
     }
 }
 
+impl Compressor {
+    /// Without server context takeover, the window bits this socket's messages are
+    /// compressed with: a message compressed alone with them suits every socket that
+    /// returns the same bits, so it can be compressed once for all of them.
+    pub(crate) fn shareable_bits(&self) -> Option<u8> {
+        (!self.takeover).then_some(self.bits)
+    }
+
+    /// The payload compressed alone, for every socket with the same
+    /// [`shareable_bits`](Self::shareable_bits); `None` when it goes better as it is.
+    pub(crate) fn compress_alone(&self, payload: &[u8]) -> Option<Bytes> {
+        if payload.len() < self.min_size {
+            return None;
+        }
+        let mut compressor = self.pools.compressor(self.bits);
+        let compressed = deflate(&mut compressor, payload)?;
+        self.pools.give_compressor(self.bits, compressor);
+        (compressed.len() < payload.len()).then_some(compressed)
+    }
+}
+
 /// Compresses `input` with a sync flush and drops the flush's tail.
 fn deflate(compressor: &mut Compress, input: &[u8]) -> Option<Bytes> {
     let mut out = Vec::with_capacity(input.len() / 2 + 64);

@@ -78,6 +78,8 @@ async fn run<H: Handler>(
         }
     };
     let shared = socket(upgraded, &config, &handshake, max_message_size);
+    // However the session ends, even with its task dropped, the socket leaves its topics.
+    let _leave = LeaveGroups(&shared);
     let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
     // Built and awaited in one expression: the handler's future then has one slot in
     // this one, not a second for a local it was first put in.
@@ -88,6 +90,7 @@ async fn run<H: Handler>(
             // Past a shutdown's deadline, or a peer that stopped answering pings: drop the
             // connection where it stands, whoever still holds the socket.
             shared.abort(error.clone());
+            shared.leave_groups();
             let mut summary = summarize(shared.state(), None, publisher.elapsed());
             summary.error = Some(error);
             publisher.publish(summary);
@@ -110,11 +113,21 @@ async fn run<H: Handler>(
     ))
     .await;
 
+    shared.leave_groups();
     publisher.publish(summarize(
         shared.state(),
         handler_error,
         publisher.elapsed(),
     ));
+}
+
+/// Makes the socket leave the groups it joined when dropped.
+struct LeaveGroups<'a>(&'a Shared);
+
+impl Drop for LeaveGroups<'_> {
+    fn drop(&mut self) {
+        self.0.leave_groups();
+    }
 }
 
 /// The socket over the upgraded connection, with this session's settings. A plain

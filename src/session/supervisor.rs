@@ -9,6 +9,7 @@ use std::{
 
 use futures_util::future::{CatchUnwind, FutureExt};
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 
 use super::keep_alive::{KeepAlive, Tick};
 use crate::{
@@ -45,6 +46,8 @@ pin_project! {
         shutdown: PhaseWatch<'a>,
         #[pin]
         keep_alive: Option<KeepAlive>,
+        // Boxed: set only for a socket closed for falling behind.
+        eviction: Option<Pin<Box<Sleep>>>,
     }
 }
 
@@ -60,6 +63,7 @@ impl<'a, H, F: Future> Supervisor<'a, H, F> {
             config,
             shutdown: config.shutdown.watch(),
             keep_alive: config.socket.keep_alive_interval.map(KeepAlive::new),
+            eviction: None,
         }
     }
 }
@@ -69,8 +73,22 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // Before the handler first runs: from then on, other tasks may queue frames for
+        // this socket (publishing to a topic) and wake this one to write them.
+        this.shared.set_session_waker(cx.waker());
         if let Poll::Ready(output) = this.handler.as_mut().poll(cx) {
             return Poll::Ready(Supervised::Ended(output));
+        }
+        if this.shared.evicted() {
+            // Closed for falling behind: the peer has the close timeout to finish the
+            // close handshake, as after the handler returns.
+            let timeout = this.config.close_timeout;
+            let deadline = this
+                .eviction
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Supervised::Dropped(Error::QueueFull));
+            }
         }
         while let Poll::Ready(phase) = this.shutdown.as_mut().poll_change(cx) {
             if phase >= Phase::GoingAway {

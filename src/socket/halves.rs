@@ -14,6 +14,11 @@ pub struct RecvHalf {
 }
 
 impl RecvHalf {
+    /// The socket's state, shared with its session.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The next message; see [`WebSocket::recv`](super::WebSocket::recv).
     pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
         poll_fn(|cx| self.shared.poll_recv(cx)).await
@@ -39,6 +44,11 @@ pub struct SendHalf {
 }
 
 impl SendHalf {
+    /// The socket's state, shared with its session.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Sends a message and waits until the connection has taken it; see
     /// [`WebSocket::send`](super::WebSocket::send). Unlike it, never gathers: the receiving half may be in another
     /// task, busy with something else.

@@ -6,6 +6,7 @@
 //! encodes frames (`encode`) into a queue and writes them out; `connection` splits the
 //! upgraded connection between the two; `send` is the send future with its timeout.
 
+mod broadcast;
 mod checks;
 mod connection;
 mod encode;
@@ -13,7 +14,9 @@ mod engine;
 mod halves;
 #[cfg(feature = "deflate")]
 mod marks;
+mod membership;
 mod parts;
+mod queue;
 mod reader;
 mod receive;
 mod send;
@@ -29,11 +32,14 @@ use std::{
     task::{Context, Poll},
 };
 
+pub(crate) use broadcast::Broadcast;
 pub use halves::{RecvHalf, SendHalf};
+pub(crate) use membership::Group;
 pub(crate) use shared::Shared;
 use shared::SOCKET;
 pub(crate) use status::Snapshot;
 pub use status::State;
+pub(crate) use writer::Offer;
 
 use crate::{CloseCode, CloseFrame, Error, Message, Part};
 
@@ -81,6 +87,11 @@ pub struct WebSocket {
 impl WebSocket {
     pub(crate) fn new(shared: Arc<Shared>, protocol: Option<String>) -> Self {
         WebSocket { shared, protocol }
+    }
+
+    /// The socket's state, shared with its session.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The next message, `None` once the connection is closed.

@@ -5,14 +5,15 @@ use std::{
     future::poll_fn,
     sync::{
         atomic::{AtomicBool, AtomicU8, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, OnceLock, Weak,
     },
-    task::{ready, Context, Poll},
+    task::{ready, Context, Poll, Waker},
     time::Duration,
 };
 
 use super::{
     connection::{self, Io},
+    membership::{Group, Memberships},
     reader::Reader,
     writer::Writer,
 };
@@ -119,8 +120,13 @@ pub(crate) struct Shared {
     pub(super) input_waiting: AtomicBool,
     /// A send left its frame queued; it is written before the socket waits for input, or
     /// before the task that sent it goes idle.
-    deferred: AtomicBool,
+    pub(super) deferred: AtomicBool,
+    /// The socket was closed for falling behind (see `broadcast.rs`).
+    pub(super) evicted: AtomicBool,
     pub(super) send_timeout: Option<Duration>,
+    /// The session's task: woken when another task queues frames for this socket.
+    pub(super) session: OnceLock<Waker>,
+    pub(super) memberships: Mutex<Memberships>,
 }
 
 impl Shared {
@@ -149,7 +155,30 @@ impl Shared {
             input_waiting: AtomicBool::new(false),
             send_timeout: config.send_timeout,
             deferred: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            session: OnceLock::new(),
+            memberships: Mutex::default(),
         })
+    }
+
+    /// What tells this socket from every other one alive: the address of its state.
+    pub(crate) fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Records that this socket joined `group`; `false` once its session has ended (the
+    /// group must not take it in then: nobody would tell it to let go).
+    pub(crate) fn join(&self, group: Weak<dyn Group>) -> bool {
+        lock(&self.memberships).join(group)
+    }
+
+    /// Leaves every group joined; called when the session ends, and again (doing nothing)
+    /// if its task is dropped.
+    pub(crate) fn leave_groups(&self) {
+        let groups = lock(&self.memberships).end();
+        for group in groups.iter().filter_map(Weak::upgrade) {
+            group.leave(self.key());
+        }
     }
 
     pub(super) fn writer(&self) -> MutexGuard<'_, Writer<Io>> {

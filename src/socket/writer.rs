@@ -1,30 +1,34 @@
 //! The write side: frames are encoded into a queue and written out with vectored writes.
 
 use std::{
-    collections::VecDeque,
-    io::{self, IoSlice},
+    io,
     pin::Pin,
     sync::Arc,
     task::{ready, Context, Poll, Waker},
 };
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use fastwebsockets::OpCode;
 use tokio::io::AsyncWrite;
 
 use super::{
     connection::WriteIo,
     encode::{close_payload, frame_head, truncate_utf8, MAX_CLOSE_REASON},
+    queue::Queue,
     wakers::WakerSet,
 };
 use crate::{CloseCode, CloseFrame, Error};
 
-/// Payloads up to this size are copied next to their header; larger ones are queued as they
-/// are and written with the header in one vectored write, without a copy.
-const INLINE_PAYLOAD: usize = 1024;
-
-/// How many queued chunks one vectored write takes at most.
-const MAX_IOVECS: usize = 16;
+/// What became of a frame offered to a socket (see [`Writer::offer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Queued, behind everything queued before it.
+    Queued,
+    /// Not queued: it would have taken the socket's queue past the limit.
+    Full,
+    /// Not queued: the socket sends no more data (closing, closed or failed).
+    Closed,
+}
 
 /// The write side of a socket, over the connection `T`.
 pub(crate) struct Writer<T> {
@@ -34,17 +38,16 @@ pub(crate) struct Writer<T> {
     wakers: Arc<WakerSet>,
     /// The waker the connection is polled with: it wakes all of `wakers`.
     io_waker: Waker,
-    /// Encoded bytes after everything in `queue`.
-    staging: BytesMut,
-    /// Encoded chunks waiting for the connection, oldest first.
-    queue: VecDeque<Bytes>,
-    queued: usize,
+    /// Encoded frames waiting for the connection.
+    queue: Queue,
     // Both boxed: set at most once, and the writer lives as long as the socket.
     close_sent: Option<Box<CloseFrame>>,
     failed: Option<Box<Error>>,
     shut_down: bool,
     /// The kind of the message being sent in parts, if one is.
     parts: Option<OpCode>,
+    /// Frames offered while a message goes in parts: they follow its last part.
+    held: Vec<Bytes>,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
     /// Whether compression was agreed (then the compressor is the connection's).
@@ -61,13 +64,12 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             io: Some(io),
             io_waker: Waker::from(wakers.clone()),
             wakers,
-            staging: BytesMut::new(),
-            queue: VecDeque::new(),
-            queued: 0,
+            queue: Queue::default(),
             close_sent: None,
             failed: None,
             shut_down: false,
             parts: None,
+            held: Vec::new(),
             messages: 0,
             bytes: 0,
             #[cfg(feature = "deflate")]
@@ -87,7 +89,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
 
     /// Bytes encoded but not yet accepted by the connection.
     pub(crate) fn queued(&self) -> usize {
-        self.queued
+        self.queue.len()
     }
 
     /// Queues a data frame. Fails once a close frame has been sent.
@@ -119,8 +121,10 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     #[cfg(feature = "deflate")]
     #[inline(never)]
     fn push_compressed(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), Error> {
-        let compressed = self.io.as_ref().and_then(WriteIo::compressor);
-        match compressed.and_then(|mut compressor| compressor.compress(&payload)) {
+        match self
+            .compressor()
+            .and_then(|mut compressor| compressor.compress(&payload))
+        {
             Some(compressed) => self.encode(opcode, compressed, true),
             None => self.encode(opcode, payload, false),
         }
@@ -166,7 +170,42 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             self.parts = Some(opcode);
         }
         self.encode_frame(frame_opcode, payload, false, last);
+        if last && !self.held.is_empty() {
+            for frame in std::mem::take(&mut self.held) {
+                self.queue.push_encoded(frame);
+            }
+        }
         Ok(())
+    }
+
+    /// Queues a frame encoded elsewhere (one shared by many sockets) unless that would take
+    /// what is queued past `limit` bytes. While a message goes in parts, the frame waits
+    /// for its last part. Never waits itself.
+    /// `message_len`: the message's own length, as the socket's traffic counts it.
+    pub(crate) fn offer(&mut self, frame: Bytes, message_len: usize, limit: usize) -> Offer {
+        if self.close_sent.is_some() || self.failed.is_some() {
+            return Offer::Closed;
+        }
+        let held: usize = self.held.iter().map(Bytes::len).sum();
+        if self.queue.len() + held + frame.len() > limit {
+            return Offer::Full;
+        }
+        self.messages += 1;
+        self.bytes += message_len as u64;
+        if self.parts.is_some() {
+            self.held.push(frame);
+        } else {
+            self.queue.push_encoded(frame);
+        }
+        Offer::Queued
+    }
+
+    /// The socket's compressor, when compression was agreed.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn compressor(
+        &self,
+    ) -> Option<std::sync::MutexGuard<'_, crate::deflate::Compressor>> {
+        self.io.as_ref().and_then(WriteIo::compressor)
     }
 
     /// Queues a ping or a pong, unless a close frame has been sent (nothing may follow it).
@@ -198,14 +237,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         let (mut head, len) = frame_head(opcode, payload.len());
         head[0] |= u8::from(compressed) << 6;
         head[0] &= !(u8::from(!fin) << 7);
-        self.queued += len + payload.len();
-        self.staging.extend_from_slice(&head[..len]);
-        if payload.len() <= INLINE_PAYLOAD {
-            self.staging.extend_from_slice(&payload);
-        } else {
-            self.queue.push_back(self.staging.split().freeze());
-            self.queue.push_back(payload);
-        }
+        self.queue.push(&head[..len], payload);
     }
 
     /// Ready once fewer than `limit` bytes are queued: at `limit` or more, everything queued
@@ -215,7 +247,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         cx: &mut Context<'_>,
         limit: usize,
     ) -> Poll<Result<(), Error>> {
-        if self.queued >= limit {
+        if self.queue.len() >= limit {
             ready!(self.poll_flush(cx))?;
         }
         Poll::Ready(Ok(()))
@@ -228,7 +260,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         if let Some(e) = &self.failed {
             return Poll::Ready(Err((**e).clone()));
         }
-        if self.queued == 0 {
+        if self.queue.len() == 0 {
             return Poll::Ready(Ok(()));
         }
         if let Poll::Ready(result) = self.poll_write_out() {
@@ -244,56 +276,21 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     fn poll_write_out(&mut self) -> Poll<Result<(), Error>> {
         match self.write_out() {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(())) => {
-                debug_assert!(self.queued == 0 && self.queue.is_empty() && self.staging.is_empty());
-                Poll::Ready(Ok(()))
-            }
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
             Poll::Ready(Err(WriteError::Aborted)) => Poll::Ready(Err(Error::ConnectionReset)),
             Poll::Ready(Err(WriteError::Io(e))) => Poll::Ready(Err(self.fail(e))),
         }
     }
 
     fn write_out(&mut self) -> Poll<Result<(), WriteError>> {
-        let Writer {
-            io,
-            io_waker,
-            staging,
-            queue,
-            queued,
-            ..
-        } = self;
-        let Some(io) = io.as_ref() else {
+        let Some(io) = self.io.as_ref() else {
             return Poll::Ready(Err(WriteError::Aborted));
         };
         // One lock for all the writes and the flush.
         let mut guard = io.lock();
         let mut io = Pin::new(&mut *guard);
-        let mut io_cx = Context::from_waker(io_waker);
-        // Small frames only: write straight from the staging buffer.
-        while queue.is_empty() && !staging.is_empty() {
-            let n = written(ready!(io.as_mut().poll_write(&mut io_cx, staging)))?;
-            if n == staging.len() {
-                // All of it: keep the buffer, with its capacity, for the next frames.
-                staging.clear();
-            } else {
-                staging.advance(n);
-            }
-            *queued -= n;
-        }
-        if !staging.is_empty() {
-            queue.push_back(staging.split().freeze());
-        }
-        while !queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let count = queue.len().min(MAX_IOVECS);
-            for (slice, chunk) in slices.iter_mut().zip(queue.iter()) {
-                *slice = IoSlice::new(chunk);
-            }
-            let n = written(ready!(io
-                .as_mut()
-                .poll_write_vectored(&mut io_cx, &slices[..count])))?;
-            advance(queue, queued, n);
-        }
+        let mut io_cx = Context::from_waker(&self.io_waker);
+        ready!(self.queue.poll_write(io.as_mut(), &mut io_cx)).map_err(WriteError::Io)?;
         io.poll_flush(&mut io_cx).map_err(WriteError::Io)
     }
 
@@ -320,9 +317,8 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     /// Releases this half of the connection now; nothing more is written.
     pub(crate) fn abort(&mut self) {
         self.io = None;
+        self.held = Vec::new();
         self.queue.clear();
-        self.staging.clear();
-        self.queued = 0;
         if self.failed.is_none() {
             self.failed = Some(Box::new(Error::ConnectionReset));
         }
@@ -331,9 +327,8 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     fn fail(&mut self, e: io::Error) -> Error {
         let error = Error::from(e);
         self.failed = Some(Box::new(error.clone()));
+        self.held = Vec::new();
         self.queue.clear();
-        self.staging.clear();
-        self.queued = 0;
         error
     }
 }
@@ -343,32 +338,6 @@ enum WriteError {
     /// The connection was released by `abort`.
     Aborted,
     Io(io::Error),
-}
-
-/// The bytes a write took; taking none is an error.
-fn written(result: io::Result<usize>) -> Result<usize, WriteError> {
-    match result {
-        Ok(0) => Err(WriteError::Io(io::ErrorKind::WriteZero.into())),
-        Ok(n) => Ok(n),
-        Err(e) => Err(WriteError::Io(e)),
-    }
-}
-
-/// Drops `n` written bytes from the front of the queue.
-fn advance(queue: &mut VecDeque<Bytes>, queued: &mut usize, mut n: usize) {
-    *queued -= n;
-    while n > 0 {
-        let Some(front) = queue.front_mut() else {
-            break;
-        };
-        if n >= front.len() {
-            n -= front.len();
-            queue.pop_front();
-        } else {
-            front.advance(n);
-            n = 0;
-        }
-    }
 }
 
 #[cfg(test)]

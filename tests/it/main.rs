@@ -29,3 +29,4 @@ mod routing;
 mod session;
 mod shutdown;
 mod spans;
+mod topics;

@@ -1,0 +1,66 @@
+//! [`TopicStats`]: what a hub of topics has done so far.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a [`Topics`](crate::Topics) hub has done so far, from
+/// [`Topics::stats`](crate::Topics::stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicStats {
+    /// Messages published (each counted once, however many sockets it reached).
+    pub published: u64,
+    /// Messages queued for a socket: one for each socket each publish reached.
+    pub delivered: u64,
+    /// Messages not queued for a socket because its queue was full
+    /// ([`WhenFull::Drop`](crate::WhenFull::Drop)).
+    pub dropped: u64,
+    /// Sockets closed because their queue was full ([`WhenFull::Close`](crate::WhenFull::Close)).
+    pub closed_for_slowness: u64,
+    /// Topics with at least one subscriber, now.
+    pub topics: usize,
+    /// Subscriptions, now: a socket subscribed to three topics counts three.
+    pub subscriptions: usize,
+}
+
+/// The running counts behind [`TopicStats`].
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) published: AtomicU64,
+    pub(super) delivered: AtomicU64,
+    pub(super) dropped: AtomicU64,
+    pub(super) closed_for_slowness: AtomicU64,
+}
+
+/// What one publish did, counted in one go.
+#[derive(Debug, Default)]
+pub(super) struct Tally {
+    pub(super) delivered: u64,
+    pub(super) dropped: u64,
+    pub(super) closed: u64,
+}
+
+impl Counters {
+    pub(super) fn add(&self, tally: &Tally) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+        for (counter, n) in [
+            (&self.delivered, tally.delivered),
+            (&self.dropped, tally.dropped),
+            (&self.closed_for_slowness, tally.closed),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(super) fn snapshot(&self, topics: usize, subscriptions: usize) -> TopicStats {
+        TopicStats {
+            published: self.published.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            closed_for_slowness: self.closed_for_slowness.load(Ordering::Relaxed),
+            topics,
+            subscriptions,
+        }
+    }
+}
