@@ -11,6 +11,8 @@
 //!   middleware puts a (pretend) user in the request's extensions; the handler greets that
 //!   user by name and tags each echo with the peer address axum's `ConnectInfo` records.
 
+mod support;
+
 use std::net::SocketAddr;
 
 use axum::{
@@ -93,15 +95,7 @@ async fn main() -> std::io::Result<()> {
         .layer(WebSocketLayer::new(chat).path("/chat"))
         .layer(middleware::from_fn(authenticate));
 
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port.parse().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "PORT must be a port number",
-            )
-        })?,
-        Err(_) => 3000,
-    };
+    let port = support::port(3000)?;
     // Small WebSocket frames must not wait for Nagle's algorithm (see the README).
     use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

@@ -10,6 +10,8 @@
 //! CONNECT (RFC 8441). Ctrl-C stops the server: HTTP requests in flight finish, open
 //! sockets are closed with 1001 (Going Away), and what is still open after 5 s is dropped.
 
+mod support;
+
 use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
 use http_body_util::Full;
@@ -39,27 +41,12 @@ async fn page<B>(req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(response.expect("static response parts are valid"))
 }
 
-/// Prints a status line; a closed stdout (`| head -1`) must not stop the server.
-fn say(line: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
-}
-
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port.parse().map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "PORT must be a port number",
-            )
-        })?,
-        Err(_) => 5000,
-    };
+    let port = support::port(5000)?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let port = listener.local_addr()?.port();
-    say(&format!(
+    support::say(&format!(
         "echo sample on http://localhost:{port} (socket at ws://localhost:{port}/ws)"
     ));
 
@@ -113,7 +100,7 @@ async fn main() -> std::io::Result<()> {
                 });
             }
             _ = &mut ctrl_c => {
-                say("shutting down");
+                support::say("shutting down");
                 break;
             }
         }
@@ -125,7 +112,7 @@ async fn main() -> std::io::Result<()> {
         shutdown.shutdown(deadline),
         tokio::time::timeout(deadline, graceful.shutdown()),
     );
-    say(&format!(
+    support::say(&format!(
         "sockets: {} closed, {} dropped{}",
         report.closed,
         report.dropped,

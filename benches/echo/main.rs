@@ -4,7 +4,8 @@
 //! ```text
 //! cargo bench --bench echo                 # 5 rounds of 2 s per server and scenario
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
-//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2 --no-compression
+//! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2 --no-compression --no-fanout
+//! cargo bench --bench echo -- --scenarios none --no-idle --no-http2 --no-compression   # fan-out only
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
 //! ```
@@ -19,11 +20,15 @@
 //! idle socket at 10,000 sockets (and for (a) with compression agreed), the pass-through cost
 //! of a plain HTTP request, (a) with 100 sockets as streams of one HTTP/2 connection (RFC
 //! 8441) against 100 HTTP/1.1 connections, and (a) echoing 16 KiB of JSON plain, compressed
-//! (permessage-deflate), and compressed with context takeover.
+//! (permessage-deflate), and compressed with context takeover; and fan-out to a room of
+//! 1,000 and 10,000 members, (a) with `Topics` against (c) axum with a tokio broadcast
+//! channel (see fanout.rs).
 
 mod compression;
+mod fanout;
 mod load;
 mod passthrough;
+mod rooms;
 mod servers;
 
 use std::{
@@ -154,6 +159,7 @@ fn main() {
         idle: !args.iter().any(|a| a == "--no-idle"),
         http2: !args.iter().any(|a| a == "--no-http2"),
         compression: !args.iter().any(|a| a == "--no-compression"),
+        fanout: !args.iter().any(|a| a == "--no-fanout"),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -208,6 +214,8 @@ struct Options {
     http2: bool,
     /// Whether to compare plain and compressed JSON on the layer.
     compression: bool,
+    /// Whether to compare fan-out to a room: Topics against axum with a broadcast channel.
+    fanout: bool,
 }
 
 /// (a) over HTTP/2, 100 sockets on one connection, against 100 HTTP/1.1 connections.
@@ -410,6 +418,10 @@ async fn run(options: Options) {
 
     if options.compression {
         compression::compare(&options).await;
+    }
+
+    if options.fanout {
+        fanout::compare(&options).await;
     }
 
     if !options.idle {

@@ -14,7 +14,7 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
-use tower_websockets::{DeflateConfig, Echo, WebSocketLayer};
+use tower_websockets::{DeflateConfig, Echo, Handler, WebSocketLayer};
 
 /// Serves `kind` on a free loopback port, prints the port, and serves until stdin closes.
 pub fn serve(kind: &str) {
@@ -47,6 +47,8 @@ pub fn serve(kind: &str) {
                 let sockets = WebSocketLayer::new(Echo).path("/ws").deflate(config);
                 layer(listener, sockets).await
             }
+            "topics" => crate::rooms::topics(listener).await,
+            "broadcast" => crate::rooms::broadcast(listener).await,
             "bare" => bare(listener).await,
             "axum" => axum(listener).await,
             other => panic!("unknown server kind {other}"),
@@ -54,8 +56,9 @@ pub fn serve(kind: &str) {
     });
 }
 
-/// (a) `WebSocketLayer` with `Echo`, served as examples/echo.rs serves it.
-async fn layer(listener: TcpListener, sockets: WebSocketLayer) {
+/// (a) `WebSocketLayer` (with `Echo`, or the rooms' handler), served as examples/echo.rs
+/// serves it.
+pub async fn layer<H: Handler>(listener: TcpListener, sockets: WebSocketLayer<H>) {
     let app =
         ServiceBuilder::new()
             .layer(sockets)

@@ -5,7 +5,13 @@ mod handle;
 mod keep_alive;
 mod supervisor;
 
-use std::{any::Any, future::poll_fn, sync::Arc, time::Duration};
+use std::{
+    any::Any,
+    future::poll_fn,
+    sync::Arc,
+    task::{Poll, Waker},
+    time::Duration,
+};
 
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -77,7 +83,10 @@ async fn run<H: Handler>(
             return;
         }
     };
-    let shared = socket(upgraded, &config, &handshake, max_message_size);
+    // This task's waker: other tasks that queue frames for the socket (publishing to a
+    // topic) wake it to write them.
+    let session = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+    let shared = socket(upgraded, &config, &handshake, max_message_size, session);
     // However the session ends, even with its task dropped, the socket leaves its topics.
     let _leave = LeaveGroups(&shared);
     let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
@@ -137,6 +146,7 @@ fn socket<H>(
     config: &Config<H>,
     handshake: &Handshake,
     max_message_size: Option<usize>,
+    session: Waker,
 ) -> Arc<Shared> {
     #[cfg(not(feature = "deflate"))]
     let _ = handshake;
@@ -163,6 +173,7 @@ fn socket<H>(
     Shared::new(
         TokioIo::new(upgraded),
         socket_config,
+        session,
         #[cfg(feature = "deflate")]
         deflate,
     )

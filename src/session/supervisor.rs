@@ -73,9 +73,6 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        // Before the handler first runs: from then on, other tasks may queue frames for
-        // this socket (publishing to a topic) and wake this one to write them.
-        this.shared.set_session_waker(cx.waker());
         if let Poll::Ready(output) = this.handler.as_mut().poll(cx) {
             return Poll::Ready(Supervised::Ended(output));
         }

@@ -1,7 +1,7 @@
 //! [`Broadcast`]: a message encoded once for every socket it goes to, and how a socket
 //! takes it without its sender ever waiting.
 
-use std::{sync::atomic::Ordering, task::Waker};
+use std::sync::atomic::Ordering;
 
 #[cfg(feature = "deflate")]
 use std::sync::OnceLock;
@@ -117,18 +117,7 @@ impl Shared {
     /// after it has taken the mark.
     fn wake_session_to_flush(&self) {
         if !self.deferred.swap(true, Ordering::AcqRel) {
-            if let Some(waker) = self.session.get() {
-                waker.wake_by_ref();
-            }
-        }
-    }
-
-    /// Remembers the session's task, to wake it when another task queues frames for it.
-    /// Called by the session before its handler first runs, so that nobody can queue
-    /// before it is known.
-    pub(crate) fn set_session_waker(&self, waker: &Waker) {
-        if self.session.get().is_none() {
-            let _ = self.session.set(waker.clone());
+            self.session.wake_by_ref();
         }
     }
 }

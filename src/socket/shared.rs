@@ -5,7 +5,7 @@ use std::{
     future::poll_fn,
     sync::{
         atomic::{AtomicBool, AtomicU8, Ordering},
-        Arc, Mutex, MutexGuard, OnceLock, Weak,
+        Arc, Mutex, MutexGuard, Weak,
     },
     task::{ready, Context, Poll, Waker},
     time::Duration,
@@ -125,15 +125,17 @@ pub(crate) struct Shared {
     pub(super) evicted: AtomicBool,
     pub(super) send_timeout: Option<Duration>,
     /// The session's task: woken when another task queues frames for this socket.
-    pub(super) session: OnceLock<Waker>,
+    pub(super) session: Waker,
     pub(super) memberships: Mutex<Memberships>,
 }
 
 impl Shared {
-    /// A socket over `io`; `deflate`, with compression agreed: its two halves.
+    /// A socket over `io`, for the session whose task `session` wakes; `deflate`, with
+    /// compression agreed: its two halves.
     pub(crate) fn new(
         io: Io,
         config: &SocketConfig,
+        session: Waker,
         #[cfg(feature = "deflate")] deflate: Option<(Compressor, Inflater)>,
     ) -> Arc<Self> {
         #[cfg(feature = "deflate")]
@@ -156,7 +158,7 @@ impl Shared {
             send_timeout: config.send_timeout,
             deferred: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
-            session: OnceLock::new(),
+            session,
             memberships: Mutex::default(),
         })
     }

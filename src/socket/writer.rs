@@ -46,8 +46,10 @@ pub(crate) struct Writer<T> {
     shut_down: bool,
     /// The kind of the message being sent in parts, if one is.
     parts: Option<OpCode>,
-    /// Frames offered while a message goes in parts: they follow its last part.
-    held: Vec<Bytes>,
+    /// Frames offered while a message goes in parts: they follow its last part. Boxed, as
+    /// `Memberships::groups` is, for the same reason: rarely any.
+    #[allow(clippy::box_collection)]
+    held: Option<Box<Vec<Bytes>>>,
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
     /// Whether compression was agreed (then the compressor is the connection's).
@@ -69,7 +71,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             failed: None,
             shut_down: false,
             parts: None,
-            held: Vec::new(),
+            held: None,
             messages: 0,
             bytes: 0,
             #[cfg(feature = "deflate")]
@@ -170,8 +172,8 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             self.parts = Some(opcode);
         }
         self.encode_frame(frame_opcode, payload, false, last);
-        if last && !self.held.is_empty() {
-            for frame in std::mem::take(&mut self.held) {
+        if last {
+            for frame in self.held.take().into_iter().flat_map(|held| *held) {
                 self.queue.push_encoded(frame);
             }
         }
@@ -186,14 +188,19 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         if self.close_sent.is_some() || self.failed.is_some() {
             return Offer::Closed;
         }
-        let held: usize = self.held.iter().map(Bytes::len).sum();
+        let held: usize = self
+            .held
+            .iter()
+            .flat_map(|held| held.iter())
+            .map(Bytes::len)
+            .sum();
         if self.queue.len() + held + frame.len() > limit {
             return Offer::Full;
         }
         self.messages += 1;
         self.bytes += message_len as u64;
         if self.parts.is_some() {
-            self.held.push(frame);
+            self.held.get_or_insert_with(Box::default).push(frame);
         } else {
             self.queue.push_encoded(frame);
         }
@@ -317,7 +324,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     /// Releases this half of the connection now; nothing more is written.
     pub(crate) fn abort(&mut self) {
         self.io = None;
-        self.held = Vec::new();
+        self.held = None;
         self.queue.clear();
         if self.failed.is_none() {
             self.failed = Some(Box::new(Error::ConnectionReset));
@@ -327,7 +334,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     fn fail(&mut self, e: io::Error) -> Error {
         let error = Error::from(e);
         self.failed = Some(Box::new(error.clone()));
-        self.held = Vec::new();
+        self.held = None;
         self.queue.clear();
         error
     }

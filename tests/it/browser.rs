@@ -21,7 +21,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 /// chromedriver, stopped when dropped.
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -38,7 +38,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_driver() -> (Driver, u16) {
+pub(crate) fn start_driver() -> (Driver, u16) {
     let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let port = free_port();
     let child = Command::new(&path)
@@ -59,7 +59,7 @@ fn start_driver() -> (Driver, u16) {
     (driver, port)
 }
 
-async fn open_browser(driver_port: u16, profile: &std::path::Path) -> Client {
+pub(crate) async fn open_browser(driver_port: u16, profile: &std::path::Path) -> Client {
     let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
@@ -81,10 +81,10 @@ async fn open_browser(driver_port: u16, profile: &std::path::Path) -> Client {
         .expect("a WebDriver session in Chromium")
 }
 
-type Step = Result<(), String>;
+pub(crate) type Step = Result<(), String>;
 
 /// Runs `script` (a JavaScript expression) until it is true, or fails with `what`.
-async fn wait_until(browser: &Client, what: &str, script: &str) -> Step {
+pub(crate) async fn wait_until(browser: &Client, what: &str, script: &str) -> Step {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let value = browser
@@ -101,7 +101,7 @@ async fn wait_until(browser: &Client, what: &str, script: &str) -> Step {
     }
 }
 
-async fn click(browser: &Client, id: &str) -> Step {
+pub(crate) async fn click(browser: &Client, id: &str) -> Step {
     let element = browser
         .find(Locator::Id(id))
         .await
@@ -112,7 +112,7 @@ async fn click(browser: &Client, id: &str) -> Step {
         .map_err(|e| format!("clicking #{id}: {e}"))
 }
 
-async fn type_into(browser: &Client, id: &str, text: &str) -> Step {
+pub(crate) async fn type_into(browser: &Client, id: &str, text: &str) -> Step {
     let element = browser
         .find(Locator::Id(id))
         .await
@@ -256,6 +256,26 @@ async fn click_through(browser: &Client, addr: SocketAddr) -> Step {
     Ok(())
 }
 
+/// On failure, saves a screenshot and the page's text as `NAME.png` and `NAME.txt` under
+/// `target/browser/`, and says where.
+pub(crate) async fn report_failure(browser: &Client, outcome: &Step, name: &str) {
+    let Err(failure) = outcome else { return };
+    let shot = save_screenshot(browser, &format!("{name}.png")).await;
+    let text = browser
+        .execute("return document.body.innerText;", vec![])
+        .await
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .unwrap_or_else(|e| format!("(could not read the page: {e})"));
+    let text_path = artifacts().join(format!("{name}.txt"));
+    std::fs::write(&text_path, &text).unwrap();
+    eprintln!("browser test failed: {failure}");
+    eprintln!(
+        "screenshot: {}",
+        shot.map_or("(none)".into(), |p| p.display().to_string())
+    );
+    eprintln!("page text: {}\n{text}", text_path.display());
+}
+
 fn artifacts() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
@@ -264,7 +284,7 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-async fn save_screenshot(browser: &Client, name: &str) -> Option<PathBuf> {
+pub(crate) async fn save_screenshot(browser: &Client, name: &str) -> Option<PathBuf> {
     let png = browser.screenshot().await.ok()?;
     let path = artifacts().join(name);
     std::fs::write(&path, png).ok()?;
@@ -275,29 +295,14 @@ async fn save_screenshot(browser: &Client, name: &str) -> Option<PathBuf> {
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver (Debian: chromium, chromium-driver); .ci/run installs them and runs it"]
 async fn the_echo_page_works_in_headless_chromium() {
-    let (_sample, addr) = sample::start();
+    let (_sample, addr) = sample::start("echo");
     let (_driver, driver_port) = start_driver();
     let profile =
         std::env::temp_dir().join(format!("tower-websockets-chromium-{}", std::process::id()));
     let browser = open_browser(driver_port, &profile).await;
 
     let outcome = click_through(&browser, addr).await;
-    if let Err(failure) = &outcome {
-        let shot = save_screenshot(&browser, "failure.png").await;
-        let text = browser
-            .execute("return document.body.innerText;", vec![])
-            .await
-            .map(|v| v.as_str().unwrap_or_default().to_owned())
-            .unwrap_or_else(|e| format!("(could not read the page: {e})"));
-        let text_path = artifacts().join("failure.txt");
-        std::fs::write(&text_path, &text).unwrap();
-        eprintln!("browser test failed: {failure}");
-        eprintln!(
-            "screenshot: {}",
-            shot.map_or("(none)".into(), |p| p.display().to_string())
-        );
-        eprintln!("page text: {}\n{text}", text_path.display());
-    }
+    report_failure(&browser, &outcome, "failure").await;
     let _ = browser.close().await;
     let _ = std::fs::remove_dir_all(&profile);
     outcome.unwrap();

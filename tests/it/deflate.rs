@@ -315,7 +315,7 @@ async fn a_zip_bomb_is_closed_with_1009() {
 /// sample's `max_message_size`, 64 MiB, and what the frame itself takes.
 #[tokio::test]
 async fn a_zip_bomb_costs_at_most_max_message_size() {
-    let (sample, addr) = crate::common::sample::start();
+    let (sample, addr) = crate::common::sample::start("echo");
     let peak = || {
         let status = std::fs::read_to_string(format!("/proc/{}/status", sample.child.id()))
             .unwrap_or_default();

@@ -7,7 +7,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn the_sample_serves_the_page_and_echoes_on_ws() {
-    let (mut sample, addr) = sample::start();
+    let (mut sample, addr) = sample::start("echo");
     let (status, head, page) = raw_http(addr, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert_eq!(status, 200);
     assert!(head

@@ -1,7 +1,7 @@
 //! Behaviour over real loopback sockets, one module per capability; one binary links once.
 //!
-//! `browser` needs Debian's `chromium` and `chromium-driver`; its tests are ignored by a
-//! plain `cargo test`: run them with `cargo test --test it -- --ignored`.
+//! `browser` and `browser_chat` need Debian's `chromium` and `chromium-driver`; their tests
+//! are ignored by a plain `cargo test`: run them with `cargo test --test it -- --ignored`.
 
 mod common;
 
@@ -9,12 +9,14 @@ mod accept;
 mod axum_router;
 mod backpressure;
 mod browser;
+mod browser_chat;
 mod control;
 #[cfg(feature = "deflate")]
 mod deflate;
 #[cfg(feature = "deflate")]
 mod deflate_walk;
 mod echo;
+mod example_chat;
 mod example_echo;
 mod handlers;
 mod handshake;

@@ -1,4 +1,5 @@
-//! The echo sample (`examples/echo.rs`), run as its own process on a free port.
+//! The samples (`examples/echo.rs`, `examples/chat.rs`), each run as its own process on a
+//! free port.
 
 use std::{
     io::{BufRead, BufReader},
@@ -17,7 +18,7 @@ const BUILD_TIME: Duration = Duration::from_secs(600);
 const LINE_TIME: Duration = Duration::from_secs(10);
 
 /// The example binary, built now so that a filtered `cargo test` never runs a stale one.
-fn example_binary() -> PathBuf {
+fn example_binary(name: &str) -> PathBuf {
     let mut dir = std::env::current_exe().unwrap();
     dir.pop();
     if dir.ends_with("deps") {
@@ -25,18 +26,18 @@ fn example_binary() -> PathBuf {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut build = Command::new(cargo);
-    build.args(["build", "--quiet", "--example", "echo"]);
+    build.args(["build", "--quiet", "--example", name]);
     if dir.ends_with("release") {
         build.arg("--release");
     }
     let mut build = build.spawn().expect("cargo runs");
     let status = wait_for(&mut build, BUILD_TIME).unwrap_or_else(|| {
         let _ = build.kill();
-        panic!("building the echo example took over {BUILD_TIME:?}")
+        panic!("building the {name} example took over {BUILD_TIME:?}")
     });
-    assert!(status.success(), "building the echo example failed");
+    assert!(status.success(), "building the {name} example failed");
     dir.join("examples")
-        .join(format!("echo{}", std::env::consts::EXE_SUFFIX))
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// The child's exit status, or `None` if it is still running after `limit`.
@@ -53,7 +54,7 @@ fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStat
     }
 }
 
-/// The running echo sample; killed when dropped.
+/// A running sample; killed when dropped.
 pub struct Sample {
     pub child: Child,
     /// The lines it prints, read by a thread of their own.
@@ -65,7 +66,7 @@ impl Sample {
     pub fn line(&self) -> String {
         self.lines
             .recv_timeout(LINE_TIME)
-            .unwrap_or_else(|e| panic!("no line from the echo sample within {LINE_TIME:?}: {e}"))
+            .unwrap_or_else(|e| panic!("no line from the sample within {LINE_TIME:?}: {e}"))
     }
 }
 
@@ -76,13 +77,13 @@ impl Drop for Sample {
     }
 }
 
-/// Starts the sample on a free port and returns it with its address.
-pub fn start() -> (Sample, SocketAddr) {
-    let mut child = Command::new(example_binary())
+/// Starts the sample `name` on a free port and returns it with its address.
+pub fn start(name: &str) -> (Sample, SocketAddr) {
+    let mut child = Command::new(example_binary(name))
         .env("PORT", "0")
         .stdout(Stdio::piped())
         .spawn()
-        .expect("the echo example is built by `cargo test`");
+        .expect("the example was just built");
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let (tx, lines) = mpsc::channel();
     thread::spawn(move || {
