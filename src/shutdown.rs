@@ -135,8 +135,16 @@ impl PhaseWatch<'_> {
     /// `Ready` with the new phase when it moved since the last call; call again until
     /// `Pending`, which leaves the task registered for the next move. Once registered,
     /// a call that finds nothing new is one atomic load.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn poll_change(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Phase> {
+        if self.armed && self.state.phase() == self.seen {
+            return Poll::Pending;
+        }
+        self.poll_moved(cx)
+    }
+
+    #[inline(never)]
+    fn poll_moved(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Phase> {
         let mut this = self.project();
         loop {
             if !*this.armed {

@@ -48,9 +48,23 @@ impl KeepAlive {
         }
     }
 
-    /// `Ready` when the timer fired and did something; call again until `Pending`.
-    #[inline]
+    /// `Ready` when the timer fired and did something; call again until `Pending`. Inline
+    /// for what nearly every call finds, an armed timer that has not fired.
+    #[inline(always)]
     pub(super) fn poll_tick(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        shared: &Shared,
+        config: &SocketConfig,
+    ) -> Poll<Tick> {
+        if self.armed && !self.timer.is_elapsed() {
+            return Poll::Pending;
+        }
+        self.poll_timer(cx, shared, config)
+    }
+
+    #[inline(never)]
+    fn poll_timer(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         shared: &Shared,

@@ -76,16 +76,8 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
         if let Poll::Ready(output) = this.handler.as_mut().poll(cx) {
             return Poll::Ready(Supervised::Ended(output));
         }
-        if this.shared.evicted() {
-            // Closed for falling behind: the peer has the close timeout to finish the
-            // close handshake, as after the handler returns.
-            let timeout = this.config.close_timeout;
-            let deadline = this
-                .eviction
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Supervised::Dropped(Error::QueueFull));
-            }
+        if this.shared.evicted() && poll_eviction(this.eviction, this.config, cx).is_ready() {
+            return Poll::Ready(Supervised::Dropped(Error::QueueFull));
         }
         while let Poll::Ready(phase) = this.shutdown.as_mut().poll_change(cx) {
             if phase >= Phase::GoingAway {
@@ -112,6 +104,23 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
         }
         Poll::Pending
     }
+}
+
+/// For a socket closed for falling behind: ready once the peer has let the close timeout
+/// pass without finishing the close handshake. Out of line, as it is rare: the supervisor's
+/// poll runs for every message.
+#[cold]
+#[inline(never)]
+fn poll_eviction<H>(
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+    config: &Config<H>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let timeout = config.close_timeout;
+    deadline
+        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)))
+        .as_mut()
+        .poll(cx)
 }
 
 pin_project! {

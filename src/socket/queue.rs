@@ -41,6 +41,7 @@ impl Queue {
     }
 
     /// Queues a frame's header and its payload: copied together when the payload is small.
+    #[inline]
     pub(super) fn push(&mut self, head: &[u8], payload: Bytes) {
         self.len += head.len() + payload.len();
         self.staging.extend_from_slice(head);
@@ -69,6 +70,7 @@ impl Queue {
     }
 
     /// Writes everything queued to `io`: ready once all of it is written.
+    #[inline]
     pub(super) fn poll_write<T: AsyncWrite + Unpin>(
         &mut self,
         mut io: Pin<&mut T>,
