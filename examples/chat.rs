@@ -10,6 +10,14 @@
 //! `GET /members?room=NAME` answers `{"room":"NAME","members":N}`, which the page shows.
 //! A member that stops reading misses messages once 1 MiB is queued for it, instead of
 //! growing the server. Ctrl-C closes every socket with 1001 (Going Away).
+//!
+//! With `REDIS_URL` set (and the `redis` feature), the rooms are shared with every chat
+//! process on that Redis:
+//!
+//! ```text
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=5001 cargo run --example chat --features redis
+//! REDIS_URL=redis://127.0.0.1:6379 PORT=5002 cargo run --example chat --features redis
+//! ```
 
 mod support;
 
@@ -110,6 +118,26 @@ async fn pages<B>(topics: Topics, req: Request<B>) -> Result<Response<Full<Bytes
     })
 }
 
+/// With `REDIS_URL` set: rooms shared with every chat process on that Redis.
+#[cfg(feature = "redis")]
+async fn shared_topics(url: &str) -> std::io::Result<Topics> {
+    let backplane = tower_websockets::RedisBackplane::builder(url)
+        .prefix("chat:")
+        .connect()
+        .await
+        .map_err(|e| std::io::Error::other(format!("REDIS_URL {url}: {e}")))?;
+    support::say(&format!("rooms shared through Redis at {url}"));
+    Ok(Topics::builder().backplane(backplane).build())
+}
+
+#[cfg(not(feature = "redis"))]
+async fn shared_topics(_: &str) -> std::io::Result<Topics> {
+    Err(std::io::Error::other(
+        "REDIS_URL is set, but this build has no Redis support: \
+         cargo run --example chat --features redis",
+    ))
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let port = support::port(5001)?;
@@ -119,7 +147,10 @@ async fn main() -> std::io::Result<()> {
         "chat sample on http://localhost:{port} (sockets at ws://localhost:{port}/chat?room=NAME)"
     ));
 
-    let topics = Topics::new();
+    let topics = match std::env::var("REDIS_URL") {
+        Ok(url) => shared_topics(&url).await?,
+        Err(_) => Topics::new(),
+    };
     let handler = {
         let topics = topics.clone();
         move |socket: WebSocket, handshake: Handshake| member(topics.clone(), socket, handshake)

@@ -125,6 +125,8 @@ mod handshake;
 mod layer;
 mod message;
 mod part;
+#[cfg(feature = "redis")]
+mod redis;
 mod rejection;
 mod route;
 mod service;
@@ -150,6 +152,8 @@ pub use handshake::Handshake;
 pub use layer::WebSocketLayer;
 pub use message::{CloseCode, CloseFrame, Message};
 pub use part::{MessageKind, Part};
+#[cfg(feature = "redis")]
+pub use redis::{RedisBackplane, RedisBackplaneBuilder};
 pub use route::NotWebSocket;
 pub use service::WebSocketService;
 pub use session::SessionHandle;
@@ -158,7 +162,9 @@ pub use socket::{RecvHalf, SendHalf, State, WebSocket};
 pub use stats::{Rejections, Stats};
 pub use summary::{ClosedBy, SessionSummary, Traffic};
 pub use text::Utf8Bytes;
-pub use topics::{Member, TopicStats, Topics, TopicsBuilder, WhenFull};
+pub use topics::{
+    Backplane, BackplaneStats, Inbox, Member, TopicStats, Topics, TopicsBuilder, WhenFull,
+};
 
 /// The README's code examples, compiled and run as doctests.
 #[cfg(doctest)]

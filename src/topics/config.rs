@@ -1,6 +1,10 @@
 //! How a hub of topics treats its members: the bound on each socket's queue, and what
 //! happens when a publish finds it full.
 
+use std::sync::Arc;
+
+use super::backplane::Backplane;
+
 /// What a publish does for a socket whose outgoing queue is full: it never waits for it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -36,10 +40,20 @@ impl Default for TopicsConfig {
 
 /// Builds a [`Topics`](crate::Topics) hub with settings other than the defaults; from
 /// [`Topics::builder`](crate::Topics::builder).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[must_use]
 pub struct TopicsBuilder {
     pub(super) config: TopicsConfig,
+    pub(super) backplane: Option<Arc<dyn Backplane>>,
+}
+
+impl std::fmt::Debug for TopicsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicsBuilder")
+            .field("config", &self.config)
+            .field("backplane", &self.backplane.is_some())
+            .finish()
+    }
 }
 
 impl TopicsBuilder {

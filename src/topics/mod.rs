@@ -37,6 +37,7 @@
 //! # let _ = layer;
 //! ```
 
+mod backplane;
 mod config;
 mod member;
 mod registry;
@@ -44,9 +45,11 @@ mod stats;
 
 use std::{
     fmt,
-    sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak},
+    sync::{atomic::Ordering, Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak},
 };
 
+use backplane::Local;
+pub use backplane::{Backplane, BackplaneStats, Inbox};
 use config::TopicsConfig;
 pub use config::{TopicsBuilder, WhenFull};
 pub use member::Member;
@@ -91,6 +94,7 @@ struct Hub {
     registry: RwLock<Registry>,
     config: TopicsConfig,
     counters: Counters,
+    backplane: Option<Arc<dyn Backplane>>,
 }
 
 impl Topics {
@@ -104,14 +108,18 @@ impl Topics {
         TopicsBuilder::default()
     }
 
-    fn with_config(config: TopicsConfig) -> Self {
-        Topics {
-            hub: Arc::new(Hub {
-                registry: RwLock::default(),
-                config,
-                counters: Counters::default(),
-            }),
+    fn with_config(config: TopicsConfig, backplane: Option<Arc<dyn Backplane>>) -> Self {
+        let hub = Arc::new(Hub {
+            registry: RwLock::default(),
+            config,
+            counters: Counters::default(),
+            backplane,
+        });
+        if let Some(backplane) = &hub.backplane {
+            let local: Weak<dyn Local> = Arc::downgrade(&hub) as Weak<dyn Local>;
+            backplane.attach(Inbox { hub: local });
         }
+        Topics { hub }
     }
 
     /// Subscribes `socket` to `topic`. Returns `false` if it already was, or if its session
@@ -121,18 +129,31 @@ impl Topics {
         let mut registry = self.hub.write();
         // Joined under the registry's lock: the session, if it ends now, leaves after.
         let group: Weak<dyn Group> = Arc::downgrade(&self.hub) as Weak<dyn Group>;
-        shared.join(group) && registry.subscribe(shared, topic)
+        let first = registry.topic(topic).is_none();
+        let subscribed = shared.join(group) && registry.subscribe(shared, topic);
+        if let (true, true, Some(backplane)) = (subscribed, first, &self.hub.backplane) {
+            backplane.subscribe(topic);
+        }
+        subscribed
     }
 
     /// Unsubscribes `socket` from `topic`. Returns `false` if it was not subscribed.
     pub fn unsubscribe(&self, socket: &impl Member, topic: &str) -> bool {
-        self.hub.write().unsubscribe(socket.socket().0.key(), topic)
+        let mut registry = self.hub.write();
+        let unsubscribed = registry.unsubscribe(socket.socket().0.key(), topic);
+        if let (true, None, Some(backplane)) =
+            (unsubscribed, registry.topic(topic), &self.hub.backplane)
+        {
+            backplane.unsubscribe(topic);
+        }
+        unsubscribed
     }
 
     /// Publishes `message` to every socket subscribed to `topic`. Returns how many it was
-    /// queued for: sockets closing, and sockets skipped or closed because their queue was
-    /// full, are not counted. Only text and binary messages are published: anything else
-    /// reaches nobody (0).
+    /// queued for on this server: sockets closing, and sockets skipped or closed because
+    /// their queue was full, are not counted. Only text and binary messages are published:
+    /// anything else reaches nobody (0). With a [`Backplane`], the message also goes to the
+    /// other servers' subscribers.
     pub fn publish(&self, topic: &str, message: Message) -> usize {
         self.publish_to(topic, message, None)
     }
@@ -144,35 +165,14 @@ impl Topics {
     }
 
     fn publish_to(&self, topic: &str, message: Message, except: Option<usize>) -> usize {
-        let Some(broadcast) = Broadcast::new(message) else {
+        if !matches!(message, Message::Text(_) | Message::Binary(_)) {
             return 0;
-        };
-        let config = self.hub.config;
-        let mut tally = Tally::default();
-        {
-            let registry = self.hub.read();
-            let members = registry
-                .topic(topic)
-                .map_or(&[][..], |topic| topic.members());
-            for member in members {
-                if Some(member.key()) == except {
-                    continue;
-                }
-                match member.offer(&broadcast, config.queue_limit) {
-                    Offer::Queued => tally.delivered += 1,
-                    Offer::Closed => {}
-                    Offer::Full => match config.when_full {
-                        WhenFull::Drop => tally.dropped += 1,
-                        WhenFull::Close => {
-                            member.evict();
-                            tally.closed += 1;
-                        }
-                    },
-                }
-            }
         }
-        self.hub.counters.add(&tally);
-        tally.delivered as usize
+        self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
+        if let Some(backplane) = &self.hub.backplane {
+            backplane.publish(topic, &message);
+        }
+        self.hub.publish_local(topic, message, except)
     }
 
     /// How many sockets are subscribed to `topic`.
@@ -194,18 +194,63 @@ impl Topics {
             let registry = self.hub.read();
             (registry.topic_count(), registry.subscriptions())
         };
-        self.hub.counters.snapshot(topics, subscriptions)
+        let backplane = self
+            .hub
+            .backplane
+            .as_ref()
+            .map(|backplane| backplane.stats());
+        self.hub.counters.snapshot(topics, subscriptions, backplane)
     }
 }
 
 impl TopicsBuilder {
+    /// Shares the hub's topics with the hubs of other server processes through
+    /// `backplane` (default: none, the hub serves this process alone).
+    pub fn backplane(mut self, backplane: impl Backplane) -> Self {
+        self.backplane = Some(Arc::new(backplane));
+        self
+    }
+
     /// The hub.
     pub fn build(self) -> Topics {
-        Topics::with_config(self.config)
+        Topics::with_config(self.config, self.backplane)
     }
 }
 
 impl Hub {
+    /// Queues `message` for this server's subscribers of `topic` (but `except`).
+    fn publish_local(&self, topic: &str, message: Message, except: Option<usize>) -> usize {
+        let Some(broadcast) = Broadcast::new(message) else {
+            return 0;
+        };
+        let config = self.config;
+        let mut tally = Tally::default();
+        {
+            let registry = self.read();
+            let members = registry
+                .topic(topic)
+                .map_or(&[][..], |topic| topic.members());
+            for member in members {
+                if Some(member.key()) == except {
+                    continue;
+                }
+                match member.offer(&broadcast, config.queue_limit) {
+                    Offer::Queued => tally.delivered += 1,
+                    Offer::Closed => {}
+                    Offer::Full => match config.when_full {
+                        WhenFull::Drop => tally.dropped += 1,
+                        WhenFull::Close => {
+                            member.evict();
+                            tally.closed += 1;
+                        }
+                    },
+                }
+            }
+        }
+        self.counters.add(&tally);
+        tally.delivered as usize
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Registry> {
         self.registry
             .read()
@@ -219,9 +264,20 @@ impl Hub {
     }
 }
 
+impl Local for Hub {
+    fn publish_local(&self, topic: &str, message: Message) -> usize {
+        Hub::publish_local(self, topic, message, None)
+    }
+}
+
 impl Group for Hub {
     fn leave(&self, socket: usize) {
-        self.write().remove_member(socket);
+        let mut registry = self.write();
+        registry.remove_member(socket, |topic| {
+            if let Some(backplane) = &self.backplane {
+                backplane.unsubscribe(topic);
+            }
+        });
     }
 }
 
@@ -229,6 +285,7 @@ impl fmt::Debug for Topics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Topics")
             .field("config", &self.hub.config)
+            .field("backplane", &self.hub.backplane.is_some())
             .field("stats", &self.stats())
             .finish()
     }

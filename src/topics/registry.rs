@@ -99,8 +99,9 @@ impl Registry {
         true
     }
 
-    /// Unsubscribes the socket with `key` from every topic.
-    pub(super) fn remove_member(&mut self, key: usize) {
+    /// Unsubscribes the socket with `key` from every topic; calls `emptied` with each topic
+    /// it was the last subscriber of.
+    pub(super) fn remove_member(&mut self, key: usize, mut emptied: impl FnMut(&str)) {
         let Some(names) = self.members.remove(&key) else {
             return;
         };
@@ -111,6 +112,7 @@ impl Registry {
                 }
                 if topic.members.is_empty() {
                     self.topics.remove(&name);
+                    emptied(&name);
                 }
             }
         }

@@ -2,12 +2,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::backplane::BackplaneStats;
+
 /// What a [`Topics`](crate::Topics) hub has done so far, from
 /// [`Topics::stats`](crate::Topics::stats).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TopicStats {
-    /// Messages published (each counted once, however many sockets it reached).
+    /// Messages published on this server (each counted once, however many sockets it
+    /// reached); what arrives from other servers through a backplane is counted there.
     pub published: u64,
     /// Messages queued for a socket: one for each socket each publish reached.
     pub delivered: u64,
@@ -20,6 +23,8 @@ pub struct TopicStats {
     pub topics: usize,
     /// Subscriptions, now: a socket subscribed to three topics counts three.
     pub subscriptions: usize,
+    /// With a [`Backplane`](crate::Backplane): where it stands.
+    pub backplane: Option<BackplaneStats>,
 }
 
 /// The running counts behind [`TopicStats`].
@@ -41,7 +46,6 @@ pub(super) struct Tally {
 
 impl Counters {
     pub(super) fn add(&self, tally: &Tally) {
-        self.published.fetch_add(1, Ordering::Relaxed);
         for (counter, n) in [
             (&self.delivered, tally.delivered),
             (&self.dropped, tally.dropped),
@@ -53,7 +57,12 @@ impl Counters {
         }
     }
 
-    pub(super) fn snapshot(&self, topics: usize, subscriptions: usize) -> TopicStats {
+    pub(super) fn snapshot(
+        &self,
+        topics: usize,
+        subscriptions: usize,
+        backplane: Option<BackplaneStats>,
+    ) -> TopicStats {
         TopicStats {
             published: self.published.load(Ordering::Relaxed),
             delivered: self.delivered.load(Ordering::Relaxed),
@@ -61,6 +70,7 @@ impl Counters {
             closed_for_slowness: self.closed_for_slowness.load(Ordering::Relaxed),
             topics,
             subscriptions,
+            backplane,
         }
     }
 }

@@ -72,3 +72,41 @@ async fn members_of_a_room_get_every_message_and_other_rooms_none() {
     }
     drop(sample);
 }
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn two_chat_processes_on_one_redis_share_their_rooms() {
+    let redis = crate::common::redis_server::RedisServer::start().await;
+    let url = redis.url();
+    let (first, first_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
+    let (second, second_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
+    assert!(first.line().contains("shared through Redis"));
+    assert!(second.line().contains("shared through Redis"));
+    let mut ada = join(first_addr, "shared").await;
+    let mut bob = join(second_addr, "shared").await;
+    // Both processes subscribed the room's channel once their member joined.
+    let mut connection = redis.inspect().await;
+    within(async {
+        loop {
+            let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg("chat:shared")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if counts.first().is_some_and(|(_, n)| *n == 2) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    ada.send(Message::text("ada: over there?")).await.unwrap();
+    for member in [&mut ada, &mut bob] {
+        assert_eq!(next_data(member).await, Message::text("ada: over there?"));
+    }
+    bob.send(Message::text("bob: yes")).await.unwrap();
+    for member in [&mut ada, &mut bob] {
+        assert_eq!(next_data(member).await, Message::text("bob: yes"));
+    }
+}

@@ -27,6 +27,8 @@ mod limits;
 mod parts;
 mod pipelining;
 mod protocol;
+#[cfg(feature = "redis")]
+mod redis_backplane;
 mod routing;
 mod session;
 mod shutdown;

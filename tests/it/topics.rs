@@ -14,12 +14,13 @@ use tower_websockets::{
     CloseCode, Error, Handshake, Message, Topics, WebSocket, WebSocketLayer, WhenFull,
 };
 
-const ROOM: &str = "room";
+pub(crate) const ROOM: &str = "room";
 
 /// A member of `ROOM`: says "joined" once subscribed, then acts on what its client sends.
 /// `all:X` publishes X to the room, `others:X` to all but this member, `mix:N` sends and
-/// publishes N messages alternately, `topics` answers with this member's topics.
-async fn member(topics: Topics, mut socket: WebSocket) {
+/// publishes N messages alternately, `many:N` subscribes to topics `t0` to `tN-1`,
+/// `topics` answers with this member's topics.
+pub(crate) async fn member(topics: Topics, mut socket: WebSocket) {
     topics.subscribe(&socket, ROOM);
     topics.subscribe(&socket, "second");
     if socket.send(Message::text("joined")).await.is_err() {
@@ -46,6 +47,18 @@ async fn member(topics: Topics, mut socket: WebSocket) {
                     topics.publish(ROOM, Message::text(body));
                 }
             }
+        } else if let Some(n) = text.strip_prefix("many:") {
+            let n: usize = n.parse().unwrap();
+            for i in 0..n {
+                topics.subscribe(&socket, &format!("t{i}"));
+            }
+            if socket
+                .send(Message::text(format!("subscribed:{n}")))
+                .await
+                .is_err()
+            {
+                return;
+            }
         } else if let Some(topic) = text.strip_prefix("leave:") {
             let left = topics.unsubscribe(&socket, topic);
             if socket
@@ -64,7 +77,7 @@ async fn member(topics: Topics, mut socket: WebSocket) {
     }
 }
 
-async fn serve_room(
+pub(crate) async fn serve_room(
     topics: &Topics,
     layer: impl FnOnce(WebSocketLayer<RoomHandler>) -> WebSocketLayer<RoomHandler>,
 ) -> Server {
@@ -76,7 +89,7 @@ async fn serve_room(
 
 /// [`member`] as a handler.
 #[derive(Clone)]
-struct RoomHandler(Topics);
+pub(crate) struct RoomHandler(pub(crate) Topics);
 
 impl tower_websockets::Handler for RoomHandler {
     type Output = ();
@@ -90,13 +103,13 @@ impl tower_websockets::Handler for RoomHandler {
     }
 }
 
-async fn join(server: &Server) -> Client {
+pub(crate) async fn join(server: &Server) -> Client {
     let mut client = server.connect().await;
     assert_eq!(next_data(&mut client).await, text("joined"));
     client
 }
 
-fn text(s: &str) -> tungstenite::Message {
+pub(crate) fn text(s: &str) -> tungstenite::Message {
     tungstenite::Message::text(s)
 }
 

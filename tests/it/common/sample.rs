@@ -27,6 +27,10 @@ fn example_binary(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut build = Command::new(cargo);
     build.args(["build", "--quiet", "--example", name]);
+    // The features this test binary was built with, so that nothing is rebuilt.
+    if cfg!(feature = "redis") {
+        build.args(["--features", "redis"]);
+    }
     if dir.ends_with("release") {
         build.arg("--release");
     }
@@ -79,8 +83,14 @@ impl Drop for Sample {
 
 /// Starts the sample `name` on a free port and returns it with its address.
 pub fn start(name: &str) -> (Sample, SocketAddr) {
+    start_with(name, &[])
+}
+
+/// [`start`], with these environment variables set.
+pub fn start_with(name: &str, env: &[(&str, &str)]) -> (Sample, SocketAddr) {
     let mut child = Command::new(example_binary(name))
         .env("PORT", "0")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .expect("the example was just built");

@@ -1,0 +1,212 @@
+//! [`RedisBackplane`]: topics shared by several server processes through Redis pub/sub.
+//!
+//! Each topic is a Redis channel, `PREFIX` + topic name. A server subscribes to a topic's
+//! channel only while it has local subscribers, and publishes there what its own members
+//! publish, in an envelope with its server id (`envelope.rs`), so that it ignores its own
+//! messages when they come back; its local subscribers get them directly. The connection
+//! is redis-rs's `ConnectionManager` over RESP3, which reconnects with backoff and
+//! subscribes again to what was subscribed; `worker.rs` holds the tasks beside it.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tower_websockets::{RedisBackplane, Topics};
+//!
+//! # async fn run() -> Result<(), tower_websockets::BoxError> {
+//! let backplane = RedisBackplane::builder("redis://127.0.0.1:6379")
+//!     .prefix("chat:")
+//!     .connect()
+//!     .await?;
+//! let topics = Topics::builder().backplane(backplane).build();
+//! # let _ = topics;
+//! # Ok(())
+//! # }
+//! ```
+
+mod envelope;
+mod state;
+mod worker;
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, OnceLock,
+    },
+    time::Duration,
+};
+
+use redis::{
+    aio::{ConnectionManager, ConnectionManagerConfig},
+    IntoConnectionInfo, ProtocolVersion,
+};
+use tokio::sync::mpsc;
+
+use crate::{sync::lock, Backplane, BackplaneStats, BoxError, Inbox, Message};
+use state::{Control, Inner};
+
+/// How many published messages may wait for Redis; past that, they are lost (counted).
+const OUTGOING: usize = 64 * 1024;
+
+/// Builds a [`RedisBackplane`]; from [`RedisBackplane::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisBackplaneBuilder {
+    url: String,
+    prefix: String,
+    health_interval: Duration,
+}
+
+impl RedisBackplaneBuilder {
+    /// The prefix of every topic's channel name (default: `tower-websockets:`): servers
+    /// with the same prefix share topics, others do not.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How often the connection is checked with a `PING` (default: 500 ms). A check that
+    /// fails marks the backplane disconnected, and starts a reconnection.
+    pub fn health_interval(mut self, interval: Duration) -> Self {
+        self.health_interval = interval;
+        self
+    }
+
+    /// Connects. Fails, with the reason, on a URL that cannot be read or a server that
+    /// cannot be reached.
+    pub async fn connect(self) -> Result<RedisBackplane, BoxError> {
+        let info = self.url.as_str().into_connection_info()?;
+        // RESP3: pub/sub messages come as pushes on the same multiplexed connection.
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(settings))?;
+        let (pushes, pushed) = mpsc::unbounded_channel();
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(pushes)
+            .set_automatic_resubscription()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1))
+            .set_number_of_retries(3);
+        let manager = ConnectionManager::new_with_config(client, config).await?;
+        let (control, controls) = mpsc::unbounded_channel();
+        let (outgoing, published) = mpsc::channel(OUTGOING);
+        let inner = Arc::new(Inner {
+            prefix: self.prefix,
+            origin: envelope::new_origin(),
+            inbox: OnceLock::new(),
+            control,
+            outgoing,
+            connected: AtomicBool::new(true),
+            reconnects: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(worker::control(manager.clone(), controls, weak.clone()));
+        tokio::spawn(worker::publish(manager.clone(), published, weak.clone()));
+        tokio::spawn(worker::receive(pushed, weak.clone()));
+        tokio::spawn(worker::check_health(manager, self.health_interval, weak));
+        Ok(RedisBackplane { inner })
+    }
+}
+
+/// A [`Backplane`] over Redis pub/sub (the `redis` feature): servers that share a Redis
+/// and a channel prefix share their topics.
+///
+/// - A message crosses Redis once per publish; each server encodes it once for all its
+///   local subscribers, and delivers its own publishes locally without a round trip.
+/// - Delivery between servers is **at most once**. While Redis is unreachable, local
+///   delivery goes on, and what is published for other servers is dropped and counted in
+///   [`BackplaneStats::lost`]; nothing is queued for later. A `PING` every
+///   [`health_interval`](RedisBackplaneBuilder::health_interval) tells whether Redis
+///   answers; when it is back, every topic with local subscribers is subscribed again.
+/// - Order: messages from one server to a topic arrive at another server in the order
+///   they were published.
+///
+/// Cheap to clone; the clones share one connection.
+#[derive(Clone)]
+pub struct RedisBackplane {
+    inner: Arc<Inner>,
+}
+
+impl RedisBackplane {
+    /// A builder for a backplane on the Redis at `url` (`redis://host:port/db`, with
+    /// `redis://user:password@...` for a password).
+    pub fn builder(url: impl Into<String>) -> RedisBackplaneBuilder {
+        RedisBackplaneBuilder {
+            url: url.into(),
+            prefix: "tower-websockets:".to_owned(),
+            health_interval: Duration::from_millis(500),
+        }
+    }
+
+    /// Connects to the Redis at `url` with the default settings.
+    pub async fn connect(url: impl Into<String>) -> Result<RedisBackplane, BoxError> {
+        RedisBackplane::builder(url).connect().await
+    }
+}
+
+impl Backplane for RedisBackplane {
+    fn attach(&self, inbox: Inbox) {
+        let _ = self.inner.inbox.set(inbox);
+    }
+
+    fn subscribe(&self, topic: &str) {
+        let _ = self
+            .inner
+            .control
+            .send(Control::Subscribe(self.inner.channel(topic)));
+    }
+
+    fn unsubscribe(&self, topic: &str) {
+        let _ = self
+            .inner
+            .control
+            .send(Control::Unsubscribe(self.inner.channel(topic)));
+    }
+
+    fn publish(&self, topic: &str, message: &Message) {
+        let inner = &self.inner;
+        if !inner.connected.load(Ordering::Acquire) {
+            // Known to be down: lost now rather than sent late.
+            inner.lose(1);
+            return;
+        }
+        let Some(envelope) = envelope::seal(&inner.origin, message) else {
+            return;
+        };
+        if inner
+            .outgoing
+            .try_send((inner.channel(topic), envelope))
+            .is_err()
+        {
+            inner.lose(1);
+        }
+    }
+
+    fn stats(&self) -> BackplaneStats {
+        let inner = &self.inner;
+        let mut stats = BackplaneStats::new();
+        stats.connected = inner.connected.load(Ordering::Acquire);
+        stats.reconnects = inner.reconnects.load(Ordering::Relaxed);
+        stats.last_error = lock(&inner.last_error).clone();
+        stats.messages_in = inner.messages_in.load(Ordering::Relaxed);
+        stats.messages_out = inner.messages_out.load(Ordering::Relaxed);
+        stats.lost = inner.lost.load(Ordering::Relaxed);
+        stats
+    }
+}
+
+impl std::fmt::Debug for RedisBackplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackplane")
+            .field("prefix", &self.inner.prefix)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -1,0 +1,158 @@
+//! The tasks beside a Redis backplane's connection: subscribing, publishing, receiving,
+//! and checking that Redis answers. Each holds the backplane weakly and ends once the
+//! backplane is gone.
+
+use std::{
+    collections::HashSet,
+    sync::{atomic::Ordering, Weak},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use redis::{aio::ConnectionManager, PushInfo, PushKind, Value};
+use tokio::sync::mpsc;
+
+use super::{
+    envelope,
+    state::{Control, Inner},
+};
+
+/// How many published messages go to Redis in one pipeline at most.
+const BATCH: usize = 256;
+
+/// Subscribes and unsubscribes channels in the order asked, and subscribes again to every
+/// wanted channel when the connection is back.
+pub(super) async fn control(
+    mut manager: ConnectionManager,
+    mut controls: mpsc::UnboundedReceiver<Control>,
+    inner: Weak<Inner>,
+) {
+    let mut wanted = HashSet::new();
+    while let Some(control) = controls.recv().await {
+        let result = match control {
+            Control::Subscribe(channel) => {
+                let result = manager.subscribe(&channel).await;
+                wanted.insert(channel);
+                result
+            }
+            Control::Unsubscribe(channel) => {
+                wanted.remove(&channel);
+                manager.unsubscribe(&channel).await
+            }
+            Control::Resync => {
+                let mut result = Ok(());
+                for channel in &wanted {
+                    result = result.and(manager.subscribe(channel).await);
+                }
+                result
+            }
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(error) = result {
+            // Not subscribed as wanted: the next health check that finds Redis answering
+            // subscribes everything again.
+            inner.note_error(&error);
+            inner.connected.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Sends what local members publish, in pipelines of what has queued up; a batch that
+/// fails is lost (delivery is at most once).
+pub(super) async fn publish(
+    mut manager: ConnectionManager,
+    mut published: mpsc::Receiver<(String, Bytes)>,
+    inner: Weak<Inner>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while published.recv_many(&mut batch, BATCH).await > 0 {
+        let mut pipeline = redis::pipe();
+        for (channel, envelope) in &batch {
+            pipeline.publish(channel, envelope.as_ref()).ignore();
+        }
+        let result: redis::RedisResult<()> = pipeline.query_async(&mut manager).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let count = batch.len() as u64;
+        match result {
+            Ok(()) => {
+                inner.messages_out.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(error) => {
+                inner.note_error(&error);
+                inner.lose(count);
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Hands what other servers publish to the hub, and notes a lost connection.
+pub(super) async fn receive(mut pushes: mpsc::UnboundedReceiver<PushInfo>, inner: Weak<Inner>) {
+    while let Some(push) = pushes.recv().await {
+        let Some(inner) = inner.upgrade() else { return };
+        match push.kind {
+            PushKind::Message => deliver(&inner, push.data),
+            PushKind::Disconnection => {
+                inner.note_error("connection to Redis lost");
+                inner.connected.store(false, Ordering::Release);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One pub/sub message: `[channel, payload]`.
+fn deliver(inner: &Inner, data: Vec<Value>) {
+    let mut data = data.into_iter();
+    let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+        (data.next(), data.next())
+    else {
+        return;
+    };
+    let Some(topic) = channel.strip_prefix(inner.prefix.as_bytes()) else {
+        return;
+    };
+    let (Ok(topic), Some((origin, message))) = (
+        std::str::from_utf8(topic),
+        envelope::open(Bytes::from(payload)),
+    ) else {
+        return;
+    };
+    if origin == inner.origin {
+        // Our own, back from Redis: our members had it directly.
+        return;
+    }
+    inner.messages_in.fetch_add(1, Ordering::Relaxed);
+    if let Some(inbox) = inner.inbox.get() {
+        inbox.deliver(topic, message);
+    }
+}
+
+/// Pings Redis every `interval`. A failed ping marks the backplane disconnected (and makes
+/// the connection manager reconnect); the first ping answered after that counts a
+/// reconnection and subscribes every wanted channel again.
+pub(super) async fn check_health(
+    mut manager: ConnectionManager,
+    interval: Duration,
+    inner: Weak<Inner>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let answered: redis::RedisResult<()> = redis::cmd("PING").query_async(&mut manager).await;
+        let Some(inner) = inner.upgrade() else { return };
+        match answered {
+            Ok(()) => {
+                if !inner.connected.swap(true, Ordering::AcqRel) {
+                    inner.reconnects.fetch_add(1, Ordering::Relaxed);
+                    let _ = inner.control.send(Control::Resync);
+                }
+            }
+            Err(error) => {
+                inner.note_error(&error);
+                inner.connected.store(false, Ordering::Release);
+            }
+        }
+    }
+}
