@@ -44,6 +44,24 @@ struct Tally {
     /// The total the main task waits for.
     target: AtomicU64,
     reached: Notify,
+    /// What message timestamps count from.
+    epoch: Instant,
+    /// Microseconds from send to arrival, of every measured message at every member.
+    latencies: std::sync::Mutex<Vec<u32>>,
+}
+
+/// A measured message: `m`, the time it was sent (16 hex digits of microseconds since
+/// `epoch`), and padding to `SIZE`.
+fn stamped(epoch: Instant) -> Vec<u8> {
+    let mut payload = format!("m{:016x}", epoch.elapsed().as_micros() as u64).into_bytes();
+    payload.resize(SIZE, b'm');
+    payload
+}
+
+/// The send time in a measured message's payload.
+fn stamp_of(payload: &[u8]) -> Option<u64> {
+    let digits = payload.strip_prefix(b"m")?.get(..16)?;
+    u64::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
 /// Reads a member's frames (all unmasked server frames) and counts them.
@@ -59,14 +77,22 @@ async fn member(mut stream: OwnedReadHalf, index: usize, tally: Arc<Tally>) {
         }
         let mut at = 0;
         let mut frames = 0;
+        let now = tally.epoch.elapsed().as_micros() as u64;
+        let mut latencies = Vec::new();
         while let Some((header, len)) = frame_at(&buf[at..]) {
             if buf.len() - at < header + len {
                 break;
+            }
+            if let Some(sent) = stamp_of(&buf[at + header..at + header + len]) {
+                latencies.push(now.saturating_sub(sent) as u32);
             }
             at += header + len;
             frames += 1;
         }
         buf.drain(..at);
+        if !latencies.is_empty() {
+            tally.latencies.lock().unwrap().extend(latencies);
+        }
         if frames > 0 {
             tally.each[index].fetch_add(frames, Ordering::Relaxed);
             let total = tally.total.fetch_add(frames, Ordering::AcqRel) + frames;
@@ -106,18 +132,24 @@ struct Run {
     deliveries_per_second: f64,
     cpu_per_delivery_us: f64,
     complete: bool,
+    p50_us: u32,
+    p99_us: u32,
 }
 
-/// One round against a fresh server: `members` connect, then bursts of 100 messages until
-/// `window` has passed.
-async fn round(kind: &str, members: usize, window: Duration) -> Run {
+/// One round against fresh servers: `members` connect to a `kind` server, then one
+/// member sends bursts of 100 messages until `window` has passed. With `across`, the
+/// sender is on a second `kind` server instead, and the messages go through Redis.
+async fn round(kind: &str, members: usize, window: Duration, across: bool) -> Run {
     let server = Server::start(kind);
+    let other = across.then(|| Server::start(kind));
     let addr = servers::addr(server.port);
     let tally = Arc::new(Tally {
         each: (0..members).map(|_| AtomicU64::new(0)).collect(),
         total: AtomicU64::new(0),
         target: AtomicU64::new(u64::MAX),
         reached: Notify::new(),
+        epoch: Instant::now(),
+        latencies: Default::default(),
     });
     // Kept until the round ends: dropping a write half would end its connection.
     let mut writers = Vec::with_capacity(members);
@@ -126,33 +158,74 @@ async fn round(kind: &str, members: usize, window: Duration) -> Run {
         writers.push(write);
         tokio::spawn(member(read, index, tally.clone()));
     }
-    let publisher = &mut writers[0];
+    let mut publisher = match &other {
+        Some(other) => {
+            let (mut own, write) = load::connect(servers::addr(other.port)).await.into_split();
+            // Its own copies come back from its server: read and dropped.
+            tokio::spawn(async move {
+                let mut buf = vec![0; 64 * 1024];
+                while let Ok(1..) = own.read(&mut buf).await {}
+            });
+            write
+        }
+        // Member 0 sends, and gets its own messages too, as a member.
+        None => writers.swap_remove(0),
+    };
     // A first message through: every member is subscribed once every member has it.
-    publisher
-        .write_all(&text_frame(&[b'w'; SIZE]))
-        .await
-        .unwrap();
-    tally.wait_for(members as u64).await;
-
-    let burst: Vec<u8> = (0..BURST).flat_map(|_| text_frame(&[b'm'; SIZE])).collect();
-    let (cpu_before, started) = (load::cpu_time(&server.pid), Instant::now());
+    // Across servers, the members' server subscribes to Redis as they join: until it
+    // has, a message is lost, so the first one is sent again until one arrives.
+    loop {
+        publisher
+            .write_all(&text_frame(&[b'w'; SIZE]))
+            .await
+            .unwrap();
+        let arrived = tally.wait_for(members as u64);
+        if tokio::time::timeout(Duration::from_secs(1), arrived)
+            .await
+            .is_ok()
+        {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tally.latencies.lock().unwrap().clear();
+    let base = tally.total.load(Ordering::Acquire);
+    let servers: Vec<&Server> = std::iter::once(&server).chain(&other).collect();
+    let cpu_of = |servers: &[&Server]| -> f64 {
+        servers
+            .iter()
+            .map(|s| load::cpu_time(&s.pid).as_secs_f64())
+            .sum()
+    };
+    let (cpu_before, started) = (cpu_of(&servers), Instant::now());
     let mut bursts = 0u64;
     while bursts == 0 || started.elapsed() < window {
+        let burst: Vec<u8> = (0..BURST)
+            .flat_map(|_| text_frame(&stamped(tally.epoch)))
+            .collect();
         publisher.write_all(&burst).await.unwrap();
         bursts += 1;
         tally
-            .wait_for(members as u64 * (1 + bursts * BURST as u64))
+            .wait_for(base + members as u64 * bursts * BURST as u64)
             .await;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = (load::cpu_time(&server.pid) - cpu_before).as_secs_f64();
+    let cpu = cpu_of(&servers) - cpu_before;
     let deliveries = (bursts * BURST as u64 * members as u64) as f64;
-    let each = 1 + bursts * BURST as u64;
-    let complete = tally.each.iter().all(|n| n.load(Ordering::Relaxed) == each);
+    let first = tally.each[0].load(Ordering::Relaxed);
+    let complete = tally
+        .each
+        .iter()
+        .all(|n| n.load(Ordering::Relaxed) == first);
+    let mut latencies = std::mem::take(&mut *tally.latencies.lock().unwrap());
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     Run {
         deliveries_per_second: deliveries / elapsed,
         cpu_per_delivery_us: cpu / deliveries * 1e6,
         complete,
+        p50_us: at(0.5),
+        p99_us: at(0.99),
     }
 }
 
@@ -242,34 +315,65 @@ pub async fn compare(options: &Options) {
     );
     println!(
         "\n| members | (a) layer + Topics deliveries/s | (c) axum + broadcast deliveries/s | a/c (paired) \
-         | server CPU µs per delivery (a, c) | every member got every message (a, c) |"
+         | server CPU µs per delivery (a, c) | latency p50/p99 µs (a; c) | every member got every message (a, c) |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for members in [1_000, 10_000] {
-        let mut rates: [Vec<f64>; 2] = Default::default();
-        let mut costs: [Vec<f64>; 2] = Default::default();
-        let mut complete = [true; 2];
+        let mut runs: [Vec<Run>; 2] = Default::default();
         for _ in 0..options.rounds {
             for (k, (kind, _)) in KINDS.iter().enumerate() {
-                let run = round(kind, members, options.window).await;
-                rates[k].push(run.deliveries_per_second);
-                costs[k].push(run.cpu_per_delivery_us);
-                complete[k] &= run.complete;
+                runs[k].push(round(kind, members, options.window, false).await);
             }
         }
-        let paired: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(a, c)| a / c).collect();
+        let rate = |k: usize| {
+            median(
+                &runs[k]
+                    .iter()
+                    .map(|r| r.deliveries_per_second)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let cost = |k: usize| {
+            median(
+                &runs[k]
+                    .iter()
+                    .map(|r| r.cpu_per_delivery_us)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let p = |k: usize, f: fn(&Run) -> u32| {
+            median(&runs[k].iter().map(|r| f(r) as f64).collect::<Vec<_>>())
+        };
+        let complete = |k: usize| {
+            if runs[k].iter().all(|r| r.complete) {
+                "yes"
+            } else {
+                "NO"
+            }
+        };
+        let paired: Vec<f64> = runs[0]
+            .iter()
+            .zip(&runs[1])
+            .map(|(a, c)| a.deliveries_per_second / c.deliveries_per_second)
+            .collect();
         println!(
-            "| {members} | {:.0} | {:.0} | {:.2} ({:.2}) | {:.3}, {:.3} | {}, {} |",
-            median(&rates[0]),
-            median(&rates[1]),
-            median(&rates[0]) / median(&rates[1]),
+            "| {members} | {:.0} | {:.0} | {:.2} ({:.2}) | {:.3}, {:.3} | {:.0}/{:.0}; {:.0}/{:.0} | {}, {} |",
+            rate(0),
+            rate(1),
+            rate(0) / rate(1),
             median(&paired),
-            median(&costs[0]),
-            median(&costs[1]),
-            if complete[0] { "yes" } else { "NO" },
-            if complete[1] { "yes" } else { "NO" },
+            cost(0),
+            cost(1),
+            p(0, |r| r.p50_us),
+            p(0, |r| r.p99_us),
+            p(1, |r| r.p50_us),
+            p(1, |r| r.p99_us),
+            complete(0),
+            complete(1),
         );
     }
+    #[cfg(feature = "redis")]
+    across_servers(options).await;
     println!(
         "\nmemory: server RSS growth while 10 members never read and 20,000 x 1 KiB are published"
     );
@@ -278,6 +382,67 @@ pub async fn compare(options: &Options) {
         println!(
             "  {label}: {:.1} MiB; a reading member got {got} of 20000",
             growth as f64 / 1024.0,
+        );
+    }
+}
+
+/// (a) across two servers sharing a room through a `redis-server` this bench starts:
+/// the sender on one, 1,000 members on the other; beside the one-server figure.
+#[cfg(feature = "redis")]
+async fn across_servers(options: &Options) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Ok(redis) = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+    else {
+        println!("\nacross servers: skipped, no redis-server (apt install redis-server)");
+        return;
+    };
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _redis = Stop(redis);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The servers this bench starts read it.
+    std::env::set_var("TW_BENCH_REDIS_URL", format!("redis://127.0.0.1:{port}"));
+    println!(
+        "\nacross servers: (a) with a RedisBackplane, 1,000 members on one server, the sender on another (median of {})",
+        options.rounds
+    );
+    println!("\n| where | deliveries/s | server CPU µs per delivery (both servers) | latency p50/p99 µs | every member got every message |");
+    println!("|---|---|---|---|---|");
+    for (label, across) in [("one server", false), ("across two servers", true)] {
+        let mut runs = Vec::new();
+        for _ in 0..options.rounds {
+            runs.push(round("topics-redis", 1_000, options.window, across).await);
+        }
+        let of = |f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+        println!(
+            "| {label} | {:.0} | {:.3} | {:.0}/{:.0} | {} |",
+            of(|r| r.deliveries_per_second),
+            of(|r| r.cpu_per_delivery_us),
+            of(|r| r.p50_us as f64),
+            of(|r| r.p99_us as f64),
+            if runs.iter().all(|r| r.complete) {
+                "yes"
+            } else {
+                "NO"
+            },
         );
     }
 }

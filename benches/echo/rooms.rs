@@ -20,7 +20,22 @@ const ROOM: &str = "bench";
 
 /// `WebSocketLayer` and a `Topics` hub.
 pub async fn topics(listener: TcpListener) {
-    let topics = Topics::new();
+    serve_topics(listener, Topics::new()).await
+}
+
+/// The same, sharing the room through the Redis at `TW_BENCH_REDIS_URL`.
+#[cfg(feature = "redis")]
+pub async fn topics_redis(listener: TcpListener) {
+    let url = std::env::var("TW_BENCH_REDIS_URL").expect("TW_BENCH_REDIS_URL");
+    let backplane = tower_websockets::RedisBackplane::builder(url)
+        .prefix("bench:")
+        .connect()
+        .await
+        .expect("Redis for the bench");
+    serve_topics(listener, Topics::builder().backplane(backplane).build()).await
+}
+
+async fn serve_topics(listener: TcpListener, topics: Topics) {
     let handler = move |mut socket: WebSocket, _: Handshake| {
         let topics = topics.clone();
         async move {

@@ -49,6 +49,8 @@ pub fn serve(kind: &str) {
             }
             "topics" => crate::rooms::topics(listener).await,
             "broadcast" => crate::rooms::broadcast(listener).await,
+            #[cfg(feature = "redis")]
+            "topics-redis" => crate::rooms::topics_redis(listener).await,
             "bare" => bare(listener).await,
             "axum" => axum(listener).await,
             other => panic!("unknown server kind {other}"),
