@@ -26,11 +26,7 @@ use std::{convert::Infallible, time::Duration};
 use http::{header, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-    service::TowerToHyperService,
-};
+use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
 use tower_websockets::{
@@ -180,7 +176,7 @@ async fn main() -> std::io::Result<()> {
         .layer(sockets)
         .service(service_fn(move |req| pages(topics.clone(), req)));
 
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = support::http_builder();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         tokio::select! {

@@ -16,11 +16,7 @@ use std::{convert::Infallible, net::SocketAddr, time::Duration};
 
 use http_body_util::Full;
 use hyper::{body::Bytes, header, Request, Response, StatusCode};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
-    service::TowerToHyperService,
-};
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
 use tower_websockets::{DeflateConfig, Echo, WebSocketLayer};
@@ -60,10 +56,9 @@ async fn main() -> std::io::Result<()> {
         .layer(sockets)
         .service(service_fn(page));
 
-    // HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) on the same port; extended CONNECT
-    // carries WebSockets over HTTP/2 streams (RFC 8441).
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http2().enable_connect_protocol();
+    // HTTP/1.1 and HTTP/2 on one port, WebSockets over both, and limits on request heads
+    // (size, and time to send them): see examples/support.
+    let builder = support::http_builder();
 
     let graceful = GracefulShutdown::new();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());

@@ -220,6 +220,16 @@ impl<H: Handler> WebSocketLayer<H> {
         self
     }
 
+    /// The most bytes of header fields a request on the layer's paths may carry (each name
+    /// and value, and 4 bytes a line for `: ` and CRLF); a request with more is answered
+    /// `431 Request Header Fields Too Large` (RFC 6585) before any other check. Requests
+    /// on other paths are left to the server's own limits (hyper's `max_buf_size`).
+    /// Default: 32 KiB, as Kestrel.
+    pub fn max_header_size(mut self, bytes: usize) -> Self {
+        self.config.handshake.max_header_size = bytes;
+        self
+    }
+
     /// The most sockets open at once; an upgrade over it gets `503 Service Unavailable`
     /// with `Retry-After: 1`. A socket gives its place back however it ends (close, error,
     /// handler panic, vanished client). `None` for no limit. Default: `None`.

@@ -22,6 +22,8 @@ pub(crate) enum Rejection {
     OverLimit,
     /// A graceful shutdown has begun.
     ShuttingDown,
+    /// The request's header fields are over `max_header_size`.
+    HeadersTooLarge,
     /// The accept hook answered with a response of its own.
     ByHook,
 }
@@ -33,6 +35,8 @@ impl Rejection {
             Rejection::OriginForbidden => StatusCode::FORBIDDEN,
             Rejection::OverLimit | Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::ByHook => StatusCode::FORBIDDEN,
+            // RFC 6585 §5.
+            Rejection::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -59,6 +63,9 @@ impl Rejection {
             Rejection::OverLimit => "Too many WebSocket connections are open; try again shortly.\n",
             Rejection::ShuttingDown => "The server is shutting down.\n",
             Rejection::ByHook => "The server refused this WebSocket.\n",
+            Rejection::HeadersTooLarge => {
+                "The request's header fields are larger than this server accepts.\n"
+            }
         }
     }
 
@@ -109,6 +116,7 @@ mod tests {
         assert_eq!(version.status(), 426);
         assert_eq!(version.headers()["sec-websocket-version"], "13");
         assert_eq!(answer(Rejection::OriginForbidden).status(), 403);
+        assert_eq!(answer(Rejection::HeadersTooLarge).status(), 431);
         assert_eq!(answer(Rejection::OverLimit).headers()["retry-after"], "1");
         assert_eq!(
             answer(Rejection::ShuttingDown).headers()["retry-after"],

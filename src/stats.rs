@@ -70,6 +70,8 @@ pub struct Rejections {
     pub over_limit: u64,
     /// A shutdown had begun (`503`).
     pub shutting_down: u64,
+    /// Header fields over `max_header_size` (`431`).
+    pub headers_too_large: u64,
     /// The accept hook answered with a response of its own.
     pub by_hook: u64,
 }
@@ -101,6 +103,7 @@ impl Stats {
             no_protocol: count(Rejection::NoProtocol),
             over_limit: count(Rejection::OverLimit),
             shutting_down: count(Rejection::ShuttingDown),
+            headers_too_large: count(Rejection::HeadersTooLarge),
             by_hook: count(Rejection::ByHook),
         }
     }

@@ -18,3 +18,29 @@ pub fn say(line: &str) {
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
+
+/// How long a client may take to send a request's head; a slower one is cut off.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The HTTP server's connection builder, with limits a public server wants: HTTP/1.1 and
+/// HTTP/2 (cleartext, prior knowledge) on one port, extended CONNECT for WebSockets over
+/// HTTP/2 (RFC 8441), a request head of at most 64 KiB (hyper answers `431` past it; the
+/// layer's own limit, 32 KiB by default, applies first on its paths), and
+/// [`HEADER_READ_TIMEOUT`] for the head, so that a client sending a byte a second cannot
+/// hold a connection open.
+#[allow(dead_code)] // the axum sample serves through `axum::serve`
+pub fn http_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .max_header_list_size(64 * 1024);
+    builder
+}

@@ -29,6 +29,7 @@ pub(crate) fn check_extended_connect<B>(
     config: &HandshakeConfig,
 ) -> Result<Accepted, Rejection> {
     let headers = req.headers();
+    check_size(headers, config)?;
     match single(headers, &header::SEC_WEBSOCKET_VERSION) {
         Some(version) if version.as_bytes().trim_ascii() == b"13" => {}
         _ => return Err(Rejection::BadVersion),
@@ -39,6 +40,7 @@ pub(crate) fn check_extended_connect<B>(
 /// Checks a request on a WebSocket path (RFC 6455 §4.2.1), then origin and subprotocol.
 pub(crate) fn check<B>(req: &Request<B>, config: &HandshakeConfig) -> Result<Accepted, Rejection> {
     let headers = req.headers();
+    check_size(headers, config)?;
     if !has_token(headers, &header::UPGRADE, "websocket")
         || !has_token(headers, &header::CONNECTION, "upgrade")
     {
@@ -62,6 +64,19 @@ pub(crate) fn check<B>(req: &Request<B>, config: &HandshakeConfig) -> Result<Acc
         _ => return Err(Rejection::BadKey),
     };
     finish(headers, config, Some(accept_key(key)))
+}
+
+/// Refuses header fields over `max_header_size`, counted as on the wire in HTTP/1.1: each
+/// name and value, and 4 bytes a line for `: ` and CRLF.
+fn check_size(headers: &HeaderMap, config: &HandshakeConfig) -> Result<(), Rejection> {
+    let mut size = 0usize;
+    for (name, value) in headers {
+        size += name.as_str().len() + value.len() + 4;
+        if size > config.max_header_size {
+            return Err(Rejection::HeadersTooLarge);
+        }
+    }
+    Ok(())
 }
 
 /// The checks both HTTP versions share: origin, then subprotocol.

@@ -119,3 +119,51 @@ async fn the_sample_serves_the_page_and_echoes_on_ws() {
         assert!(line.trim().ends_with("closed, 0 dropped"), "{line}");
     }
 }
+
+/// A request head over the sample's limits gets 431, from the layer on its path and from
+/// hyper elsewhere; a client that sends its head a byte a second is cut off.
+#[tokio::test]
+async fn the_sample_limits_request_heads_in_size_and_time() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (_sample, addr) = sample::start("echo");
+    let big = format!("X-Big: {}\r\n", "x".repeat(40_000));
+    let upgrade = crate::common::upgrade_request("/ws", &big);
+    assert_eq!(raw_http(addr, &upgrade).await.0, 431);
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Huge: {}\r\n\r\n",
+        "x".repeat(100_000)
+    );
+    assert_eq!(raw_http(addr, &huge).await.0, 431);
+
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let (mut read, mut write) = slow.split();
+    let trickle = async {
+        for byte in b"GET /ws HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
+            if write.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    // The sample closes the connection (perhaps with a 408 first); a hang guard only.
+    let cut = async {
+        let mut rest = Vec::new();
+        let _ = read.read_to_end(&mut rest).await;
+    };
+    tokio::select! {
+        _ = trickle => {}
+        _ = cut => {}
+        _ = tokio::time::sleep(Duration::from_secs(120)) => panic!("never cut off"),
+    }
+    // Cut off by the head timeout (10 s), not at once.
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

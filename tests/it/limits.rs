@@ -106,3 +106,58 @@ async fn the_counters_count_each_refusal_by_reason() {
     );
     assert_eq!(stats.accepted(), 1);
 }
+
+/// Header lines of `size` bytes in all, as `X-Filler-N: xxx...`, 8 KiB a line at most.
+fn filler(size: usize) -> String {
+    let mut lines = String::new();
+    let mut left = size;
+    let mut n = 0;
+    while left > 0 {
+        let name = format!("X-Filler-{n}");
+        let value_len = left.saturating_sub(name.len() + 4).clamp(1, 8 * 1024);
+        lines.push_str(&format!("{name}: {}\r\n", "x".repeat(value_len)));
+        left = left.saturating_sub(name.len() + value_len + 4);
+        n += 1;
+    }
+    lines
+}
+
+#[tokio::test]
+async fn oversized_headers_on_the_socket_path_get_431_and_elsewhere_pass() {
+    let layer = WebSocketLayer::default();
+    let stats = layer.stats();
+    let server = serve(layer).await;
+
+    let (status, _, body) = raw_http(server.addr, &upgrade_request("/ws", &filler(200_000))).await;
+    assert_eq!(status, 431);
+    assert!(body.contains("header fields are larger"), "{body}");
+    // A plain request on the path is refused the same way, before any other check.
+    let plain = format!(
+        "GET /ws HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
+        filler(40_000)
+    );
+    assert_eq!(raw_http(server.addr, &plain).await.0, 431);
+    assert_eq!(stats.rejections().headers_too_large, 2);
+    assert_eq!(server.inner_calls(), 0);
+
+    // Other paths are the inner service's business.
+    let elsewhere = format!(
+        "GET /page HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
+        filler(200_000)
+    );
+    let (status, _, body) = raw_http(server.addr, &elsewhere).await;
+    assert_eq!((status, body.as_str()), (200, "inner saw /page"));
+
+    // Just under the default 32 KiB (with the handshake's own lines): accepted.
+    let (status, _, _) = raw_http(server.addr, &upgrade_request("/ws", &filler(31 * 1024))).await;
+    assert_eq!(status, 101);
+}
+
+#[tokio::test]
+async fn the_header_limit_is_configurable() {
+    let server = serve(WebSocketLayer::default().max_header_size(1024)).await;
+    let (status, _, _) = raw_http(server.addr, &upgrade_request("/ws", &filler(2_000))).await;
+    assert_eq!(status, 431);
+    let (status, _, _) = raw_http(server.addr, &upgrade_request("/ws", "")).await;
+    assert_eq!(status, 101);
+}
