@@ -18,6 +18,7 @@ mod deflate_walk;
 mod echo;
 mod example_chat;
 mod example_echo;
+mod fuzz;
 mod handlers;
 mod handshake;
 mod http2;
