@@ -6,6 +6,8 @@
 //! cargo bench --bench echo -- --rounds 5 --seconds 3
 //! cargo bench --bench echo -- --servers layer,bare --scenarios 100x16384,100x20x16 --no-idle --no-http2 --no-compression --no-fanout
 //! cargo bench --bench echo -- --scenarios none --no-idle --no-http2 --no-compression   # fan-out only
+//! cargo build --release --example echo && cargo bench --bench echo -- --soak    # see endurance.rs
+//! cargo build --release --example echo && cargo bench --bench echo -- --churn
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
 //! ```
@@ -25,6 +27,7 @@
 //! channel (see fanout.rs).
 
 mod compression;
+mod endurance;
 mod fanout;
 mod load;
 mod passthrough;
@@ -133,6 +136,18 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         servers::serve(&args[i + 1]);
+        return;
+    }
+    if args.iter().any(|a| a == "--soak" || a == "--churn") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        if args.iter().any(|a| a == "--soak") {
+            runtime.block_on(endurance::soak(&args));
+        } else {
+            runtime.block_on(endurance::churn(&args));
+        }
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--load") {
