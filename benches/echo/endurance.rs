@@ -119,6 +119,22 @@ async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Resul
     }
 }
 
+/// The next data frame, answering the server's keep-alive pings on the way.
+async fn read_echo(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u8, Vec<u8>)> {
+    loop {
+        let (first, payload) = read_frame(stream, buf).await?;
+        match first & 0x0f {
+            0x9 => {
+                let mut pong = load::masked_frame(&payload);
+                pong[0] = 0x8a;
+                stream.write_all(&pong).await?;
+            }
+            0xa => {}
+            _ => return Ok((first, payload)),
+        }
+    }
+}
+
 fn percentile(sorted: &[u32], q: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -170,12 +186,8 @@ pub async fn soak(args: &[String]) {
                     counts.errors.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    read_frame(&mut stream, &mut buf),
-                )
-                .await
-                {
+                let echo = read_echo(&mut stream, &mut buf);
+                match tokio::time::timeout(Duration::from_secs(5), echo).await {
                     Err(_) => {
                         counts.lost.fetch_add(1, Ordering::Relaxed);
                         break;
