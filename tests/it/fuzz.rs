@@ -18,7 +18,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{service_fn, ServiceExt};
 
 use crate::common::{round_trip, serve, within, RawSocket};
-use tower_websockets::{DeflateConfig, Error, WebSocketLayer};
+#[cfg(feature = "deflate")]
+use tower_websockets::DeflateConfig;
+use tower_websockets::{Error, WebSocketLayer};
+
+/// `layer` agreeing to compression with clients that offer it, where the crate has it.
+fn with_compression(layer: WebSocketLayer) -> WebSocketLayer {
+    #[cfg(feature = "deflate")]
+    let layer = layer.deflate(DeflateConfig::new());
+    layer
+}
 
 /// Cases per target: `FUZZ_CASES`, or `default`.
 fn cases(default: usize) -> usize {
@@ -73,10 +82,11 @@ async fn arbitrary_request_heads_get_an_answer_the_rfcs_name() {
     let inner = service_fn(|_: Request<Full<Bytes>>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
     });
-    let layer = WebSocketLayer::default()
-        .protocols(["chat"])
-        .allowed_origins(["http://localhost"])
-        .deflate(DeflateConfig::new());
+    let layer = with_compression(
+        WebSocketLayer::default()
+            .protocols(["chat"])
+            .allowed_origins(["http://localhost"]),
+    );
     let service = tower::Layer::layer(&layer, inner);
     let strategy = (
         prop::sample::select(vec!["GET", "POST", "CONNECT", "OPTIONS", "BREW"]),
@@ -212,8 +222,7 @@ fn encode(pieces: &[Piece]) -> Vec<u8> {
 
 #[tokio::test]
 async fn arbitrary_client_bytes_end_in_a_close_the_rfc_names() {
-    let layer = WebSocketLayer::default()
-        .deflate(DeflateConfig::new())
+    let layer = with_compression(WebSocketLayer::default())
         .max_message_size(64 * 1024)
         .close_timeout(std::time::Duration::from_secs(5));
     let stats = layer.stats();
