@@ -144,7 +144,14 @@ async fn main() -> std::io::Result<()> {
     ));
 
     let topics = match std::env::var("REDIS_URL") {
-        Ok(url) => shared_topics(&url).await?,
+        Ok(url) => match shared_topics(&url).await {
+            Ok(topics) => topics,
+            Err(e) => {
+                // A bad or unreachable REDIS_URL: say so plainly and stop.
+                eprintln!("chat: {e}");
+                std::process::exit(2);
+            }
+        },
         Err(_) => Topics::new(),
     };
     let handler = {

@@ -110,3 +110,29 @@ async fn two_chat_processes_on_one_redis_share_their_rooms() {
         assert_eq!(next_data(member).await, Message::text("bob: yes"));
     }
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_bad_or_unreachable_redis_url_stops_the_sample_with_a_clear_message() {
+    // A port where nothing listens, and a URL that is not one.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("redis://127.0.0.1:{port}");
+    for url in [unreachable.as_str(), "not a url"] {
+        let output = std::process::Command::new(sample::example_binary("chat"))
+            .env("PORT", "0")
+            .env("REDIS_URL", url)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with(&format!("chat: REDIS_URL {url}: ")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -18,7 +18,7 @@ const BUILD_TIME: Duration = Duration::from_secs(600);
 const LINE_TIME: Duration = Duration::from_secs(10);
 
 /// The example binary, built now so that a filtered `cargo test` never runs a stale one.
-fn example_binary(name: &str) -> PathBuf {
+pub fn example_binary(name: &str) -> PathBuf {
     let mut dir = std::env::current_exe().unwrap();
     dir.pop();
     if dir.ends_with("deps") {
