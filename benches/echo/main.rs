@@ -10,6 +10,7 @@
 //! cargo build --release --example echo && cargo bench --bench echo -- --churn
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
+//! target/release/deps/echo-HASH --load PORT --scenarios 100x16384 --h2   # streams of one HTTP/2 connection
 //! ```
 //!
 //! Each server runs in its own process pinned to core 0 (`taskset -c 0`); the load
@@ -205,7 +206,11 @@ fn load_only(port: u16, args: &[String]) {
             connections,
             size,
             depth,
-            transport: load::Transport::Http1,
+            transport: if args.iter().any(|a| a == "--h2") {
+                load::Transport::Http2
+            } else {
+                load::Transport::Http1
+            },
         },
         Duration::ZERO,
         window,
