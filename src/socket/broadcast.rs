@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use bytes::{BufMut, Bytes, BytesMut};
 use fastwebsockets::OpCode;
 
-use super::{encode::frame_head, shared::Shared, writer::Offer};
+use super::{encode::data_frame_head, shared::Shared, writer::Offer};
 use crate::{CloseCode, CloseFrame, Message};
 
 /// A text or binary message encoded once, header and payload in one buffer, to be queued
@@ -70,8 +70,7 @@ impl Broadcast {
 
 /// One whole frame: header then payload; `compressed` sets RSV1.
 fn encode(opcode: OpCode, payload: &[u8], compressed: bool) -> Bytes {
-    let (mut head, len) = frame_head(opcode, payload.len());
-    head[0] |= u8::from(compressed) << 6;
+    let (head, len) = data_frame_head(opcode, payload.len(), compressed, true);
     let mut frame = BytesMut::with_capacity(len + payload.len());
     frame.put_slice(&head[..len]);
     frame.put_slice(payload);

@@ -33,6 +33,20 @@ pub(crate) fn frame_head(opcode: OpCode, len: usize) -> ([u8; 10], usize) {
     }
 }
 
+/// The header of a data frame: `compressed` sets RSV1 (RFC 7692 §6), `fin` marks the
+/// message's last frame (RFC 6455 §5.2).
+pub(crate) fn data_frame_head(
+    opcode: OpCode,
+    len: usize,
+    compressed: bool,
+    fin: bool,
+) -> ([u8; 10], usize) {
+    let (mut head, head_len) = frame_head(opcode, len);
+    head[0] |= u8::from(compressed) << 6;
+    head[0] &= !(u8::from(!fin) << 7);
+    (head, head_len)
+}
+
 /// A close frame's payload: the code and the reason, or nothing for a code that may not
 /// appear on the wire (1005, 1006, ...). `reason` must fit (see [`truncate_utf8`]).
 pub(crate) fn close_payload(code: CloseCode, reason: &str) -> Bytes {

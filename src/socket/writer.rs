@@ -13,7 +13,7 @@ use tokio::io::AsyncWrite;
 
 use super::{
     connection::WriteIo,
-    encode::{close_payload, frame_head, truncate_utf8, MAX_CLOSE_REASON},
+    encode::{close_payload, data_frame_head, truncate_utf8, MAX_CLOSE_REASON},
     queue::Queue,
     wakers::WakerSet,
 };
@@ -241,9 +241,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
 
     /// Queues one frame; `fin`: the message's last (RFC 6455 §5.2).
     fn encode_frame(&mut self, opcode: OpCode, payload: Bytes, compressed: bool, fin: bool) {
-        let (mut head, len) = frame_head(opcode, payload.len());
-        head[0] |= u8::from(compressed) << 6;
-        head[0] &= !(u8::from(!fin) << 7);
+        let (head, len) = data_frame_head(opcode, payload.len(), compressed, fin);
         self.queue.push(&head[..len], payload);
     }
 
