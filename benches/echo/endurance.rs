@@ -96,17 +96,8 @@ fn text(payload: &[u8]) -> Vec<u8> {
 /// Reads one whole server frame: its first byte and payload.
 async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u8, Vec<u8>)> {
     loop {
-        if buf.len() >= 2 {
-            let (header, len) = match buf[1] & 0x7f {
-                126 if buf.len() >= 4 => (4, u16::from_be_bytes([buf[2], buf[3]]) as usize),
-                127 if buf.len() >= 10 => (
-                    10,
-                    u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
-                ),
-                126 | 127 => (usize::MAX, 0),
-                n => (2, n as usize),
-            };
-            if header != usize::MAX && buf.len() >= header + len {
+        if let Some((header, len)) = load::frame_len(buf) {
+            if buf.len() >= header + len {
                 let frame = (buf[0], buf[header..header + len].to_vec());
                 buf.drain(..header + len);
                 return Ok(frame);

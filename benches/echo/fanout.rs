@@ -79,7 +79,7 @@ async fn member(mut stream: OwnedReadHalf, index: usize, tally: Arc<Tally>) {
         let mut frames = 0;
         let now = tally.epoch.elapsed().as_micros() as u64;
         let mut latencies = Vec::new();
-        while let Some((header, len)) = frame_at(&buf[at..]) {
+        while let Some((header, len)) = load::frame_len(&buf[at..]) {
             if buf.len() - at < header + len {
                 break;
             }
@@ -101,22 +101,6 @@ async fn member(mut stream: OwnedReadHalf, index: usize, tally: Arc<Tally>) {
             }
         }
     }
-}
-
-/// The header and payload lengths of the server frame at the start of `buf`.
-fn frame_at(buf: &[u8]) -> Option<(usize, usize)> {
-    let len = *buf.get(1)? & 0x7f;
-    Some(match len {
-        126 => (
-            4,
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
-        ),
-        127 => (
-            10,
-            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-        ),
-        n => (2, n as usize),
-    })
 }
 
 impl Tally {
@@ -296,7 +280,7 @@ impl Reading {
                 std::future::pending::<()>().await;
             }
             let mut at = 0;
-            while let Some((header, len)) = frame_at(&self.buf[at..]) {
+            while let Some((header, len)) = load::frame_len(&self.buf[at..]) {
                 if self.buf.len() - at < header + len {
                     break;
                 }

@@ -118,7 +118,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
 
 /// The length of the server frame at the start of `buf` (header and payload), once its
 /// header is complete.
-fn frame_len(buf: &[u8]) -> Option<(usize, usize)> {
+pub fn frame_len(buf: &[u8]) -> Option<(usize, usize)> {
     let (header, len) = match *buf.get(1)? {
         126 => (
             4,
