@@ -85,18 +85,8 @@ async fn two_chat_processes_on_one_redis_share_their_rooms() {
     let mut ada = join(first_addr, "shared").await;
     let mut bob = join(second_addr, "shared").await;
     // Both processes subscribed the room's channel once their member joined.
-    let mut connection = redis.inspect().await;
     within(async {
-        loop {
-            let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg("chat:shared")
-                .query_async(&mut connection)
-                .await
-                .unwrap();
-            if counts.first().is_some_and(|(_, n)| *n == 2) {
-                break;
-            }
+        while redis.subscribers("chat:shared").await != 2 {
             tokio::task::yield_now().await;
         }
     })

@@ -35,18 +35,6 @@ async fn until(what: &str, mut condition: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// How many connections Redis has subscribed to `channel`.
-async fn subscribers(redis: &RedisServer, channel: &str) -> usize {
-    let mut connection = redis.inspect().await;
-    let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
-        .arg(channel)
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    counts.first().map_or(0, |(_, n)| *n)
-}
-
 /// The channels Redis has subscribers for, matching `pattern`.
 async fn channels(connection: &mut redis::aio::MultiplexedConnection, pattern: &str) -> usize {
     let channels: Vec<String> = redis::cmd("PUBSUB")
@@ -93,7 +81,7 @@ async fn members_on_two_servers_get_each_others_messages_once() {
     let mut cy = join(&server_b).await;
     let channel = format!("two:{ROOM}");
     until("both servers subscribed the room", async || {
-        subscribers(&redis, &channel).await == 2
+        redis.subscribers(&channel).await == 2
     })
     .await;
 
@@ -137,7 +125,7 @@ async fn delivery_comes_back_after_a_redis_restart_and_the_loss_is_counted() {
     let mut bob = join(&server_b).await;
     let channel = format!("restart:{ROOM}");
     until("both servers subscribed the room", async || {
-        subscribers(&redis, &channel).await == 2
+        redis.subscribers(&channel).await == 2
     })
     .await;
     ada.send(text("all:before")).await.unwrap();
@@ -155,9 +143,7 @@ async fn delivery_comes_back_after_a_redis_restart_and_the_loss_is_counted() {
     let restarted = Instant::now();
     redis.restart().await;
     until("both servers subscribed again", async || {
-        backplane(&a).connected
-            && backplane(&b).connected
-            && subscribers(&redis, &channel).await == 2
+        backplane(&a).connected && backplane(&b).connected && redis.subscribers(&channel).await == 2
     })
     .await;
     ada.send(text("all:after")).await.unwrap();
