@@ -60,34 +60,23 @@ impl Registry {
 
     /// Subscribes `socket` to `name`; `false` if it already was.
     pub(super) fn subscribe(&mut self, socket: &Arc<Shared>, name: &str) -> bool {
-        let key = socket.key();
-        let topic = match self.topics.get_mut(name) {
-            Some(topic) => topic,
-            None => self.topics.entry(Arc::from(name)).or_default(),
+        // The topic's own name when it exists: every member's list shares it.
+        let name = match self.topics.get_key_value(name) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(name),
         };
-        if !topic.insert(socket) {
+        if !self.topics.entry(name.clone()).or_default().insert(socket) {
             return false;
         }
-        let name = self
-            .topics
-            .get_key_value(name)
-            .map(|(name, _)| name.clone())
-            .unwrap_or_else(|| Arc::from(name));
-        self.members.entry(key).or_default().push(name);
+        self.members.entry(socket.key()).or_default().push(name);
         self.subscriptions += 1;
         true
     }
 
     /// Unsubscribes the socket with `key` from `name`; `false` if it was not subscribed.
     pub(super) fn unsubscribe(&mut self, key: usize, name: &str) -> bool {
-        let Some(topic) = self.topics.get_mut(name) else {
+        if self.leave(key, name).is_none() {
             return false;
-        };
-        if !topic.remove(key) {
-            return false;
-        }
-        if topic.members.is_empty() {
-            self.topics.remove(name);
         }
         if let Entry::Occupied(mut topics) = self.members.entry(key) {
             topics.get_mut().retain(|topic| &**topic != name);
@@ -95,27 +84,33 @@ impl Registry {
                 topics.remove();
             }
         }
-        self.subscriptions -= 1;
         true
     }
 
     /// Unsubscribes the socket with `key` from every topic; calls `emptied` with each topic
     /// it was the last subscriber of.
     pub(super) fn remove_member(&mut self, key: usize, mut emptied: impl FnMut(&str)) {
-        let Some(names) = self.members.remove(&key) else {
-            return;
-        };
-        for name in names {
-            if let Some(topic) = self.topics.get_mut(&name) {
-                if topic.remove(key) {
-                    self.subscriptions -= 1;
-                }
-                if topic.members.is_empty() {
-                    self.topics.remove(&name);
-                    emptied(&name);
-                }
+        for name in self.members.remove(&key).unwrap_or_default() {
+            if self.leave(key, &name) == Some(true) {
+                emptied(&name);
             }
         }
+    }
+
+    /// Takes the socket with `key` out of `name`'s members, and the topic away once it has
+    /// none: `None` if it was not a member, else whether the topic is gone. The socket's
+    /// own list of topics is the caller's to update.
+    fn leave(&mut self, key: usize, name: &str) -> Option<bool> {
+        let topic = self.topics.get_mut(name)?;
+        if !topic.remove(key) {
+            return None;
+        }
+        self.subscriptions -= 1;
+        let emptied = topic.members.is_empty();
+        if emptied {
+            self.topics.remove(name);
+        }
+        Some(emptied)
     }
 
     /// The topics the socket with `key` is subscribed to, in the order it subscribed.
