@@ -9,7 +9,7 @@ use std::{
 use bytes::BytesMut;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
 use pin_project_lite::pin_project;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::{CloseCode, Error};
 
@@ -22,31 +22,86 @@ pub(crate) trait FrameSource: Send {
     ) -> Poll<Result<RawFrame, WebSocketError>>;
 }
 
+/// The longest frame header (RFC 6455 §5.2): what a socket reads before it has an engine.
+const MAX_HEAD: usize = 14;
+
 pin_project! {
     /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here
     /// until it finishes, whoever stops polling it. When it finishes, the next read takes
     /// its place at once (a read starts when first polled): reading a frame allocates
     /// nothing. The engine travels boxed from one read to the next, which moves a pointer.
-    struct EngineFrames<F, Fut> {
+    ///
+    /// The engine comes with its own read buffer (8 KiB), so a socket gets one only once
+    /// its client has sent something: until then it waits on the connection with a few
+    /// bytes of its own, which the engine then reads first. A socket whose client never
+    /// speaks (one that only receives published messages, say) costs that much less.
+    struct EngineFrames<R, F, Fut> {
         start: F,
+        max_frame_size: usize,
         #[pin]
-        read: Fut,
+        state: State<R, Fut>,
     }
 }
 
-impl<F, Fut, E> FrameSource for EngineFrames<F, Fut>
+pin_project! {
+    #[project = StateProj]
+    enum State<R, Fut> {
+        /// No engine yet: the connection, and the first bytes read from it.
+        Waiting { io: Option<R>, head: [u8; MAX_HEAD] },
+        Reading { #[pin] read: Fut },
+    }
+}
+
+impl<R, F, Fut> FrameSource for EngineFrames<R, F, Fut>
 where
-    F: Fn(Box<E>) -> Fut + Send,
-    Fut: Future<Output = (Box<E>, Result<RawFrame, WebSocketError>)> + Send,
+    R: AsyncRead + Unpin + Send,
+    F: Fn(Box<WebSocketRead<Prefixed<R>>>) -> Fut + Send,
+    Fut: Future<
+            Output = (
+                Box<WebSocketRead<Prefixed<R>>>,
+                Result<RawFrame, WebSocketError>,
+            ),
+        > + Send,
 {
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<RawFrame, WebSocketError>> {
         let mut this = self.project();
-        let (engine, result) = std::task::ready!(this.read.as_mut().poll(cx));
-        this.read.set((this.start)(engine));
-        Poll::Ready(result)
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Reading { read } => {
+                    let (engine, result) = std::task::ready!(read.poll(cx));
+                    this.state.set(State::Reading {
+                        read: (this.start)(engine),
+                    });
+                    return Poll::Ready(result);
+                }
+                StateProj::Waiting { io, head } => {
+                    let Some(reader) = io.as_mut() else {
+                        return Poll::Ready(Err(WebSocketError::ConnectionClosed));
+                    };
+                    let mut buf = ReadBuf::new(head);
+                    if let Err(e) = std::task::ready!(Pin::new(reader).poll_read(cx, &mut buf)) {
+                        return Poll::Ready(Err(WebSocketError::IoError(e)));
+                    }
+                    let len = buf.filled().len();
+                    if len == 0 {
+                        return Poll::Ready(Err(WebSocketError::UnexpectedEOF));
+                    }
+                    let io = Prefixed {
+                        head: *head,
+                        at: 0,
+                        len: len as u8,
+                        io: io.take().expect("checked above"),
+                    };
+                    let engine = engine(io, *this.max_frame_size);
+                    this.state.set(State::Reading {
+                        read: (this.start)(engine),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -55,6 +110,18 @@ pub(crate) fn frames<R>(io: R, max_frame_size: usize) -> Pin<Box<dyn FrameSource
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
+    Box::pin(EngineFrames {
+        start: read_one::<Prefixed<R>>,
+        max_frame_size,
+        state: State::Waiting {
+            io: Some(io),
+            head: [0; MAX_HEAD],
+        },
+    })
+}
+
+/// The engine, set up for our socket, over `io`.
+fn engine<R: AsyncRead + Unpin>(io: R, max_frame_size: usize) -> Box<WebSocketRead<R>> {
     let (mut engine, _) =
         fastwebsockets::after_handshake_split(io, tokio::io::empty(), fastwebsockets::Role::Server);
     // Pings and closes are answered by our socket, which owns the write side.
@@ -62,10 +129,33 @@ where
     engine.set_auto_close(false);
     // The engine refuses frames of `limit` bytes or more; ours is inclusive.
     engine.set_max_message_size(max_frame_size.saturating_add(1));
-    Box::pin(EngineFrames {
-        start: read_one::<R>,
-        read: read_one(Box::new(engine)),
-    })
+    Box::new(engine)
+}
+
+/// The connection's read side, after the bytes read from it before the engine existed.
+pub(crate) struct Prefixed<R> {
+    head: [u8; MAX_HEAD],
+    at: u8,
+    len: u8,
+    io: R,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
+    #[inline]
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.at < self.len {
+            let (at, len) = (self.at as usize, self.len as usize);
+            let n = (len - at).min(buf.remaining());
+            buf.put_slice(&self.head[at..at + n]);
+            self.at += n as u8;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
 }
 
 /// One read of the engine: the next frame, with its payload owned.
@@ -142,5 +232,115 @@ pub(crate) fn engine_error(e: WebSocketError) -> Error {
         WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => Error::ConnectionReset,
         WebSocketError::IoError(e) => Error::from(e),
         _ => Error::protocol(CloseCode::PROTOCOL_ERROR, "invalid frame"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io,
+        pin::Pin,
+        task::{Context, Poll},
+    };
+
+    use fastwebsockets::OpCode;
+    use tokio::io::{AsyncRead, ReadBuf};
+
+    use super::frames;
+
+    /// A connection that hands over its bytes `step` at a time, and is pending before each.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        step: usize,
+        ready: bool,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let this = self.get_mut();
+            this.ready = !this.ready;
+            if !this.ready {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let n = this
+                .step
+                .min(this.bytes.len() - this.at)
+                .min(buf.remaining());
+            buf.put_slice(&this.bytes[this.at..this.at + n]);
+            this.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        let mut frame = vec![first];
+        match payload.len() {
+            len @ 0..=125 => frame.push(0x80 | len as u8),
+            len => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        frame
+    }
+
+    /// The frames read from `bytes` delivered `step` bytes at a time, until the end.
+    async fn read_all(bytes: Vec<u8>, step: usize) -> (Vec<(OpCode, Vec<u8>)>, bool) {
+        let io = Trickle {
+            bytes,
+            at: 0,
+            step,
+            ready: true,
+        };
+        let mut source = frames(io, 1 << 20);
+        let mut read = Vec::new();
+        loop {
+            match std::future::poll_fn(|cx| source.as_mut().poll_frame(cx)).await {
+                Ok(frame) => read.push((frame.opcode, frame.payload.to_vec())),
+                Err(e) => {
+                    let eof = matches!(e, fastwebsockets::WebSocketError::UnexpectedEOF);
+                    return (read, eof);
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_are_whole_however_the_first_bytes_arrive() {
+        let first: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let mut bytes = masked(0x82, &first);
+        bytes.extend(masked(0x81, b"second"));
+        bytes.extend(masked(0x89, b""));
+        // One byte at a time: the socket's own first read takes one byte, the engine the
+        // rest; then as much as fits in the socket's own first read; then all at once.
+        for step in [1, 2, 13, 14, 15, 4096] {
+            let (read, eof) = read_all(bytes.clone(), step).await;
+            assert_eq!(
+                read,
+                [
+                    (OpCode::Binary, first.clone()),
+                    (OpCode::Text, b"second".to_vec()),
+                    (OpCode::Ping, Vec::new()),
+                ],
+                "step {step}"
+            );
+            assert!(eof, "step {step}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_ends_before_its_first_byte_ends_the_frames() {
+        let (read, eof) = read_all(Vec::new(), 1).await;
+        assert!(read.is_empty());
+        assert!(eof);
     }
 }
