@@ -152,6 +152,13 @@ impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
             let n = (len - at).min(buf.remaining());
             buf.put_slice(&self.head[at..at + n]);
             self.at += n as u8;
+            // And whatever else is already here, in the same read: the engine sizes its
+            // buffer by what its first read brings, as it would without us.
+            if buf.remaining() > 0 {
+                if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_read(cx, buf) {
+                    return Poll::Ready(Err(e));
+                }
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)
