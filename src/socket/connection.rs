@@ -120,7 +120,7 @@ impl<T> Tap<T> {
 
 impl<T: AsyncRead + Unpin> AsyncRead for ReadIo<T> {
     // Inlined into the engine's read: called once or twice per message.
-    #[inline]
+    #[inline(always)]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -141,7 +141,8 @@ pub(crate) struct Prefixed<R> {
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
-    #[inline]
+    // Inlined, with the read it wraps, into the engine's read: once or twice per message.
+    #[inline(always)]
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
