@@ -18,6 +18,9 @@ const INLINE_PAYLOAD: usize = 1024;
 /// one chunk each, so a member that fell behind catches up in few system calls.
 const MAX_IOVECS: usize = 64;
 
+/// Chunks up to this many take a short array of slices.
+const FEW_IOVECS: usize = 4;
+
 /// A queue that grew past this many chunks (a member that fell behind) gives its room back
 /// once it is empty.
 const KEPT_CHUNKS: usize = 64;
@@ -96,14 +99,12 @@ impl Queue {
             chunks.push_back(staging.split().freeze());
         }
         while !chunks.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let count = chunks.len().min(MAX_IOVECS);
-            for (slice, chunk) in slices.iter_mut().zip(chunks.iter()) {
-                *slice = IoSlice::new(chunk);
-            }
-            let n = written(ready!(io
-                .as_mut()
-                .poll_write_vectored(cx, &slices[..count])))?;
+            // Most writes are a header and its payload: a short array to fill for those.
+            let n = if chunks.len() <= FEW_IOVECS {
+                ready!(write_vectored::<FEW_IOVECS, T>(io.as_mut(), cx, chunks))?
+            } else {
+                ready!(write_vectored::<MAX_IOVECS, T>(io.as_mut(), cx, chunks))?
+            };
             advance(chunks, len, n);
         }
         if chunks.capacity() > KEPT_CHUNKS {
@@ -112,6 +113,21 @@ impl Queue {
         debug_assert!(*len == 0 && staging.is_empty());
         Poll::Ready(Ok(()))
     }
+}
+
+/// One vectored write of the first `N` chunks at most.
+#[inline(always)]
+fn write_vectored<const N: usize, T: AsyncWrite + Unpin>(
+    io: Pin<&mut T>,
+    cx: &mut Context<'_>,
+    chunks: &VecDeque<Bytes>,
+) -> Poll<io::Result<usize>> {
+    let mut slices = [IoSlice::new(&[]); N];
+    let count = chunks.len().min(N);
+    for (slice, chunk) in slices.iter_mut().zip(chunks.iter()) {
+        *slice = IoSlice::new(chunk);
+    }
+    io.poll_write_vectored(cx, &slices[..count]).map(written)
 }
 
 /// The bytes a write took; taking none is an error.
