@@ -76,7 +76,8 @@ async fn members_of_a_room_get_every_message_and_other_rooms_none() {
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn two_chat_processes_on_one_redis_share_their_rooms() {
-    let redis = crate::common::redis_server::RedisServer::start().await;
+    use crate::common::redis_server::{subscribers, RedisServer};
+    let redis = RedisServer::start().await;
     let url = redis.url();
     let (first, first_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
     let (second, second_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
@@ -85,8 +86,9 @@ async fn two_chat_processes_on_one_redis_share_their_rooms() {
     let mut ada = join(first_addr, "shared").await;
     let mut bob = join(second_addr, "shared").await;
     // Both processes subscribed the room's channel once their member joined.
+    let mut connection = redis.inspect().await;
     within(async {
-        while redis.subscribers("chat:shared").await != 2 {
+        while subscribers(&mut connection, "chat:shared").await != 2 {
             tokio::task::yield_now().await;
         }
     })

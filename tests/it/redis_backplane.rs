@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 use futures_util::SinkExt;
 
 use crate::{
-    common::{next_data, redis_server::RedisServer, within, Server},
+    common::{
+        next_data,
+        redis_server::{subscribers, RedisServer},
+        within, Server,
+    },
     topics::{join, serve_room, text, ROOM},
 };
 use tower_websockets::{BackplaneStats, RedisBackplane, Topics};
@@ -80,8 +84,9 @@ async fn members_on_two_servers_get_each_others_messages_once() {
     let mut bob = join(&server_b).await;
     let mut cy = join(&server_b).await;
     let channel = format!("two:{ROOM}");
+    let mut connection = redis.inspect().await;
     until("both servers subscribed the room", async || {
-        redis.subscribers(&channel).await == 2
+        subscribers(&mut connection, &channel).await == 2
     })
     .await;
 
@@ -124,8 +129,9 @@ async fn delivery_comes_back_after_a_redis_restart_and_the_loss_is_counted() {
     let mut ada = join(&server_a).await;
     let mut bob = join(&server_b).await;
     let channel = format!("restart:{ROOM}");
+    let mut connection = redis.inspect().await;
     until("both servers subscribed the room", async || {
-        redis.subscribers(&channel).await == 2
+        subscribers(&mut connection, &channel).await == 2
     })
     .await;
     ada.send(text("all:before")).await.unwrap();
@@ -142,8 +148,12 @@ async fn delivery_comes_back_after_a_redis_restart_and_the_loss_is_counted() {
 
     let restarted = Instant::now();
     redis.restart().await;
+    // The connection before the restart went with the old process.
+    let mut connection = redis.inspect().await;
     until("both servers subscribed again", async || {
-        backplane(&a).connected && backplane(&b).connected && redis.subscribers(&channel).await == 2
+        backplane(&a).connected
+            && backplane(&b).connected
+            && subscribers(&mut connection, &channel).await == 2
     })
     .await;
     ada.send(text("all:after")).await.unwrap();

@@ -72,18 +72,19 @@ impl RedisServer {
     }
 }
 
-impl RedisServer {
-    /// How many connections Redis has subscribed to `channel` (`PUBSUB NUMSUB`).
-    pub async fn subscribers(&self, channel: &str) -> usize {
-        let mut connection = self.inspect().await;
-        let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(channel)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        counts.first().map_or(0, |(_, n)| *n)
-    }
+/// How many connections Redis has subscribed to `channel` (`PUBSUB NUMSUB`), asked on
+/// `connection` (from [`RedisServer::inspect`]), which a waiting loop keeps.
+pub async fn subscribers(
+    connection: &mut redis::aio::MultiplexedConnection,
+    channel: &str,
+) -> usize {
+    let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query_async(connection)
+        .await
+        .unwrap();
+    counts.first().map_or(0, |(_, n)| *n)
 }
 
 impl Drop for RedisServer {
