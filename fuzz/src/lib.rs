@@ -63,28 +63,21 @@ pub async fn exchange(layer: WebSocketLayer, request: &[u8], after: Option<&[u8]
     let talk = async {
         // The server may close before it has taken everything: a failed write is fine.
         let _ = write.write_all(request).await;
+        let mut answer = Vec::new();
         if let Some(after) = after {
             // Wait until the server has answered, as a client waits for its 101.
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
+            while !answer.ends_with(b"\r\n\r\n") {
                 let mut byte = [0u8];
                 match read.read(&mut byte).await {
-                    Ok(1) => head.push(byte[0]),
+                    Ok(1) => answer.push(byte[0]),
                     _ => break,
                 }
             }
             let _ = write.write_all(after).await;
-            let _ = write.shutdown().await;
-            let mut rest = Vec::new();
-            let _ = read.read_to_end(&mut rest).await;
-            head.extend_from_slice(&rest);
-            head
-        } else {
-            let _ = write.shutdown().await;
-            let mut answer = Vec::new();
-            let _ = read.read_to_end(&mut answer).await;
-            answer
         }
+        let _ = write.shutdown().await;
+        let _ = read.read_to_end(&mut answer).await;
+        answer
     };
     let answer = talk.await;
     let handle = handle.lock().unwrap().take();
