@@ -1,5 +1,6 @@
 //! Echo throughput, idle memory and pass-through cost, side by side in one run:
-//! (a) `WebSocketLayer` + `Echo`, (b) the bare engine (hyper + fastwebsockets), (c) axum 0.8.
+//! (a) `WebSocketLayer` + `Echo`, (b) the bare engine (hyper + fastwebsockets), (c) axum 0.8,
+//! and (d) uWebSockets as uWebSockets.js runs it, when that is installed (see uws.rs).
 //!
 //! ```text
 //! cargo bench --bench echo                 # 5 rounds of 2 s per server and scenario
@@ -34,17 +35,20 @@ mod load;
 mod passthrough;
 mod rooms;
 mod servers;
+mod uws;
 
 use std::{
+    ffi::OsString,
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-const KINDS: [(&str, &str); 3] = [
+const KINDS: [(&str, &str); 4] = [
     ("layer", "(a) layer"),
     ("bare", "(b) bare engine"),
     ("axum", "(c) axum"),
+    ("uws", "(d) uWebSockets.js"),
 ];
 
 /// Connections, message size, messages in flight on each connection, label.
@@ -93,16 +97,20 @@ struct Server {
 
 impl Server {
     fn start(kind: &str) -> Server {
-        let exe = std::env::current_exe().unwrap();
-        let mut command = if pinning() {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "0"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
+        let mut line: Vec<OsString> = match kind {
+            "uws" => uws::command_line(),
+            _ => vec![
+                std::env::current_exe().unwrap().into(),
+                "--serve".into(),
+                kind.into(),
+            ],
         };
+        if pinning() {
+            line.splice(0..0, ["taskset".into(), "-c".into(), "0".into()]);
+        }
+        let mut command = Command::new(&line[0]);
+        command.args(&line[1..]);
         let mut child = command
-            .args(["--serve", kind])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -306,9 +314,10 @@ async fn run(options: Options) {
     let kinds: Vec<(usize, &str, &str)> = KINDS
         .iter()
         .enumerate()
-        .filter(|(_, (kind, _))| {
-            let only = options.servers.as_ref();
-            only.is_none_or(|only| only.iter().any(|o| o == kind))
+        .filter(|(_, (kind, _))| match options.servers.as_ref() {
+            Some(only) => only.iter().any(|o| o == kind),
+            // (d) when it is installed.
+            None => *kind != "uws" || uws::module().is_some(),
         })
         .map(|(k, (kind, label))| (k, *kind, *label))
         .collect();
@@ -337,6 +346,8 @@ async fn run(options: Options) {
          | a/b (paired) | a/c (paired) | server CPU µs per message (a, b, c) | CPU cost b/a | CPU a/b, goal | CPU server / load (a, b, c) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    // Against (d), when it ran: printed after the main table.
+    let mut against_uws = Vec::new();
     for (connections, size, depth, name) in SCENARIOS {
         let key = if depth == 1 {
             format!("{connections}x{size}")
@@ -350,8 +361,8 @@ async fn run(options: Options) {
         {
             continue;
         }
-        let mut rates: [Vec<f64>; 3] = Default::default();
-        let mut cpu: [Vec<(f64, f64)>; 3] = Default::default();
+        let mut rates: [Vec<f64>; 4] = Default::default();
+        let mut cpu: [Vec<(f64, f64)>; 4] = Default::default();
         for _ in 0..rounds {
             for &(k, kind, _) in &kinds {
                 let server = Server::start(kind);
@@ -408,7 +419,7 @@ async fn run(options: Options) {
                 (!costs.is_empty()).then(|| median(&costs))
             })
             .collect();
-        let per_message: Vec<String> = costs
+        let per_message: Vec<String> = costs[..3]
             .iter()
             .map(|c| c.map_or("-".to_owned(), |c| format!("{c:.2}")))
             .collect();
@@ -431,7 +442,7 @@ async fn run(options: Options) {
                 format!("{:.digits$}", x / y)
             }
         };
-        let usage: Vec<String> = cpu
+        let usage: Vec<String> = cpu[..3]
             .iter()
             .map(|runs| {
                 let server: Vec<f64> = runs.iter().map(|r| r.0 * 100.0).collect();
@@ -449,6 +460,31 @@ async fn run(options: Options) {
             per_message.join(", "),
             usage.join(", ")
         );
+        if let (Some(a_cost), Some(d_cost)) = (costs[0], costs[3]) {
+            // Each round's CPU ratio, as for the rates: servers measured back to back.
+            let cost = |k: usize, i: usize| cpu[k][i].0 / rates[k][i];
+            let cpu_ratios: Vec<f64> = (0..rounds).map(|i| cost(0, i) / cost(3, i)).collect();
+            let paired_cpu = median(&cpu_ratios);
+            let (d, _) = cell(&rates[3]);
+            against_uws.push(format!(
+                "| {name} | {a_cost:.2}, {d_cost:.2} | {:.3} ({paired_cpu:.3}) | {} | {} ({}) |",
+                a_cost / d_cost,
+                if paired_cpu <= 1.0 { "met" } else { "not met" },
+                ratio(a, d, 3),
+                paired(0, 3),
+            ));
+        }
+    }
+
+    if !against_uws.is_empty() {
+        println!("\n(a) layer against (d) uWebSockets.js (see uws.rs): server CPU per message");
+        println!(
+            "\n| scenario | server CPU µs per message (a, d) | CPU a/d (paired) | a at or below d | throughput a/d (paired) |"
+        );
+        println!("|---|---|---|---|---|");
+        for row in against_uws {
+            println!("{row}");
+        }
     }
 
     if options.http2 {
@@ -467,7 +503,7 @@ async fn run(options: Options) {
         return;
     }
     println!("\nidle memory: RSS growth per open socket with {IDLE_SOCKETS} idle sockets (median of {rounds})");
-    let mut idle: [Vec<f64>; 3] = Default::default();
+    let mut idle: [Vec<f64>; 4] = Default::default();
     // And (a) with compression agreed, clients offering what Chromium offers.
     let mut compressed = Vec::new();
     let with_layer = kinds.iter().any(|&(_, kind, _)| kind == "layer");

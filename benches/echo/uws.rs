@@ -1,0 +1,64 @@
+//! (d) uWebSockets, the C++ server whose figures set issue 18's goal, as uWebSockets.js
+//! runs it under Node.js. Optional: measured when the package is installed.
+//!
+//! ```text
+//! npm install --prefix target/uws @trufflesuite/uws-js-unofficial@20.30.0-unofficial.0
+//! cargo bench --bench echo -- --servers layer,bare,uws --no-http2 --no-compression --no-fanout
+//! ```
+//!
+//! uWebSockets.js is published on GitHub, not on npm; the package above is a build of its
+//! v20.30.0 that is. Another install can be named with `TW_BENCH_UWS=/path/to/package`.
+//!
+//! What (d) measures: the frames are parsed, unmasked and written by uWebSockets' C++ core
+//! on uSockets, polled through libuv's epoll loop; each message also makes one call into
+//! JavaScript (the echo is `ws.send` in a callback), which a C++ server would not. Its
+//! kernel side is uWebSockets' own; its user time is an upper bound of the C++ server's.
+
+use std::{
+    ffi::OsString,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+/// The environment variable naming the uWebSockets.js package to load.
+const ENV: &str = "TW_BENCH_UWS";
+
+/// Where `npm install --prefix target/uws` puts the package.
+const DEFAULT: &str = "target/uws/node_modules/@trufflesuite/uws-js-unofficial";
+
+/// The echo server: `/ws` with compression off, no idle timeout, and a message limit as
+/// large as the layer's in the bench; prints its port, and exits when stdin closes.
+const ECHO: &str = r#"
+const uWS = require(process.argv[1]);
+uWS.App().ws('/ws', {
+  compression: uWS.DISABLED,
+  maxPayloadLength: 64 << 20,
+  maxBackpressure: 64 << 20,
+  idleTimeout: 0,
+  message: (ws, message, isBinary) => { ws.send(message, isBinary); },
+}).listen('127.0.0.1', 0, (token) => {
+  if (!token) { console.error('listen failed'); process.exit(1); }
+  console.log(uWS.us_socket_local_port(token));
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+"#;
+
+/// The package to load, when it is installed and Node.js runs.
+pub fn module() -> Option<PathBuf> {
+    let path = std::env::var_os(ENV).map_or_else(|| PathBuf::from(DEFAULT), PathBuf::from);
+    let path = std::fs::canonicalize(path).ok()?;
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status();
+    (path.join("package.json").exists() && node.is_ok_and(|s| s.success())).then_some(path)
+}
+
+/// The command line of the echo server, for the bench to start (pinned).
+pub fn command_line() -> Vec<OsString> {
+    let module = module().unwrap_or_else(|| {
+        panic!("(d) wants uWebSockets.js and Node.js: see benches/echo/uws.rs, or set {ENV}")
+    });
+    vec!["node".into(), "-e".into(), ECHO.into(), module.into()]
+}
