@@ -240,26 +240,10 @@ async fn one_life(addr: SocketAddr, source: Ipv4Addr) -> Result<(), &'static str
         .map_err(|_| "bind")?;
     let mut stream = socket.connect(addr).await.map_err(|_| "connect")?;
     stream.set_nodelay(true).map_err(|_| "nodelay")?;
-    let request = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|_| "write request")?;
     let mut buf = Vec::with_capacity(512);
-    let head_end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        buf.reserve(512);
-        if stream.read_buf(&mut buf).await.map_err(|_| "read head")? == 0 {
-            return Err("closed before the head");
-        }
-    };
-    if !buf.starts_with(b"HTTP/1.1 101") {
-        return Err("not 101");
-    }
-    buf.drain(..head_end);
+    load::handshake(&mut stream, "", &mut buf)
+        .await
+        .map_err(|(step, _)| step)?;
     stream
         .write_all(&text(b"churn"))
         .await

@@ -71,25 +71,52 @@ pub async fn connect(addr: SocketAddr) -> TcpStream {
 pub async fn connect_offering(addr: SocketAddr, extra: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.set_nodelay(true).unwrap();
+    let mut rest = Vec::new();
+    if let Err((step, detail)) = handshake(&mut stream, extra, &mut rest).await {
+        panic!("{step}: {detail}");
+    }
+    // The server sends nothing after the head until we send a frame.
+    assert!(rest.is_empty(), "bytes after the response head");
+    stream
+}
+
+/// The opening handshake for `/ws` on `stream`, with `extra` header lines: sends the
+/// request and reads the response head, which must be a 101. Bytes read past the head are
+/// left in `buf`. On failure: the step that failed, and what was seen.
+pub async fn handshake(
+    stream: &mut TcpStream,
+    extra: &str,
+    buf: &mut Vec<u8>,
+) -> Result<(), (&'static str, String)> {
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    // The server sends nothing after the head until we send a frame.
-    let mut head = Vec::with_capacity(256);
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut chunk = [0u8; 512];
-        let n = stream.read(&mut chunk).await.expect("handshake response");
-        assert!(n > 0 && head.len() + n < 4096, "no complete response head");
-        head.extend_from_slice(&chunk[..n]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let failed = |step| move |e: std::io::Error| (step, e.to_string());
     stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(failed("write request"))?;
+    let head_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        if buf.len() >= 4096 {
+            return Err(("read head", "no complete response head in 4 KiB".to_owned()));
+        }
+        buf.reserve(512);
+        if stream.read_buf(buf).await.map_err(failed("read head"))? == 0 {
+            return Err(("closed before the head", String::new()));
+        }
+    };
+    if !buf.starts_with(b"HTTP/1.1 101") {
+        return Err((
+            "not 101",
+            String::from_utf8_lossy(&buf[..head_end]).into_owned(),
+        ));
+    }
+    buf.drain(..head_end);
+    Ok(())
 }
 
 /// A client's binary frame carrying `payload`, masked.
