@@ -20,33 +20,57 @@ use super::{
 /// How many published messages go to Redis in one pipeline at most.
 const BATCH: usize = 256;
 
+/// How many channels one SUBSCRIBE or UNSUBSCRIBE names at most, and how many controls
+/// are taken at once.
+const CHANNELS_PER_COMMAND: usize = 1024;
+
 /// Subscribes and unsubscribes channels in the order asked, and subscribes again to every
-/// wanted channel when the connection is back.
+/// wanted channel when the connection is back. What has queued up goes in as few commands
+/// as that order allows: each run of subscribes is one SUBSCRIBE naming all their
+/// channels (one round trip for a thousand topics joined at once), each run of
+/// unsubscribes one UNSUBSCRIBE, and a resync one SUBSCRIBE per 1,024 channels wanted.
 pub(super) async fn control(
     mut manager: ConnectionManager,
     mut controls: mpsc::UnboundedReceiver<Control>,
     inner: Weak<Inner>,
 ) {
     let mut wanted = HashSet::new();
-    while let Some(control) = controls.recv().await {
-        let result = match control {
-            Control::Subscribe(channel) => {
-                let result = manager.subscribe(&channel).await;
-                wanted.insert(channel);
-                result
-            }
-            Control::Unsubscribe(channel) => {
-                wanted.remove(&channel);
-                manager.unsubscribe(&channel).await
-            }
-            Control::Resync => {
-                let mut result = Ok(());
-                for channel in &wanted {
-                    result = result.and(manager.subscribe(channel).await);
+    let mut batch = Vec::with_capacity(CHANNELS_PER_COMMAND);
+    while controls.recv_many(&mut batch, CHANNELS_PER_COMMAND).await > 0 {
+        let mut result = Ok(());
+        let mut pending = batch.drain(..).peekable();
+        while let Some(control) = pending.next() {
+            match control {
+                Control::Subscribe(channel) => {
+                    let mut channels = vec![channel];
+                    while let Some(Control::Subscribe(next)) =
+                        pending.next_if(|c| matches!(c, Control::Subscribe(_)))
+                    {
+                        channels.push(next);
+                    }
+                    result = result.and(manager.subscribe(&channels).await);
+                    wanted.extend(channels);
                 }
-                result
+                Control::Unsubscribe(channel) => {
+                    let mut channels = vec![channel];
+                    while let Some(Control::Unsubscribe(next)) =
+                        pending.next_if(|c| matches!(c, Control::Unsubscribe(_)))
+                    {
+                        channels.push(next);
+                    }
+                    for channel in &channels {
+                        wanted.remove(channel);
+                    }
+                    result = result.and(manager.unsubscribe(&channels).await);
+                }
+                Control::Resync => {
+                    let channels: Vec<&String> = wanted.iter().collect();
+                    for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
+                        result = result.and(manager.subscribe(chunk).await);
+                    }
+                }
             }
-        };
+        }
         let Some(inner) = inner.upgrade() else { return };
         if let Err(error) = result {
             // Not subscribed as wanted: the next health check that finds Redis answering

@@ -9,7 +9,7 @@ use crate::{
     common::{
         next_data,
         redis_server::{subscribers, RedisServer},
-        within, Server,
+        within, Client, Server,
     },
     topics::{join, serve_room, text, ROOM},
 };
@@ -166,6 +166,22 @@ async fn delivery_comes_back_after_a_redis_restart_and_the_loss_is_counted() {
     assert!(backplane(&a).reconnects >= 1 && backplane(&b).reconnects >= 1);
 }
 
+/// Has `member` join topics `t0` to `t999`, and waits until Redis has a subscriber for
+/// their channels under `prefix`, and for the member's room and "second" besides.
+async fn join_a_thousand(
+    member: &mut Client,
+    connection: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) {
+    member.send(text("many:1000")).await.unwrap();
+    assert_eq!(next_data(member).await, text("subscribed:1000"));
+    let pattern = format!("{prefix}*");
+    until("1,002 channels subscribed", async || {
+        channels(connection, &pattern).await == 1_002
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_thousand_topics_left_leave_no_redis_subscription_behind() {
     let redis = RedisServer::start().await;
@@ -173,14 +189,8 @@ async fn a_thousand_topics_left_leave_no_redis_subscription_behind() {
     let mut server = serve_room(&topics, |layer| layer).await;
     let mut member = join(&server).await;
     let session = server.next_session().await;
-    member.send(text("many:1000")).await.unwrap();
-    assert_eq!(next_data(&mut member).await, text("subscribed:1000"));
     let mut connection = redis.inspect().await;
-    // The member's room and "second" besides.
-    until("1,002 channels subscribed", async || {
-        channels(&mut connection, "many:*").await == 1_002
-    })
-    .await;
+    join_a_thousand(&mut member, &mut connection, "many:").await;
 
     member.close(None).await.unwrap();
     within(session.ended()).await;
@@ -189,6 +199,63 @@ async fn a_thousand_topics_left_leave_no_redis_subscription_behind() {
     })
     .await;
     assert_eq!(topics.stats().topics, 0);
+}
+
+/// How many times Redis ran `command` since it started (`INFO commandstats`).
+async fn calls(connection: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .unwrap();
+    let key = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&key))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_thousand_topics_are_subscribed_again_in_a_few_commands_after_a_restart() {
+    let mut redis = RedisServer::start().await;
+    let topics = hub(&redis.url(), "again:").await;
+    let server = serve_room(&topics, |layer| layer).await;
+    let mut member = join(&server).await;
+    let mut connection = redis.inspect().await;
+    join_a_thousand(&mut member, &mut connection, "again:").await;
+
+    redis.kill();
+    until("the hub sees Redis gone", async || {
+        !backplane(&topics).connected
+    })
+    .await;
+    redis.restart().await;
+    let mut connection = redis.inspect().await;
+    // The health check that finds Redis back counts the reconnection and queues the
+    // resync; a topic joined after that is subscribed after the resync is done.
+    until("the hub reconnected", async || {
+        backplane(&topics).reconnects >= 1
+    })
+    .await;
+    member.send(text("many:1001")).await.unwrap();
+    assert_eq!(next_data(&mut member).await, text("subscribed:1001"));
+    until("1,003 channels subscribed", async || {
+        channels(&mut connection, "again:*").await == 1_003
+    })
+    .await;
+    // The connection's own resubscription, the resync and the new topic: a command each
+    // (one more for a resync asked again after a failed one), not one per channel.
+    let subscribes = calls(&mut connection, "subscribe").await;
+    println!("{subscribes} SUBSCRIBE commands after the restart");
+    assert!(
+        (2..=5).contains(&subscribes),
+        "{subscribes} SUBSCRIBE commands"
+    );
+    // And delivery through Redis works on every topic again: a second hub publishes to
+    // the last of them.
+    let other = hub(&redis.url(), "again:").await;
+    other.publish("t999", tower_websockets::Message::text("back"));
+    assert_eq!(next_data(&mut member).await, text("back"));
 }
 
 #[tokio::test]
