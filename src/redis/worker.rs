@@ -4,6 +4,7 @@
 
 use std::{
     collections::HashSet,
+    iter::Peekable,
     sync::{atomic::Ordering, Weak},
     time::Duration,
 };
@@ -42,22 +43,16 @@ pub(super) async fn control(
         while let Some(control) = pending.next() {
             match control {
                 Control::Subscribe(channel) => {
-                    let mut channels = vec![channel];
-                    while let Some(Control::Subscribe(next)) =
-                        pending.next_if(|c| matches!(c, Control::Subscribe(_)))
-                    {
-                        channels.push(next);
-                    }
+                    let channels = run(channel, &mut pending, |c| {
+                        matches!(c, Control::Subscribe(_))
+                    });
                     result = result.and(manager.subscribe(&channels).await);
                     wanted.extend(channels);
                 }
                 Control::Unsubscribe(channel) => {
-                    let mut channels = vec![channel];
-                    while let Some(Control::Unsubscribe(next)) =
-                        pending.next_if(|c| matches!(c, Control::Unsubscribe(_)))
-                    {
-                        channels.push(next);
-                    }
+                    let channels = run(channel, &mut pending, |c| {
+                        matches!(c, Control::Unsubscribe(_))
+                    });
                     for channel in &channels {
                         wanted.remove(channel);
                     }
@@ -79,6 +74,19 @@ pub(super) async fn control(
             inner.connected.store(false, Ordering::Release);
         }
     }
+}
+
+/// `first`, and the channels of the controls right after it that are of its kind (`same`).
+fn run(
+    first: String,
+    pending: &mut Peekable<impl Iterator<Item = Control>>,
+    same: fn(&Control) -> bool,
+) -> Vec<String> {
+    let mut channels = vec![first];
+    while let Some(Control::Subscribe(next) | Control::Unsubscribe(next)) = pending.next_if(same) {
+        channels.push(next);
+    }
+    channels
 }
 
 /// Sends what local members publish, in pipelines of what has queued up; a batch that
