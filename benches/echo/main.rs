@@ -76,6 +76,13 @@ fn cpu_goal(scenario: &str) -> Option<f64> {
     }
 }
 
+/// The median of the rounds' own ratios `x[i] / y[i]` (rounds are paired by position);
+/// `None` without rounds.
+fn paired_ratio(x: &[f64], y: &[f64]) -> Option<f64> {
+    let ratios: Vec<f64> = x.iter().zip(y).map(|(x, y)| x / y).collect();
+    (!ratios.is_empty()).then(|| median(&ratios))
+}
+
 /// The median of `values`, which keep their order (rounds are paired by position).
 fn median(values: &[f64]) -> f64 {
     let mut values = values.to_vec();
@@ -395,29 +402,27 @@ async fn run(options: Options) {
         // Rounds run a b c back to back, so a round's ratio compares servers measured
         // under the same conditions; its median is steadier than the ratio of medians.
         let paired = |x: usize, y: usize| {
-            let ratios: Vec<f64> = rates[x].iter().zip(&rates[y]).map(|(x, y)| x / y).collect();
-            if ratios.is_empty() {
-                return "-".to_owned();
-            }
-            format!("{:.3}", median(&ratios))
+            paired_ratio(&rates[x], &rates[y]).map_or("-".to_owned(), |r| format!("{r:.3}"))
         };
         let (paired_ab, paired_ac) = (paired(0, 1), paired(0, 2));
         let (a, a_cell) = cell(&rates[0]);
         let (b, b_cell) = cell(&rates[1]);
         let (c, c_cell) = cell(&rates[2]);
-        // Server CPU time per echoed message: what each server costs, whatever the load
-        // generator can push.
-        let costs: Vec<Option<f64>> = cpu
+        // Server CPU time per echoed message, round by round: what each server costs,
+        // whatever the load generator can push.
+        let round_costs: Vec<Vec<f64>> = cpu
             .iter()
             .zip(&rates)
             .map(|(runs, rates)| {
-                let costs: Vec<f64> = runs
-                    .iter()
+                runs.iter()
                     .zip(rates)
                     .map(|(r, rate)| r.0 / rate * 1e6)
-                    .collect();
-                (!costs.is_empty()).then(|| median(&costs))
+                    .collect()
             })
+            .collect();
+        let costs: Vec<Option<f64>> = round_costs
+            .iter()
+            .map(|costs| (!costs.is_empty()).then(|| median(costs)))
             .collect();
         let per_message: Vec<String> = costs[..3]
             .iter()
@@ -460,11 +465,12 @@ async fn run(options: Options) {
             per_message.join(", "),
             usage.join(", ")
         );
-        if let (Some(a_cost), Some(d_cost)) = (costs[0], costs[3]) {
-            // Each round's CPU ratio, as for the rates: servers measured back to back.
-            let cost = |k: usize, i: usize| cpu[k][i].0 / rates[k][i];
-            let cpu_ratios: Vec<f64> = (0..rounds).map(|i| cost(0, i) / cost(3, i)).collect();
-            let paired_cpu = median(&cpu_ratios);
+        // Each round's CPU ratio, as for the rates: servers measured back to back.
+        if let (Some(a_cost), Some(d_cost), Some(paired_cpu)) = (
+            costs[0],
+            costs[3],
+            paired_ratio(&round_costs[0], &round_costs[3]),
+        ) {
             let (d, _) = cell(&rates[3]);
             against_uws.push(format!(
                 "| {name} | {a_cost:.2}, {d_cost:.2} | {:.3} ({paired_cpu:.3}) | {} | {} ({}) |",

@@ -18,6 +18,7 @@ use std::{
     ffi::OsString,
     path::PathBuf,
     process::{Command, Stdio},
+    sync::OnceLock,
 };
 
 /// The environment variable naming the uWebSockets.js package to load.
@@ -44,15 +45,21 @@ process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
 "#;
 
-/// The package to load, when it is installed and Node.js runs.
+/// The package to load, when it is installed and Node.js runs. Looked up once: the bench
+/// starts (d) once a round.
 pub fn module() -> Option<PathBuf> {
-    let path = std::env::var_os(ENV).map_or_else(|| PathBuf::from(DEFAULT), PathBuf::from);
-    let path = std::fs::canonicalize(path).ok()?;
-    let node = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status();
-    (path.join("package.json").exists() && node.is_ok_and(|s| s.success())).then_some(path)
+    static MODULE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| {
+            let path = std::env::var_os(ENV).map_or_else(|| PathBuf::from(DEFAULT), PathBuf::from);
+            let path = std::fs::canonicalize(path).ok()?;
+            let node = Command::new("node")
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status();
+            (path.join("package.json").exists() && node.is_ok_and(|s| s.success())).then_some(path)
+        })
+        .clone()
 }
 
 /// The command line of the echo server, for the bench to start (pinned).
