@@ -110,7 +110,7 @@
 //! [hyper]: https://docs.rs/hyper
 //! [fastwebsockets]: https://docs.rs/fastwebsockets
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
 mod body;
