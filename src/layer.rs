@@ -214,7 +214,9 @@ impl<H: Handler> WebSocketLayer<H> {
     /// message taken in parts costs at most: a client streams a large message by
     /// fragmenting it. Raise it above `max_message_size` for handlers that read in parts
     /// and clients that send large frames; a whole message still may not pass
-    /// `max_message_size`. Default: `max_message_size`.
+    /// `max_message_size`. The engine reserves room for a frame as its header announces it,
+    /// so keep this finite: it bounds what one client can make a socket allocate. Default:
+    /// `max_message_size`.
     pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.config.socket.max_frame_size = Some(bytes);
         self

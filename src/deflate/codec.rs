@@ -222,11 +222,12 @@ fn inflate(
     let invalid = || Error::protocol(CloseCode::INVALID_PAYLOAD, "invalid compressed data");
     loop {
         if out.len() == out.capacity() {
-            // Grow by doubling, never past one byte over the limit.
+            // Grow by doubling, never past one byte over the limit (a limit of
+            // `usize::MAX` has no byte over it).
             let room = out
                 .len()
                 .max(INFLATE_CHUNK)
-                .min((limit + 1).saturating_sub(out.len()));
+                .min(limit.saturating_add(1).saturating_sub(out.len()));
             if room == 0 {
                 return Err(too_big());
             }

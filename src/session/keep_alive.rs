@@ -12,6 +12,16 @@ use tokio::time::{Instant, Sleep};
 
 use crate::{config::SocketConfig, socket::Shared};
 
+/// The longest wait the timer sets: a configured interval or timeout past it (up to
+/// `Duration::MAX`, "never") waits this long, so that no deadline overflows the clock.
+/// Thirty years, as tokio's own far future.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
+/// `now` plus `wait`, at most [`FAR_FUTURE`] ahead.
+fn after(now: Instant, wait: Duration) -> Instant {
+    now + wait.min(FAR_FUTURE)
+}
+
 /// What the timer asks of the session.
 pub(super) enum Tick {
     /// A ping was queued: write it.
@@ -39,7 +49,7 @@ pin_project! {
 
 impl KeepAlive {
     pub(super) fn new(interval: Duration) -> Self {
-        let next_ping = Instant::now() + interval;
+        let next_ping = after(Instant::now(), interval);
         KeepAlive {
             timer: tokio::time::sleep_until(next_ping),
             armed: false,
@@ -91,9 +101,9 @@ impl KeepAlive {
             let pinged = now >= *this.next_ping;
             if pinged {
                 shared.push_ping_deferred();
-                *this.next_ping = now + config.keep_alive_interval.unwrap_or_default();
+                *this.next_ping = after(now, config.keep_alive_interval.unwrap_or_default());
                 if let (Some(timeout), None) = (config.keep_alive_timeout, *this.waiting) {
-                    *this.waiting = Some((now + timeout, shared.frames_received()));
+                    *this.waiting = Some((after(now, timeout), shared.frames_received()));
                 }
             }
             let next = match *this.waiting {

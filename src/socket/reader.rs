@@ -111,7 +111,9 @@ impl Reader {
             frames_in: Some(frames_in),
             partial: None,
             max_message_size,
-            reassembly_capacity,
+            // A message never needs more than the limit: a larger setting (`usize::MAX`,
+            // say) must not become an allocation that cannot be made.
+            reassembly_capacity: reassembly_capacity.min(max_message_size),
             frames: 0,
             owes_flush: false,
             end: None,

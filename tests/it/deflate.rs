@@ -310,6 +310,24 @@ async fn a_zip_bomb_is_closed_with_1009() {
     assert_eq!(socket.expect_close().await, 1009);
 }
 
+/// `usize::MAX`, the natural "no limit": inflating must not overflow while it checks the
+/// limit (a debug build panicked, a release build closed every compressed message with 1009).
+#[tokio::test]
+async fn no_limit_on_message_size_inflates_whole_messages() {
+    let server = serve(layer(DeflateConfig::new()).max_message_size(usize::MAX)).await;
+    let (mut socket, _) = connect(server.addr, "permessage-deflate").await;
+    let mut codec = ClientCodec::new(15, false, false);
+    for size in [1_000, 100_000] {
+        let message = json(size, size);
+        socket
+            .send(FIN | RSV1 | TEXT, &codec.deflate(&message), true)
+            .await;
+        let echo = next_data(&mut socket).await;
+        assert!(echo.rsv1 && echo.opcode == TEXT, "{echo:?}");
+        assert_eq!(codec.inflate(&echo.payload), message);
+    }
+}
+
 /// The memory a zip bomb costs, measured on the echo sample in a process of its own (the
 /// test binary runs other tests at the same time): the peak RSS grows by no more than the
 /// sample's `max_message_size`, 64 MiB, and what the frame itself takes.

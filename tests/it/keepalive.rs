@@ -99,3 +99,39 @@ async fn pings_go_out_while_the_handler_is_busy_sending() {
     assert!(data > 100, "{data} messages");
     assert!(pings >= 5, "{pings} pings while the handler was sending");
 }
+
+/// `Duration::MAX` for the interval or the timeout means "never": no deadline may overflow
+/// the clock (`Instant + Duration` panics).
+#[tokio::test(start_paused = true)]
+async fn intervals_and_timeouts_of_duration_max_never_fire() {
+    for (interval, timeout) in [
+        (Duration::MAX, Some(Duration::MAX)),
+        (Duration::from_millis(100), Some(Duration::MAX)),
+        (Duration::MAX, None),
+    ] {
+        let mut layer = WebSocketLayer::default().keep_alive_interval(interval);
+        if let Some(timeout) = timeout {
+            layer = layer.keep_alive_timeout(timeout);
+        }
+        let mut server = serve(layer).await;
+        let mut client = server.connect().await;
+        let session = server.next_session().await;
+        // An hour of silence on the paused clock (and 50 ms, to be clear of the 36,000th
+        // ping): pings come only at a finite interval.
+        let quiet_until = Instant::now() + Duration::from_millis(3_600_050);
+        let mut pings = 0;
+        while let Ok(message) = tokio::time::timeout_at(quiet_until, client.next()).await {
+            match message {
+                Some(Ok(ClientMessage::Ping(_))) => pings += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let expected = if interval == Duration::MAX { 0 } else { 36_000 };
+        assert_eq!(
+            pings, expected,
+            "interval {interval:?}, timeout {timeout:?}"
+        );
+        round_trip(&mut client, ClientMessage::text("still connected")).await;
+        assert!(session.summary().is_none(), "{:?}", session.summary());
+    }
+}

@@ -1,6 +1,9 @@
 //! The limit on open sockets and the layer's counters.
 
-use crate::common::{raw_http, round_trip, serve, upgrade_request, within};
+use crate::common::{
+    bits::{CONTINUATION, FIN, TEXT},
+    raw_http, round_trip, serve, upgrade_request, within, RawSocket,
+};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
 use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
@@ -160,4 +163,19 @@ async fn the_header_limit_is_configurable() {
     assert_eq!(status, 431);
     let (status, _, _) = raw_http(server.addr, &upgrade_request("/ws", "")).await;
     assert_eq!(status, 101);
+}
+
+/// Sizes from configuration never overflow nor become allocations that cannot be made: a
+/// reassembly buffer as large as `usize::MAX` is the message limit's size at most.
+#[tokio::test]
+async fn a_reassembly_capacity_of_usize_max_takes_fragmented_messages() {
+    let layer = WebSocketLayer::default()
+        .reassembly_capacity(usize::MAX)
+        .max_message_size(1 << 16);
+    let server = serve(layer).await;
+    let mut socket = RawSocket::connect(server.addr).await;
+    socket.send(TEXT, b"in ", true).await;
+    socket.send(FIN | CONTINUATION, b"two", true).await;
+    let echo = within(socket.recv()).await.expect("the echo");
+    assert_eq!((echo.opcode, echo.payload.as_slice()), (1, &b"in two"[..]));
 }
