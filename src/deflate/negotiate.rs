@@ -21,8 +21,8 @@ pub(crate) fn negotiate(
             if !name.eq_ignore_ascii_case("permessage-deflate") {
                 continue;
             }
-            if let Some(params) = accept(parts, config) {
-                let answer = HeaderValue::from_str(&response(&params))
+            if let Some((params, offer)) = accept(parts, config) {
+                let answer = HeaderValue::from_str(&response(&params, &offer))
                     .expect("the answer is made of tokens and digits");
                 return Some((params, answer));
             }
@@ -41,12 +41,13 @@ struct Offer {
     client_max_window_bits: Option<Option<u8>>,
 }
 
-/// The parameters agreed for one offer, or `None` to decline it: an unknown parameter, one
-/// given twice, a value where none belongs or none where one does, a window outside 8-15.
+/// The parameters agreed for one offer, with the offer, or `None` to decline it: an unknown
+/// parameter, one given twice, a value where none belongs or none where one does, a window
+/// outside 8-15.
 fn accept<'a>(
     params: impl Iterator<Item = &'a str>,
     config: &DeflateConfig,
-) -> Option<DeflateParams> {
+) -> Option<(DeflateParams, Offer)> {
     let mut offer = Offer::default();
     for param in params {
         let (name, value) = match param.split_once('=') {
@@ -83,7 +84,7 @@ fn accept<'a>(
         Some(None) => config.client_max_window_bits,
         None => 15,
     };
-    Some(DeflateParams {
+    let params = DeflateParams {
         server_no_context_takeover: offer.server_no_context_takeover
             || !config.server_context_takeover,
         // The server may ask for this even when the client did not offer it (§7.1.1.1).
@@ -91,11 +92,12 @@ fn accept<'a>(
             || !config.client_context_takeover,
         server_max_window_bits: server_bits,
         client_max_window_bits: client_bits,
-    })
+    };
+    Some((params, offer))
 }
 
-/// The `Sec-WebSocket-Extensions` answer: exactly the agreed parameters.
-fn response(params: &DeflateParams) -> String {
+/// The `Sec-WebSocket-Extensions` answer to `offer`: exactly the agreed parameters.
+fn response(params: &DeflateParams, offer: &Offer) -> String {
     let mut answer = String::from("permessage-deflate");
     if params.server_no_context_takeover {
         answer.push_str("; server_no_context_takeover");
@@ -103,7 +105,10 @@ fn response(params: &DeflateParams) -> String {
     if params.client_no_context_takeover {
         answer.push_str("; client_no_context_takeover");
     }
-    if params.server_max_window_bits < 15 {
+    // "A server accepts an extension negotiation offer with this parameter by including
+    // the "server_max_window_bits" extension parameter in the extension negotiation
+    // response" (§7.1.2.1): named when offered, even at 15; otherwise only to limit it.
+    if offer.server_max_window_bits.is_some() || params.server_max_window_bits < 15 {
         answer.push_str(&format!(
             "; server_max_window_bits={}",
             params.server_max_window_bits
@@ -168,16 +173,32 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn offer(lines: &[&str], config: &DeflateConfig) -> Option<(DeflateParams, String)> {
+    /// An extension as its name and its parameters sorted: RFC 7692 fixes no order, and a
+    /// parameter given twice still shows twice.
+    type Extension = (String, Vec<String>);
+
+    fn extension(value: &str) -> Extension {
+        let mut parts = split_outside_quotes(value, ';').into_iter();
+        let name = parts.next().unwrap_or_default().trim().to_owned();
+        let mut params: Vec<String> = parts.map(|part| part.trim().to_owned()).collect();
+        params.sort();
+        (name, params)
+    }
+
+    fn offer(lines: &[&str], config: &DeflateConfig) -> Option<(DeflateParams, Extension)> {
         let mut headers = HeaderMap::new();
         for line in lines {
             headers.append(header::SEC_WEBSOCKET_EXTENSIONS, line.parse().unwrap());
         }
-        negotiate(&headers, config).map(|(p, h)| (p, h.to_str().unwrap().to_owned()))
+        negotiate(&headers, config).map(|(p, h)| (p, extension(h.to_str().unwrap())))
     }
 
-    fn answer(lines: &[&str]) -> Option<String> {
+    fn answer(lines: &[&str]) -> Option<Extension> {
         offer(lines, &DeflateConfig::new()).map(|(_, h)| h)
+    }
+
+    fn expect(value: &str) -> Option<Extension> {
+        Some(extension(value))
     }
 
     #[test]
@@ -188,8 +209,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            header,
-            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+            Some(header),
+            expect("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
         );
         assert_eq!(
             (params.server_max_window_bits, params.client_max_window_bits),
@@ -213,8 +234,8 @@ mod tests {
             assert_eq!(answer(&[declined]), None, "{declined}");
             let then = format!("{declined}, permessage-deflate; server_max_window_bits=10");
             assert_eq!(
-                answer(&[&then]).as_deref(),
-                Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10"),
+                answer(&[&then]),
+                expect("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10"),
                 "{then}"
             );
         }
@@ -227,12 +248,12 @@ mod tests {
             "permessage-deflate; client_max_window_bits=\"10\"",
         ];
         assert_eq!(
-            answer(&lines).as_deref(),
-            Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=10")
+            answer(&lines),
+            expect("permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits=10")
         );
         assert_eq!(answer(&["x-other; a=\"1,2\""]), None);
-        assert_eq!(answer(&["PerMessage-Deflate ; Server_Max_Window_Bits = 8"]).as_deref(),
-            Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=8"));
+        assert_eq!(answer(&["PerMessage-Deflate ; Server_Max_Window_Bits = 8"]),
+            expect("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=8"));
     }
 
     #[test]
@@ -262,8 +283,37 @@ mod tests {
             ),
         ];
         for (offered, expected) in cases {
-            assert_eq!(offer(&[offered], &config).unwrap().1, expected, "{offered}");
+            assert_eq!(
+                offer(&[offered], &config).map(|(_, h)| h),
+                expect(expected),
+                "{offered}"
+            );
         }
+    }
+
+    #[test]
+    fn an_offered_server_window_is_named_in_the_answer_even_at_15() {
+        // RFC 7692 §7.1.2.1: the server accepts the parameter by including it, with the
+        // same or a smaller value.
+        for (config, offered, expected) in [
+            (15, "permessage-deflate; server_max_window_bits=15", 15),
+            (15, "permessage-deflate; server_max_window_bits=9", 9),
+            (10, "permessage-deflate; server_max_window_bits=15", 10),
+        ] {
+            let config = DeflateConfig::new().server_max_window_bits(config);
+            let (params, header) = offer(&[offered], &config).unwrap();
+            assert_eq!(params.server_max_window_bits, expected, "{offered}");
+            assert_eq!(
+                Some(header),
+                expect(&format!("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits={expected}")),
+                "{offered}"
+            );
+        }
+        // Not offered: named only to limit the window below 15.
+        assert_eq!(
+            answer(&["permessage-deflate"]),
+            expect("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+        );
     }
 
     #[test]
