@@ -50,6 +50,16 @@ impl Broadcast {
         self.payload.len()
     }
 
+    /// How many times the message was compressed: once for each window size among the
+    /// sockets it went to that share compressed frames.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn compressions(&self) -> u64 {
+        self.compressed
+            .iter()
+            .filter(|slot| slot.get().is_some())
+            .count() as u64
+    }
+
     /// The frame for a socket whose compressor (if compression was agreed) is `compressor`.
     #[cfg(feature = "deflate")]
     fn frame_for(&self, compressor: Option<&crate::deflate::Compressor>) -> Bytes {

@@ -247,6 +247,10 @@ impl Hub {
                 }
             }
         }
+        #[cfg(feature = "deflate")]
+        {
+            tally.compressed = broadcast.compressions();
+        }
         self.counters.add(&tally);
         tally.delivered as usize
     }

@@ -19,6 +19,10 @@ pub struct TopicStats {
     pub dropped: u64,
     /// Sockets closed because their queue was full ([`WhenFull::Close`](crate::WhenFull::Close)).
     pub closed_for_slowness: u64,
+    /// Compressed frames made for publishes: a publish is compressed once for each window
+    /// size among the sockets it reached that agreed compression without server context
+    /// takeover, however many they are (sockets with a context of their own get it plain).
+    pub compressed: u64,
     /// Topics with at least one subscriber, now.
     pub topics: usize,
     /// Subscriptions, now: a socket subscribed to three topics counts three.
@@ -34,6 +38,7 @@ pub(super) struct Counters {
     pub(super) delivered: AtomicU64,
     pub(super) dropped: AtomicU64,
     pub(super) closed_for_slowness: AtomicU64,
+    pub(super) compressed: AtomicU64,
 }
 
 /// What one publish did, counted in one go.
@@ -42,6 +47,7 @@ pub(super) struct Tally {
     pub(super) delivered: u64,
     pub(super) dropped: u64,
     pub(super) closed: u64,
+    pub(super) compressed: u64,
 }
 
 impl Counters {
@@ -50,6 +56,7 @@ impl Counters {
             (&self.delivered, tally.delivered),
             (&self.dropped, tally.dropped),
             (&self.closed_for_slowness, tally.closed),
+            (&self.compressed, tally.compressed),
         ] {
             if n > 0 {
                 counter.fetch_add(n, Ordering::Relaxed);
@@ -68,6 +75,7 @@ impl Counters {
             delivered: self.delivered.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             closed_for_slowness: self.closed_for_slowness.load(Ordering::Relaxed),
+            compressed: self.compressed.load(Ordering::Relaxed),
             topics,
             subscriptions,
             backplane,
