@@ -21,6 +21,7 @@ mod example_echo;
 mod fuzz;
 mod handlers;
 mod handshake;
+#[cfg(feature = "http2")]
 mod http2;
 mod keepalive;
 mod layout;
