@@ -34,9 +34,12 @@ impl<H: Handler> WebSocketLayer<H> {
     ///     else {
     ///         return;
     ///     };
-    ///     while let Some(Ok(Message::Text(text))) = socket.recv().await {
-    ///         if socket.send(Message::text(format!("[{room}] {text}"))).await.is_err() {
-    ///             break;
+    ///     while let Some(Ok(message)) = socket.recv().await {
+    ///         // Binary messages, pings and pongs (which may come at any time) are passed over.
+    ///         if let Message::Text(text) = message {
+    ///             if socket.send(Message::text(format!("[{room}] {text}"))).await.is_err() {
+    ///                 break;
+    ///             }
     ///         }
     ///     }
     /// }

@@ -82,7 +82,10 @@ async fn a_router_mounts_the_socket_at_its_own_path_with_its_parameters() {
         if socket.send(Message::text(hello)).await.is_err() {
             return;
         }
-        while let Some(Ok(Message::Text(text))) = socket.recv().await {
+        while let Some(Ok(message)) = socket.recv().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
             if socket
                 .send(Message::text(format!("[{room}] {text}")))
                 .await

@@ -10,7 +10,10 @@ use tower_websockets::{Handler, Handshake, Message, Utf8Bytes, WebSocket, WebSoc
 #[tokio::test]
 async fn a_closure_handler_gets_the_socket() {
     let layer = WebSocketLayer::new(|mut socket: WebSocket, _handshake: Handshake| async move {
-        while let Some(Ok(Message::Text(text))) = socket.recv().await {
+        while let Some(Ok(message)) = socket.recv().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
             let reversed: String = text.chars().rev().collect();
             if socket.send(Message::text(reversed)).await.is_err() {
                 break;

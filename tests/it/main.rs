@@ -16,6 +16,7 @@ mod deflate;
 #[cfg(feature = "deflate")]
 mod deflate_walk;
 mod echo;
+mod example_axum;
 mod example_chat;
 mod example_echo;
 mod fuzz;
