@@ -178,9 +178,8 @@ impl WebSocket {
     }
 
     /// [`send`](Self::send), never compressed, whatever was agreed: for a message that
-    /// holds a secret beside text an attacker may choose (see
-    /// [`DeflateConfig`](crate::DeflateConfig)'s security note). The same as `send`
-    /// without compression.
+    /// holds a secret beside text an attacker may choose (see the security note on
+    /// `DeflateConfig`, `deflate` feature). The same as `send` without compression.
     pub fn send_uncompressed(
         &mut self,
         message: Message,

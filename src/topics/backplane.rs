@@ -12,7 +12,7 @@ use crate::Message;
 /// Delivery between servers is at most once: what a backplane cannot pass on (its broker
 /// down, say) is lost, and counted in its [`BackplaneStats::lost`].
 ///
-/// The `redis` feature brings one over Redis pub/sub, [`RedisBackplane`](crate::RedisBackplane).
+/// The `redis` feature brings one over Redis pub/sub, `RedisBackplane`.
 pub trait Backplane: Send + Sync + 'static {
     /// Called once, when the hub is built: where messages from other servers go.
     fn attach(&self, inbox: Inbox);
