@@ -63,19 +63,6 @@ const SCENARIOS: [(usize, usize, usize, &str); 6] = [
 
 const IDLE_SOCKETS: usize = 10_000;
 
-/// The most server CPU per message the layer may take, as a share of the bare engine's, in
-/// the scenarios that have a goal: uWebSockets' figures over the bare engine's, measured
-/// side by side, and for 1 MiB no worse than the layer was (685 µs against 621).
-fn cpu_goal(scenario: &str) -> Option<f64> {
-    match scenario {
-        "100x20" | "100x16384" => Some(0.80),
-        "100x20x16" => Some(0.17),
-        "10x16384x16" => Some(0.85),
-        "10x1048576" => Some(1.10),
-        _ => None,
-    }
-}
-
 /// The median of the rounds' own ratios `x[i] / y[i]` (rounds are paired by position);
 /// `None` without rounds.
 fn paired_ratio(x: &[f64], y: &[f64]) -> Option<f64> {
@@ -350,9 +337,9 @@ async fn run(options: Options) {
 
     println!(
         "\n| scenario (connections x size) | (a) layer msg/s | (b) bare msg/s | (c) axum msg/s \
-         | a/b (paired) | a/c (paired) | server CPU µs per message (a, b, c) | CPU cost b/a | CPU a/b, goal | CPU server / load (a, b, c) |"
+         | a/b (paired) | a/c (paired) | server CPU µs per message (a, b, c) | CPU cost b/a | CPU server / load (a, b, c) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     // Against (d), when it ran: printed after the main table.
     let mut against_uws = Vec::new();
     for (connections, size, depth, name) in SCENARIOS {
@@ -430,15 +417,9 @@ async fn run(options: Options) {
             .collect();
         // What the layer adds to the server's own work per message, whatever the load
         // generator manages to push: the measure that a saturated load generator cannot blur.
-        let (cost_ratio, goal) = match (costs[0], costs[1]) {
-            (Some(a), Some(b)) => {
-                let goal = cpu_goal(&key).map_or("-".to_owned(), |goal| {
-                    let met = if a / b <= goal { "met" } else { "not met" };
-                    format!("{:.3}, ≤ {goal:.2} {met}", a / b)
-                });
-                (format!("{:.3}", b / a), goal)
-            }
-            _ => ("-".to_owned(), "-".to_owned()),
+        let cost_ratio = match (costs[0], costs[1]) {
+            (Some(a), Some(b)) => format!("{:.3}", b / a),
+            _ => "-".to_owned(),
         };
         let ratio = |x: f64, y: f64, digits: usize| {
             if x.is_nan() || y.is_nan() {
@@ -459,7 +440,7 @@ async fn run(options: Options) {
             })
             .collect();
         println!(
-            "| {name} | {a_cell} | {b_cell} | {c_cell} | {} ({paired_ab}) | {} ({paired_ac}) | {} | {cost_ratio} | {goal} | {} |",
+            "| {name} | {a_cell} | {b_cell} | {c_cell} | {} ({paired_ab}) | {} ({paired_ac}) | {} | {cost_ratio} | {} |",
             ratio(a, b, 3),
             ratio(a, c, 2),
             per_message.join(", "),

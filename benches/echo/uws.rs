@@ -1,5 +1,5 @@
-//! (d) uWebSockets, the C++ server whose figures set issue 18's goal, as uWebSockets.js
-//! runs it under Node.js. Optional: measured when the package is installed.
+//! (d) uWebSockets, the C++ server that holds the record for WebSocket throughput, as
+//! uWebSockets.js runs it under Node.js. Optional: measured when the package is installed.
 //!
 //! ```text
 //! npm install --prefix target/uws @trufflesuite/uws-js-unofficial@20.30.0-unofficial.0
