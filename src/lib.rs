@@ -3,108 +3,93 @@
 //! [`WebSocketLayer`] looks at each request. A WebSocket upgrade on one of its paths is
 //! accepted (`101 Switching Protocols`) and the socket handed to a [`Handler`] in a task of
 //! its own; a plain request on such a path gets `400 Bad Request` with a short reason; every
-//! other request goes to the inner service untouched. The model is ASP.NET Core's
-//! WebSockets middleware: accepting ends the request's trip down the pipeline, and once the
-//! socket closes the outer layers see how it ended through the [`SessionHandle`] in the
-//! `101` response's extensions.
-//!
-//! The protocol engine is [fastwebsockets]; this crate adds the handshake, whole-message
-//! reassembly, the close handshake, keep-alive pings and limits around it.
+//! other request goes to the inner service untouched. Once the socket closes, the outer
+//! layers see how it ended through the [`SessionHandle`] in the `101` response's
+//! extensions. The model is ASP.NET Core's WebSockets middleware; the protocol engine is
+//! [fastwebsockets].
 //!
 //! # Example
 //!
-//! Echo on `/ws` in front of any service (here one that says hello), served with hyper:
+//! A socket beside ordinary routes in an axum `Router`, answering each text message:
 //!
 //! ```no_run
-//! use std::{convert::Infallible, time::Duration};
+//! use axum::{routing::get, Router};
+//! use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 //!
-//! use http_body_util::Full;
-//! use hyper::{body::Bytes, Request, Response};
-//! use hyper_util::{rt::{TokioExecutor, TokioIo}, server::conn::auto, service::TowerToHyperService};
-//! use tower::{service_fn, ServiceBuilder};
-//! use tower_websockets::{Echo, WebSocketLayer};
+//! async fn shout(mut socket: WebSocket, _handshake: Handshake) {
+//!     while let Some(Ok(message)) = socket.recv().await {
+//!         // Binary messages, pings and pongs are passed over; the socket answers pings.
+//!         if let Message::Text(text) = message {
+//!             if socket.send(Message::text(text.to_uppercase())).await.is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     }
+//! }
 //!
 //! # #[tokio::main] async fn main() -> std::io::Result<()> {
-//! let service = ServiceBuilder::new()
-//!     .layer(
-//!         WebSocketLayer::new(Echo)
-//!             .path("/ws")
-//!             .keep_alive_interval(Duration::from_secs(30))
-//!             .max_message_size(1 << 20),
-//!     )
-//!     .service(service_fn(|_req: Request<hyper::body::Incoming>| async {
-//!         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
-//!     }));
-//!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:5000").await?;
-//! loop {
-//!     let (stream, _) = listener.accept().await?;
-//!     let service = TowerToHyperService::new(service.clone());
-//!     tokio::spawn(async move {
-//!         let _ = auto::Builder::new(TokioExecutor::new())
-//!             .serve_connection_with_upgrades(TokioIo::new(stream), service)
-//!             .await;
-//!     });
-//! }
+//! let app = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .layer(WebSocketLayer::new(shout).path("/ws"));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await
 //! # }
 //! ```
 //!
-//! A handler is any `async` closure taking the socket and its [`Handshake`]:
+//! A handler is an async closure or a struct implementing [`Handler`] (a struct is where
+//! an app's state goes); [`WebSocketLayer::into_service`] gives a service that a router
+//! mounts at a path with parameters. The layer works the same in front of any tower
+//! service served by hyper.
+//!
+//! # Topics
+//!
+//! A [`Topics`] hub delivers a message to every socket subscribed to a topic, encoded once
+//! for all of them, without ever waiting for a slow one:
 //!
 //! ```
-//! use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
+//! use tower_websockets::{Handshake, Message, Topics, WebSocket, WebSocketLayer};
 //!
-//! let layer = WebSocketLayer::new(|mut socket: WebSocket, handshake: Handshake| async move {
-//!     let who = handshake.headers().get("user-agent").cloned();
-//!     socket.send(Message::text(format!("hello, {who:?}"))).await
+//! let topics = Topics::new();
+//! let layer = WebSocketLayer::new({
+//!     let topics = topics.clone();
+//!     move |mut socket: WebSocket, _: Handshake| {
+//!         let topics = topics.clone();
+//!         async move {
+//!             topics.subscribe(&socket, "news");
+//!             // Read until the client leaves; the subscription ends with the session.
+//!             while let Some(Ok(_)) = socket.recv().await {}
+//!         }
+//!     }
 //! });
+//! // From anywhere else, a background task say:
+//! topics.publish("news", Message::text("the server says hello"));
 //! # let _ = layer;
 //! ```
 //!
-//! # Architecture
+//! With the `redis` feature, a `RedisBackplane` shares topics
+//! between server processes.
 //!
-//! One concern per file, and imports that point one way: a module never imports from a
-//! module that imports it (`tests/it/layout.rs` checks this, and that no file in `src/` is
-//! over 400 lines). The configuration is in `config.rs`, built by `layer.rs`.
+//! # Feature flags
 //!
-//! The path of a request:
+//! | feature | default | what it enables |
+//! |---|---|---|
+//! | `http2` | yes | WebSockets over HTTP/2 (RFC 8441, extended CONNECT) |
+//! | `deflate` | yes | permessage-deflate compression (RFC 7692), off until `WebSocketLayer::deflate` turns it on |
+//! | `redis` | no | `RedisBackplane`: topics shared by several servers through Redis |
 //!
-//! 1. **Detect** (`service.rs`): a request on one of the configured paths (any path, for
-//!    a service from `into_service`, `route.rs`) is ours; any other goes to the inner
-//!    service (`future.rs` and `body.rs` wrap its answer).
-//! 2. **Validate** (`handshake/check.rs`): method, version, headers and key (RFC 6455
-//!    §4.2.1) or the extended CONNECT (RFC 8441); the origin (`handshake/origin.rs`); the
-//!    subprotocol (`handshake/protocol.rs`); compression (`deflate/negotiate.rs`). A
-//!    failure is a `rejection.rs` answer, counted in `stats.rs`.
-//! 3. **Decide** (`accept.rs`): with an accept hook, its [`Decision`], before the `101`.
-//! 4. **Accept** (`upgrade.rs`): unless a shutdown began (`shutdown.rs`) or the socket
-//!    limit is reached (`stats.rs`), the `101` (or `200` over HTTP/2) goes back with a
-//!    [`SessionHandle`] (`session/handle.rs`).
-//! 5. **Spawn** (`session/mod.rs`): a task waits for hyper's upgrade, builds the socket
-//!    (`socket/shared.rs`) and runs the handler (`handler.rs`, `echo.rs`) under its
-//!    supervisor (`session/supervisor.rs`: keep-alive from `session/keep_alive.rs`,
-//!    shutdown, catching panics).
-//! 6. **Session end** (`session/mod.rs`): the close handshake is finished within the close
-//!    timeout, and a [`SessionSummary`] (`summary.rs`) is published to the handle and
-//!    traced.
+//! # Serving
 //!
-//! The path of a message:
-//!
-//! 1. **Read** (`socket/engine.rs`): fastwebsockets reads a frame from the connection's
-//!    read side (`socket/connection.rs`), one read in flight per socket; with compression,
-//!    through the filter that takes RSV1 off each frame (`socket/marks.rs`).
-//! 2. **Reassemble** (`socket/reader.rs`, `socket/checks.rs`): masking, control frames,
-//!    fragments, inflating (`deflate/codec.rs`), UTF-8 and size checks; or, a part at a
-//!    time (`socket/parts.rs`, `part.rs`). Pings and closes are answered on the way
-//!    (`socket/receive.rs`).
-//! 3. **Handler** (`socket/mod.rs`, `socket/halves.rs`): [`WebSocket::recv`] hands it
-//!    over as a [`Message`] (`message.rs`; text as [`Utf8Bytes`], `text.rs`), or
-//!    [`WebSocket::recv_part`] as a [`Part`]; [`WebSocket::send`] queues the answer
-//!    (`socket/send.rs`). `socket/status.rs` tells where the close handshake stands.
-//! 4. **Write** (`socket/writer.rs`): frames are encoded (`socket/encode.rs`; compressed
-//!    by `deflate/codec.rs`) into a queue and written with vectored writes, answers to
-//!    pipelined input gathered into one; tasks waiting for room wait in
-//!    `socket/wakers.rs`.
+//! - Serve connections **with upgrades**: axum's `serve` does; with hyper-util,
+//!   `serve_connection_with_upgrades`, or hyper's `serve_connection(..).with_upgrades()`.
+//! - Set **`TCP_NODELAY`** on accepted connections (`stream.set_nodelay(true)`, or axum's
+//!   `listener.tap_io(|tcp| { let _ = tcp.set_nodelay(true); })`): otherwise a small
+//!   frame can wait up to 40 ms for the previous one's acknowledgement.
+//! - For **HTTP/2**, announce extended CONNECT:
+//!   `builder.http2().enable_connect_protocol()` on hyper-util's `auto::Builder`.
+//! - Limits that belong to the HTTP server rather than the layer: a timeout for the
+//!   request head (`http1().header_read_timeout(..)`, with a timer) and a cap on its size
+//!   (`http1().max_buf_size(..)`). The layer answers `431` past `max_header_size` on its
+//!   own paths.
 //!
 //! [tower]: https://docs.rs/tower
 //! [hyper]: https://docs.rs/hyper

@@ -15,6 +15,7 @@ mod control;
 mod deflate;
 #[cfg(feature = "deflate")]
 mod deflate_walk;
+mod docs;
 mod echo;
 mod example_axum;
 mod example_chat;
