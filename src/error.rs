@@ -1,4 +1,4 @@
-//! The socket's error type.
+//! The socket's error type, and the causes of a protocol error.
 
 use std::{fmt, io, sync::Arc};
 
@@ -14,13 +14,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
-    /// The peer broke RFC 6455; the socket was closed with `code`.
-    Protocol {
-        /// The close code sent to the peer (1002, 1007 or 1009).
-        code: CloseCode,
-        /// What the peer did wrong.
-        reason: &'static str,
-    },
+    /// The peer broke RFC 6455 (or RFC 7692): the socket was closed with the cause's
+    /// [close code](ProtocolError::close_code).
+    Protocol(ProtocolError),
     /// The connection failed underneath the WebSocket.
     Io(Arc<io::Error>),
     /// The connection ended without a close handshake.
@@ -57,16 +53,112 @@ pub enum Error {
     QueueFull,
 }
 
-impl Error {
-    pub(crate) fn protocol(code: CloseCode, reason: &'static str) -> Self {
-        Error::Protocol { code, reason }
+/// How the peer broke the protocol: the cause of an [`Error::Protocol`]. Each cause has
+/// the close code the socket answered it with, and a short reason that went with it.
+///
+/// ```
+/// use tower_websockets::{CloseCode, Error, ProtocolError};
+///
+/// fn log(error: &Error) {
+///     match error {
+///         Error::Protocol(ProtocolError::MessageTooBig) => eprintln!("raise max_message_size?"),
+///         Error::Protocol(cause) => assert_ne!(cause.close_code(), CloseCode::NORMAL),
+///         _ => {}
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A frame from the client was not masked (RFC 6455 §5.1). 1002.
+    UnmaskedFrame,
+    /// A reserved bit was set that no agreed extension defines (§5.2). 1002.
+    ReservedBits,
+    /// RSV1 (compressed) on a control or continuation frame (RFC 7692 §6). 1002.
+    CompressedControlOrContinuation,
+    /// An opcode that RFC 6455 reserves (§5.2). 1002.
+    UnknownOpcode,
+    /// A frame that could not be parsed. 1002.
+    InvalidFrame,
+    /// A control frame without FIN (§5.5). 1002.
+    FragmentedControlFrame,
+    /// A control frame with a payload over 125 bytes (§5.5). 1002.
+    ControlFrameTooLarge,
+    /// A continuation frame with no fragmented message to continue (§5.4). 1002.
+    UnexpectedContinuation,
+    /// A text or binary frame while a fragmented message was under way (§5.4). 1002.
+    MessageInsideMessage,
+    /// A close frame with a one-byte payload (§5.5.1). 1002.
+    CloseFrameTooShort,
+    /// A close code that may not be sent on the wire (§7.4). 1002.
+    InvalidCloseCode,
+    /// A text message that is not UTF-8 (§8.1), checked as its fragments arrive. 1007.
+    InvalidUtf8,
+    /// A close frame whose reason is not UTF-8 (§5.5.1). 1007.
+    InvalidCloseReason,
+    /// Compressed data that does not inflate (RFC 7692 §7.2.2). 1007.
+    InvalidCompressedData,
+    /// A message (inflated, with compression) or frame over the configured maximum. 1009.
+    MessageTooBig,
+}
+
+impl ProtocolError {
+    /// The close code the socket sent for this cause: 1002 (protocol error), 1007
+    /// (invalid payload) or 1009 (message too big).
+    pub fn close_code(self) -> CloseCode {
+        match self {
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::MessageTooBig => CloseCode::MESSAGE_TOO_BIG,
+            _ => CloseCode::PROTOCOL_ERROR,
+        }
+    }
+
+    /// The reason sent with the close frame: what the peer did, in a few words.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ProtocolError::UnmaskedFrame => "client frames must be masked",
+            ProtocolError::ReservedBits => "reserved bits set without a negotiated extension",
+            ProtocolError::CompressedControlOrContinuation => {
+                "RSV1 set on a control or continuation frame"
+            }
+            ProtocolError::UnknownOpcode => "unknown opcode",
+            ProtocolError::InvalidFrame => "invalid frame",
+            ProtocolError::FragmentedControlFrame => "fragmented control frame",
+            ProtocolError::ControlFrameTooLarge => "control frame payload over 125 bytes",
+            ProtocolError::UnexpectedContinuation => {
+                "a continuation frame without a message to continue"
+            }
+            ProtocolError::MessageInsideMessage => "a new message started inside a fragmented one",
+            ProtocolError::CloseFrameTooShort => "close frame with a one-byte payload",
+            ProtocolError::InvalidCloseCode => "close code not allowed on the wire",
+            ProtocolError::InvalidUtf8 => "text message is not UTF-8",
+            ProtocolError::InvalidCloseReason => "close reason is not UTF-8",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
+            ProtocolError::MessageTooBig => "message larger than the configured maximum",
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.reason(), self.close_code())
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+impl From<ProtocolError> for Error {
+    fn from(cause: ProtocolError) -> Self {
+        Error::Protocol(cause)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Protocol { code, reason } => write!(f, "protocol error ({code}): {reason}"),
+            Error::Protocol(cause) => write!(f, "protocol error: {cause}"),
             Error::Io(e) => write!(f, "i/o error: {e}"),
             Error::ConnectionReset => f.write_str("connection closed without a close handshake"),
             Error::Closed => f.write_str("the WebSocket is closed"),
@@ -98,6 +190,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Error::Protocol(cause) => Some(cause),
             Error::Io(e) => Some(&**e),
             Error::Upgrade(e) => Some(&**e),
             Error::Handler(e) => Some(&***e),

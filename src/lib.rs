@@ -130,7 +130,7 @@ pub use body::ResponseBody;
 #[cfg(feature = "deflate")]
 pub use deflate::{DeflateConfig, DeflateParams};
 pub use echo::Echo;
-pub use error::{BoxError, Error};
+pub use error::{BoxError, Error, ProtocolError};
 pub use future::ResponseFuture;
 pub use handler::{Handler, HandlerOutput};
 pub use handshake::Handshake;

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use super::config::{DeflateConfig, DeflateParams};
-use crate::{sync::lock, CloseCode, Error};
+use crate::error::ProtocolError;
+use crate::{sync::lock, Error};
 
 /// What a sender's `Z_SYNC_FLUSH` ends with, which the wire leaves out (§7.2.1) and the
 /// receiver puts back (§7.2.2).
@@ -213,13 +214,8 @@ fn inflate(
     out: &mut Vec<u8>,
     limit: usize,
 ) -> Result<(), Error> {
-    let too_big = || {
-        Error::protocol(
-            CloseCode::MESSAGE_TOO_BIG,
-            "message larger than the configured maximum",
-        )
-    };
-    let invalid = || Error::protocol(CloseCode::INVALID_PAYLOAD, "invalid compressed data");
+    let too_big = || Error::Protocol(ProtocolError::MessageTooBig);
+    let invalid = || Error::Protocol(ProtocolError::InvalidCompressedData);
     loop {
         if out.len() == out.capacity() {
             // Grow by doubling, never past one byte over the limit (a limit of

@@ -3,13 +3,14 @@
 
 use bytes::Bytes;
 
+use crate::error::ProtocolError;
 use crate::{CloseCode, CloseFrame, Error, Message, Utf8Bytes};
 
 /// A text message, if its bytes are UTF-8: the same bytes, validated.
 pub(super) fn text_message(data: Bytes) -> Result<Message, Error> {
     Utf8Bytes::try_from(data)
         .map(Message::Text)
-        .map_err(|_| Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8"))
+        .map_err(|_| Error::Protocol(ProtocolError::InvalidUtf8))
 }
 
 /// Fails a text message received in parts as soon as its bytes so far cannot be UTF-8,
@@ -19,12 +20,7 @@ pub(super) fn check_utf8_prefix(data: &[u8], checked: &mut usize) -> Result<(), 
     match std::str::from_utf8(&data[*checked..]) {
         Ok(_) => *checked = data.len(),
         Err(e) if e.error_len().is_none() => *checked += e.valid_up_to(),
-        Err(_) => {
-            return Err(Error::protocol(
-                CloseCode::INVALID_PAYLOAD,
-                "text message is not UTF-8",
-            ))
-        }
+        Err(_) => return Err(Error::Protocol(ProtocolError::InvalidUtf8)),
     }
     Ok(())
 }
@@ -33,21 +29,14 @@ pub(super) fn check_utf8_prefix(data: &[u8], checked: &mut usize) -> Result<(), 
 pub(super) fn parse_close(payload: &[u8]) -> Result<Option<CloseFrame>, Error> {
     match payload {
         [] => Ok(None),
-        [_] => Err(Error::protocol(
-            CloseCode::PROTOCOL_ERROR,
-            "close frame with a one-byte payload",
-        )),
+        [_] => Err(Error::Protocol(ProtocolError::CloseFrameTooShort)),
         [hi, lo, reason @ ..] => {
             let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
             if !code.is_valid_on_wire() {
-                return Err(Error::protocol(
-                    CloseCode::PROTOCOL_ERROR,
-                    "close code not allowed on the wire",
-                ));
+                return Err(Error::Protocol(ProtocolError::InvalidCloseCode));
             }
-            let reason = std::str::from_utf8(reason).map_err(|_| {
-                Error::protocol(CloseCode::INVALID_PAYLOAD, "close reason is not UTF-8")
-            })?;
+            let reason = std::str::from_utf8(reason)
+                .map_err(|_| Error::Protocol(ProtocolError::InvalidCloseReason))?;
             Ok(Some(CloseFrame::new(code, reason)))
         }
     }
@@ -61,7 +50,7 @@ mod tests {
 
     fn code_of(result: Result<Option<CloseFrame>, Error>) -> Option<u16> {
         match result {
-            Err(Error::Protocol { code, .. }) => Some(code.0),
+            Err(Error::Protocol(cause)) => Some(cause.close_code().0),
             _ => None,
         }
     }

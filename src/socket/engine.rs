@@ -11,7 +11,8 @@ use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::{CloseCode, Error};
+use crate::error::ProtocolError;
+use crate::Error;
 
 /// Where frames come from: the engine, and its read of the next frame while one is under
 /// way. Boxed once per socket, behind this trait because the read's type has no name.
@@ -216,30 +217,17 @@ impl From<Frame<'_>> for RawFrame {
 /// connection's own failure (reset, I/O) where no close frame can go out.
 pub(crate) fn engine_error(e: WebSocketError) -> Error {
     match e {
-        WebSocketError::InvalidUTF8 => {
-            Error::protocol(CloseCode::INVALID_PAYLOAD, "text message is not UTF-8")
-        }
-        WebSocketError::FrameTooLarge => Error::protocol(
-            CloseCode::MESSAGE_TOO_BIG,
-            "message larger than the configured maximum",
-        ),
-        WebSocketError::ReservedBitsNotZero => Error::protocol(
-            CloseCode::PROTOCOL_ERROR,
-            "reserved bits set without a negotiated extension",
-        ),
-        WebSocketError::InvalidValue => {
-            Error::protocol(CloseCode::PROTOCOL_ERROR, "unknown opcode")
-        }
+        WebSocketError::InvalidUTF8 => Error::Protocol(ProtocolError::InvalidUtf8),
+        WebSocketError::FrameTooLarge => Error::Protocol(ProtocolError::MessageTooBig),
+        WebSocketError::ReservedBitsNotZero => Error::Protocol(ProtocolError::ReservedBits),
+        WebSocketError::InvalidValue => Error::Protocol(ProtocolError::UnknownOpcode),
         WebSocketError::ControlFrameFragmented => {
-            Error::protocol(CloseCode::PROTOCOL_ERROR, "fragmented control frame")
+            Error::Protocol(ProtocolError::FragmentedControlFrame)
         }
-        WebSocketError::PingFrameTooLarge => Error::protocol(
-            CloseCode::PROTOCOL_ERROR,
-            "control frame payload over 125 bytes",
-        ),
+        WebSocketError::PingFrameTooLarge => Error::Protocol(ProtocolError::ControlFrameTooLarge),
         WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => Error::ConnectionReset,
         WebSocketError::IoError(e) => Error::from(e),
-        _ => Error::protocol(CloseCode::PROTOCOL_ERROR, "invalid frame"),
+        _ => Error::Protocol(ProtocolError::InvalidFrame),
     }
 }
 

@@ -8,7 +8,8 @@ use super::{
     engine::RawFrame,
     reader::{control, Partial, Reader},
 };
-use crate::{part::Utf8Carry, CloseCode, Error, Message, MessageKind, Part};
+use crate::error::ProtocolError;
+use crate::{part::Utf8Carry, Error, Message, MessageKind, Part};
 
 /// What one frame gives when messages are taken in parts.
 pub(crate) enum Piece {
@@ -42,12 +43,7 @@ impl Reader {
             }),
             OpCode::Continuation => match self.partial.take() {
                 Some(partial) => partial,
-                None => {
-                    return Err(Error::protocol(
-                        CloseCode::PROTOCOL_ERROR,
-                        "a continuation frame without a message to continue",
-                    ))
-                }
+                None => return Err(Error::Protocol(ProtocolError::UnexpectedContinuation)),
             },
             opcode => return control(opcode, frame.payload).map(Piece::Control),
         };
@@ -85,10 +81,7 @@ impl Reader {
         if partial.text {
             let carry = partial.parts.get_or_insert_with(Utf8Carry::default);
             if carry.push(&data).is_err() || (fin && carry.finish().is_err()) {
-                return Err(Error::protocol(
-                    CloseCode::INVALID_PAYLOAD,
-                    "text message is not UTF-8",
-                ));
+                return Err(Error::Protocol(ProtocolError::InvalidUtf8));
             }
         }
         self.bytes += data.len() as u64;

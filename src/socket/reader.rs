@@ -16,7 +16,8 @@ use super::{
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
-use crate::{part::Utf8Carry, CloseCode, CloseFrame, Error, Message};
+use crate::error::ProtocolError;
+use crate::{part::Utf8Carry, CloseFrame, Error, Message};
 
 /// A message being reassembled from fragments, or inflated.
 pub(super) struct Partial {
@@ -33,20 +34,14 @@ pub(super) struct Partial {
 /// 1009 for a message over `max_message_size`.
 #[cold]
 fn too_big() -> Error {
-    Error::protocol(
-        CloseCode::MESSAGE_TOO_BIG,
-        "message larger than the configured maximum",
-    )
+    Error::Protocol(ProtocolError::MessageTooBig)
 }
 
 /// A control frame as a message: ping, pong or close (RFC 6455 §5.5).
 #[inline(always)]
 pub(super) fn control(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
     if payload.len() > MAX_CONTROL_PAYLOAD {
-        return Err(Error::protocol(
-            CloseCode::PROTOCOL_ERROR,
-            "control frame payload over 125 bytes",
-        ));
+        return Err(Error::Protocol(ProtocolError::ControlFrameTooLarge));
     }
     match opcode {
         OpCode::Ping => Ok(Message::Ping(payload.freeze())),
@@ -207,10 +202,7 @@ impl Reader {
             }
             OpCode::Continuation => {
                 let Some(mut partial) = self.partial.take() else {
-                    return Err(Error::protocol(
-                        CloseCode::PROTOCOL_ERROR,
-                        "a continuation frame without a message to continue",
-                    ));
+                    return Err(Error::Protocol(ProtocolError::UnexpectedContinuation));
                 };
                 self.append(&mut partial, &payload, fin)?;
                 if !fin {
@@ -232,23 +224,16 @@ impl Reader {
         self.consumed += frame.wire_len;
         self.frames += 1;
         if !frame.masked {
-            return Err(Error::protocol(
-                CloseCode::PROTOCOL_ERROR,
-                "client frames must be masked",
-            ));
+            return Err(Error::Protocol(ProtocolError::UnmaskedFrame));
         }
         let data = matches!(frame.opcode, OpCode::Text | OpCode::Binary);
         if compressed && !data {
-            return Err(Error::protocol(
-                CloseCode::PROTOCOL_ERROR,
-                "RSV1 set on a control or continuation frame",
+            return Err(Error::Protocol(
+                ProtocolError::CompressedControlOrContinuation,
             ));
         }
         if data && self.partial.is_some() {
-            return Err(Error::protocol(
-                CloseCode::PROTOCOL_ERROR,
-                "a new message started inside a fragmented one",
-            ));
+            return Err(Error::Protocol(ProtocolError::MessageInsideMessage));
         }
         Ok(())
     }

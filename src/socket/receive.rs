@@ -131,9 +131,9 @@ impl Shared {
 
     /// Ends the read side on an error; a protocol error is answered with its close code.
     pub(super) fn fail(&self, reader: &mut Reader, error: Error, cx: &mut Context<'_>) -> Error {
-        if let Error::Protocol { code, reason } = &error {
+        if let Error::Protocol(cause) = error {
             self.mark_initiator(Initiator::Server);
-            self.writer().push_close(*code, reason);
+            self.writer().push_close(cause.close_code(), cause.reason());
             self.flush_in_background(cx);
         }
         reader.finish_with_error(error.clone());

@@ -2,7 +2,7 @@
 //! TCP connection ends, and the server goes on serving others.
 
 use crate::common::{round_trip, serve, RawSocket};
-use tower_websockets::{CloseCode, ClosedBy, Error, WebSocketLayer};
+use tower_websockets::{ClosedBy, Error, ProtocolError, WebSocketLayer};
 
 const FIN_TEXT: u8 = 0x81;
 const TEXT: u8 = 0x01;
@@ -146,23 +146,65 @@ async fn framing_violations_get_1002() {
     assert_eq!(interleaved, 1002);
 }
 
+/// Each violation is reported to the session as its typed cause, and the close code on the
+/// wire is the cause's own.
 #[tokio::test]
-async fn the_session_reports_the_protocol_error() {
+async fn the_session_reports_each_violation_as_its_cause() {
+    // Frames to send (first byte, payload, masked), and the cause they must be reported as.
+    type Case = (&'static [(u8, &'static [u8], bool)], ProtocolError);
+    let cases: [Case; 9] = [
+        (
+            &[(FIN_TEXT, b"unmasked", false)],
+            ProtocolError::UnmaskedFrame,
+        ),
+        (&[(0xc1, b"rsv1", true)], ProtocolError::ReservedBits),
+        (&[(0x83, b"op3", true)], ProtocolError::UnknownOpcode),
+        (
+            &[(0x09, b"ping", true)],
+            ProtocolError::FragmentedControlFrame,
+        ),
+        (
+            &[(FIN_CONTINUATION, b"orphan", true)],
+            ProtocolError::UnexpectedContinuation,
+        ),
+        (
+            &[(TEXT, b"first", true), (FIN_BINARY, b"second", true)],
+            ProtocolError::MessageInsideMessage,
+        ),
+        (
+            &[(FIN_CLOSE, &[3], true)],
+            ProtocolError::CloseFrameTooShort,
+        ),
+        (
+            &[(FIN_CLOSE, b"\x03\xe8\xff\xfe", true)],
+            ProtocolError::InvalidCloseReason,
+        ),
+        (
+            &[(FIN_TEXT, b"caf\xc3\x28", true)],
+            ProtocolError::InvalidUtf8,
+        ),
+    ];
     let mut server = serve(WebSocketLayer::default()).await;
-    let mut socket = RawSocket::connect(server.addr).await;
-    let session = server.next_session().await;
-    socket.send(FIN_TEXT, b"unmasked", false).await;
-    assert_eq!(socket.expect_close().await, 1002);
-    let summary = crate::common::within(session.ended()).await;
-    assert_eq!(
-        (summary.closed_by, summary.close_code),
-        (ClosedBy::Server, CloseCode::PROTOCOL_ERROR)
-    );
-    match summary.error {
-        Some(Error::Protocol { code, reason }) => {
-            assert_eq!(code, CloseCode::PROTOCOL_ERROR);
-            assert!(reason.contains("masked"), "{reason}");
+    for (frames, cause) in cases {
+        let mut socket = RawSocket::connect(server.addr).await;
+        let session = server.next_session().await;
+        for (first_byte, payload, mask) in frames {
+            socket.send(*first_byte, payload, *mask).await;
         }
-        other => panic!("expected a protocol error, got {other:?}"),
+        assert_eq!(
+            socket.expect_close().await,
+            cause.close_code().0,
+            "{cause:?}"
+        );
+        let summary = crate::common::within(session.ended()).await;
+        assert_eq!(
+            (summary.closed_by, summary.close_code),
+            (ClosedBy::Server, cause.close_code()),
+            "{cause:?}"
+        );
+        match summary.error {
+            Some(Error::Protocol(reported)) => assert_eq!(reported, cause),
+            other => panic!("expected {cause:?}, got {other:?}"),
+        }
     }
 }
