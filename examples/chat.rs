@@ -30,7 +30,7 @@ use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
 use tower_websockets::{
-    Decision, DeflateConfig, Handshake, Message, Topics, WebSocket, WebSocketLayer,
+    deflate::DeflateConfig, Decision, Handshake, Message, Topics, WebSocket, WebSocketLayer,
 };
 
 const PAGE: &str = include_str!("chat.html");
@@ -117,7 +117,7 @@ async fn pages<B>(topics: Topics, req: Request<B>) -> Result<Response<Full<Bytes
 /// With `REDIS_URL` set: rooms shared with every chat process on that Redis.
 #[cfg(feature = "redis")]
 async fn shared_topics(url: &str) -> std::io::Result<Topics> {
-    let backplane = tower_websockets::RedisBackplane::builder(url)
+    let backplane = tower_websockets::redis::RedisBackplane::builder(url)
         .prefix("chat:")
         .connect()
         .await

@@ -19,7 +19,7 @@ use hyper::{body::Bytes, header, Request, Response, StatusCode};
 use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown, service::TowerToHyperService};
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
-use tower_websockets::{DeflateConfig, Echo, WebSocketLayer};
+use tower_websockets::{deflate::DeflateConfig, Echo, WebSocketLayer};
 
 const PAGE: &str = include_str!("echo.html");
 

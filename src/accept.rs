@@ -5,7 +5,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 use bytes::Bytes;
 use http::Response;
 
-use crate::Handshake;
+use crate::handshake::Handshake;
 
 /// A hook's decision under way.
 pub(crate) type Deciding = Pin<Box<dyn Future<Output = Decision> + Send>>;

@@ -5,7 +5,9 @@ use std::{sync::Arc, time::Duration};
 
 #[cfg(feature = "deflate")]
 use crate::deflate::{DeflateConfig, Pools};
-use crate::{accept::AcceptHook, handshake::HandshakeConfig, shutdown::ShutdownState, Stats};
+use crate::{
+    accept::AcceptHook, handshake::HandshakeConfig, shutdown::ShutdownState, stats::Stats,
+};
 
 /// Everything a [`WebSocketLayer`](crate::WebSocketLayer) was configured with, and what its
 /// services and sessions share at run time.

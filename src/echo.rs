@@ -6,7 +6,7 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use crate::{Handler, Handshake, Message, WebSocket};
+use crate::{handler::Handler, handshake::Handshake, socket::WebSocket, Message};
 
 /// The default handler: sends every text and binary message back unchanged until the
 /// client closes, then closes with the client's own code and reason.

@@ -10,7 +10,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// What went wrong on a WebSocket session.
 ///
 /// Cheap to clone, so that the same error can be handed to the handler and recorded in the
-/// [`SessionSummary`](crate::SessionSummary).
+/// [`SessionSummary`](crate::session::SessionSummary).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::{BoxError, Handshake, WebSocket};
+use crate::{error::BoxError, handshake::Handshake, socket::WebSocket};
 
 /// What runs a WebSocket session once the handshake is accepted.
 ///
@@ -65,7 +65,7 @@ where
 }
 
 /// What a handler may return: `()`, or a `Result` whose error ends the session with
-/// close code 1011 and is reported in the [`SessionSummary`](crate::SessionSummary).
+/// close code 1011 and is reported in the [`SessionSummary`](crate::session::SessionSummary).
 pub trait HandlerOutput {
     /// The outcome as a result.
     fn into_result(self) -> Result<(), BoxError>;

@@ -6,14 +6,18 @@ use http::HeaderValue;
 
 use tower::Layer;
 
-use crate::{
-    accept::AcceptHook,
-    config::{Config, Paths},
-    handshake::Origin,
-    Decision, Echo, Handler, Handshake, ShutdownHandle, Stats, WebSocketService,
-};
 #[cfg(feature = "deflate")]
-use crate::{deflate::Pools, DeflateConfig};
+use crate::deflate::{DeflateConfig, Pools};
+use crate::{
+    accept::{AcceptHook, Decision},
+    config::{Config, Paths},
+    echo::Echo,
+    handler::Handler,
+    handshake::{Handshake, Origin},
+    service::{NotWebSocket, WebSocketService},
+    shutdown::ShutdownHandle,
+    stats::Stats,
+};
 
 /// Accepts WebSocket upgrades on configured paths and hands each socket to a [`Handler`].
 ///
@@ -258,6 +262,45 @@ impl<H: Handler> WebSocketLayer<H> {
         self.config.close_timeout = timeout;
         self
     }
+
+    /// This layer's settings as a service of its own, for a router to mount where it
+    /// likes: every request it is given is a WebSocket handshake on its path, whatever the
+    /// path (the layer's [`path`](Self::path) settings do not apply). A request that is
+    /// not gets `400` with a plain-text reason, as on a layer's own paths.
+    ///
+    /// What the router put in the request's extensions reaches the handler: with axum,
+    /// `MatchedPath` and the path parameters, which `Path` extracts from
+    /// [`Handshake::parts_mut`](crate::Handshake::parts_mut).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::{extract::{FromRequestParts, Path}, Router};
+    /// use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
+    ///
+    /// async fn room(mut socket: WebSocket, mut handshake: Handshake) {
+    ///     let Ok(Path(room)) = Path::<String>::from_request_parts(handshake.parts_mut(), &()).await
+    ///     else {
+    ///         return;
+    ///     };
+    ///     while let Some(Ok(message)) = socket.recv().await {
+    ///         // Binary messages, pings and pongs (which may come at any time) are passed over.
+    ///         if let Message::Text(text) = message {
+    ///             if socket.send(Message::text(format!("[{room}] {text}"))).await.is_err() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let app: Router = Router::new()
+    ///     .route_service("/rooms/{room}/ws", WebSocketLayer::new(room).into_service());
+    /// ```
+    pub fn into_service(self) -> WebSocketService<NotWebSocket, H> {
+        let mut config = self.into_config();
+        config.paths = Paths::Any;
+        WebSocketService::from_config(NotWebSocket, Arc::new(config))
+    }
 }
 
 /// Parses each item of a builder's argument, panicking with `form` on one that is not.
@@ -287,12 +330,5 @@ impl<S, H: Handler> Layer<S> for WebSocketLayer<H> {
 
     fn layer(&self, inner: S) -> Self::Service {
         WebSocketService::from_config(inner, Arc::new(self.config.clone()))
-    }
-}
-
-impl<S, H: Handler> WebSocketService<S, H> {
-    /// The layer that makes this service, for `ServiceBuilder`-free composition.
-    pub fn layer(handler: H) -> WebSocketLayer<H> {
-        WebSocketLayer::new(handler)
     }
 }

@@ -4,7 +4,7 @@
 //! accepted (`101 Switching Protocols`) and the socket handed to a [`Handler`] in a task of
 //! its own; a plain request on such a path gets `400 Bad Request` with a short reason; every
 //! other request goes to the inner service untouched. Once the socket closes, the outer
-//! layers see how it ended through the [`SessionHandle`] in the `101` response's
+//! layers see how it ended through the [`SessionHandle`](session::SessionHandle) in the `101` response's
 //! extensions. The model is ASP.NET Core's WebSockets middleware; the protocol engine is
 //! [fastwebsockets].
 //!
@@ -98,58 +98,39 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod accept;
-mod body;
 mod config;
 #[cfg(feature = "deflate")]
-mod deflate;
+pub mod deflate;
 mod echo;
-mod error;
-mod future;
-mod handler;
+pub mod error;
+pub mod handler;
 mod handshake;
 mod layer;
 mod message;
 mod part;
 #[cfg(feature = "redis")]
-mod redis;
+pub mod redis;
 mod rejection;
-mod route;
-mod service;
-mod session;
+pub mod service;
+pub mod session;
 mod shutdown;
-mod socket;
-mod stats;
-mod summary;
+pub mod socket;
+pub mod stats;
 mod sync;
 mod text;
-mod topics;
+pub mod topics;
 mod upgrade;
 
 pub use accept::Decision;
-pub use body::ResponseBody;
-#[cfg(feature = "deflate")]
-pub use deflate::{DeflateConfig, DeflateParams};
 pub use echo::Echo;
-pub use error::{BoxError, Error, ProtocolError};
-pub use future::ResponseFuture;
-pub use handler::{Handler, HandlerOutput};
+pub use error::{Error, ProtocolError};
+pub use handler::Handler;
 pub use handshake::Handshake;
 pub use layer::WebSocketLayer;
 pub use message::{CloseCode, CloseFrame, Message};
-pub use part::{MessageKind, Part};
-#[cfg(feature = "redis")]
-pub use redis::{RedisBackplane, RedisBackplaneBuilder};
-pub use route::NotWebSocket;
-pub use service::WebSocketService;
-pub use session::SessionHandle;
-pub use shutdown::{ShutdownHandle, ShutdownReport};
-pub use socket::{RecvHalf, SendHalf, State, WebSocket};
-pub use stats::{Rejections, Stats};
-pub use summary::{ClosedBy, SessionSummary, Traffic};
+pub use socket::{RecvHalf, SendHalf, WebSocket};
 pub use text::Utf8Bytes;
-pub use topics::{
-    Backplane, BackplaneStats, Inbox, Member, TopicStats, Topics, TopicsBuilder, WhenFull,
-};
+pub use topics::Topics;
 
 /// The README's code examples, compiled and run as doctests.
 #[cfg(doctest)]

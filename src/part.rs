@@ -26,7 +26,7 @@ pub enum MessageKind {
 ///
 /// ```no_run
 /// use tokio::io::AsyncWriteExt;
-/// use tower_websockets::{Handshake, MessageKind, WebSocket};
+/// use tower_websockets::{Handshake, socket::MessageKind, WebSocket};
 ///
 /// async fn upload(mut socket: WebSocket, _: Handshake) -> std::io::Result<()> {
 ///     let mut count = 0;

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 /// Why a request on a WebSocket path was not accepted. Each has its status, a reason a
-/// person can act on, and a counter in [`Rejections`](crate::Rejections).
+/// person can act on, and a counter in [`Rejections`](crate::stats::Rejections).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rejection {
     /// Not an upgrade at all.

@@ -14,7 +14,7 @@ use std::{
 use pin_project_lite::pin_project;
 use tokio::sync::{futures::Notified, Notify};
 
-use crate::Stats;
+use crate::stats::Stats;
 
 /// Shuts down a layer's sockets politely. From [`WebSocketLayer::shutdown_handle`].
 ///

@@ -10,10 +10,12 @@ use http::{header, HeaderValue, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 
 use crate::{
-    accept::{AcceptHook, Kind},
+    accept::{AcceptHook, Decision, Kind},
     config::Config,
+    handler::Handler,
+    handshake::Handshake,
     rejection::{plain_text, Rejection},
-    session, Decision, Handler, Handshake,
+    session,
 };
 
 /// What the answer to an accepted handshake carries, and hyper's upgrade to wait for.

@@ -27,7 +27,7 @@ pub async fn topics(listener: TcpListener) {
 #[cfg(feature = "redis")]
 pub async fn topics_redis(listener: TcpListener) {
     let url = std::env::var("TW_BENCH_REDIS_URL").expect("TW_BENCH_REDIS_URL");
-    let backplane = tower_websockets::RedisBackplane::builder(url)
+    let backplane = tower_websockets::redis::RedisBackplane::builder(url)
         .prefix("bench:")
         .connect()
         .await

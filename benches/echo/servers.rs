@@ -14,7 +14,7 @@ use hyper_util::{
 };
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
-use tower_websockets::{DeflateConfig, Echo, Handler, WebSocketLayer};
+use tower_websockets::{deflate::DeflateConfig, Echo, Handler, WebSocketLayer};
 
 /// Serves `kind` on a free loopback port, prints the port, and serves until stdin closes.
 pub fn serve(kind: &str) {

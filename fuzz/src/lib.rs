@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tower::{service_fn, Layer, ServiceBuilder};
-use tower_websockets::{DeflateConfig, Error, SessionHandle, SessionSummary, WebSocketLayer};
+use tower_websockets::{deflate::DeflateConfig, Error, session::{SessionHandle, SessionSummary}, WebSocketLayer};
 
 /// The largest message the fuzzed server takes (and so the most it buffers).
 pub const MAX_MESSAGE: usize = 64 * 1024;

@@ -19,7 +19,7 @@
 /// # Example
 ///
 /// ```
-/// use tower_websockets::{DeflateConfig, Echo, WebSocketLayer};
+/// use tower_websockets::{deflate::DeflateConfig, Echo, WebSocketLayer};
 ///
 /// let layer = WebSocketLayer::new(Echo).deflate(
 ///     DeflateConfig::new()

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use http::{request::Parts, Extensions, HeaderMap, HeaderValue, Method, Uri, Version};
 
 #[cfg(feature = "deflate")]
-use crate::DeflateParams;
+use crate::deflate::DeflateParams;
 
 /// The handshake that opened a socket: the upgrade request's method, URI, headers and
 /// extensions, the peer address and the agreed subprotocol. The

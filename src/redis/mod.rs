@@ -10,9 +10,9 @@
 //! # Example
 //!
 //! ```no_run
-//! use tower_websockets::{RedisBackplane, Topics};
+//! use tower_websockets::{redis::RedisBackplane, Topics};
 //!
-//! # async fn run() -> Result<(), tower_websockets::BoxError> {
+//! # async fn run() -> Result<(), tower_websockets::error::BoxError> {
 //! let backplane = RedisBackplane::builder("redis://127.0.0.1:6379")
 //!     .prefix("chat:")
 //!     .connect()
@@ -41,7 +41,12 @@ use redis::{
 };
 use tokio::sync::mpsc;
 
-use crate::{sync::lock, Backplane, BackplaneStats, BoxError, Inbox, Message};
+use crate::{
+    error::BoxError,
+    sync::lock,
+    topics::{Backplane, BackplaneStats, Inbox},
+    Message,
+};
 use state::{Control, Inner};
 
 /// How many published messages may wait for Redis; past that, they are lost (counted).

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::envelope::Origin;
-use crate::{sync::lock, Inbox};
+use crate::{sync::lock, topics::Inbox};
 
 /// What the control task is asked to do, in order.
 pub(super) enum Control {

@@ -8,7 +8,7 @@ use std::{
 
 use tokio::{sync::Notify, time::Instant};
 
-use crate::{sync::lock, Error, SessionSummary};
+use crate::{session::SessionSummary, sync::lock, Error};
 
 /// Resolves when its session has ended. Found in the extensions of the `101` response.
 ///
@@ -27,7 +27,7 @@ use crate::{sync::lock, Error, SessionSummary};
 /// use http_body_util::Full;
 /// use hyper::body::Bytes;
 /// use tower::{service_fn, ServiceBuilder};
-/// use tower_websockets::{ResponseBody, SessionHandle, WebSocketLayer};
+/// use tower_websockets::{service::ResponseBody, session::SessionHandle, WebSocketLayer};
 ///
 /// let service = ServiceBuilder::new()
 ///     .map_response(|response: Response<ResponseBody<Full<Bytes>>>| {

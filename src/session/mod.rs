@@ -1,8 +1,14 @@
-//! A session from upgrade to close: the driver that runs the handler under its
-//! supervisor, finishes the close handshake and publishes the summary.
+//! How sessions end, as the layers outside see them: the [`SessionHandle`] in a `101`
+//! response's extensions, the [`SessionSummary`] it gives once the socket has closed, and
+//! the [`ShutdownHandle`] that ends every session of a layer.
+//!
+//! Inside the crate, this module runs a session from upgrade to close: the driver that
+//! runs the handler under its supervisor, finishes the close handshake and publishes the
+//! summary.
 
 mod handle;
 mod keep_alive;
+mod summary;
 mod supervisor;
 
 use std::{
@@ -19,16 +25,19 @@ use tracing::Instrument;
 
 pub use handle::SessionHandle;
 pub(crate) use handle::{channel, Publisher};
+pub use summary::{ClosedBy, SessionSummary, Traffic};
 use supervisor::{Supervised, Supervisor};
 
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
+pub use crate::shutdown::{ShutdownHandle, ShutdownReport};
 use crate::{
     config::{Config, SocketConfig},
-    socket::{Shared, Snapshot},
+    handler::{Handler, HandlerOutput},
+    handshake::Handshake,
+    socket::{Shared, Snapshot, WebSocket},
     stats::Place,
-    CloseCode, CloseFrame, ClosedBy, Error, Handler, HandlerOutput, Handshake, SessionSummary,
-    WebSocket,
+    CloseCode, CloseFrame, Error,
 };
 
 /// Starts one session in a task of its own: waits for the upgrade, runs the handler,
@@ -100,7 +109,7 @@ async fn run<H: Handler>(
             // connection where it stands, whoever still holds the socket.
             shared.abort(error.clone());
             shared.leave_groups();
-            let mut summary = summarize(shared.state(), None, publisher.elapsed());
+            let mut summary = summarize(shared.snapshot(), None, publisher.elapsed());
             summary.error = Some(error);
             publisher.publish(summary);
             return;
@@ -124,7 +133,7 @@ async fn run<H: Handler>(
 
     shared.leave_groups();
     publisher.publish(summarize(
-        shared.state(),
+        shared.snapshot(),
         handler_error,
         publisher.elapsed(),
     ));
@@ -181,7 +190,7 @@ fn socket<H>(
 
 /// Completes the close handshake after the handler is done, within `timeout`.
 async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
-    let state = shared.state();
+    let state = shared.snapshot();
     let connection_lost = matches!(
         state.read_error,
         Some(Error::ConnectionReset | Error::Io(_) | Error::AbortedByHandler)

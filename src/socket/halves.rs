@@ -3,7 +3,8 @@
 use std::{future::poll_fn, future::Future, sync::Arc};
 
 use super::shared::{Shared, HALF};
-use crate::{CloseCode, CloseFrame, Error, Message, Part, State};
+use super::status::WebSocketState;
+use crate::{part::Part, CloseCode, CloseFrame, Error, Message};
 
 /// The receiving half of a [`WebSocket`](super::WebSocket), from
 /// [`WebSocket::split`](super::WebSocket::split).
@@ -91,8 +92,8 @@ macro_rules! impl_control {
     ($ty:ty) => {
         impl $ty {
             /// Where the close handshake stands; see [`WebSocket::state`](super::WebSocket::state).
-            pub fn state(&self) -> State {
-                self.shared.lifecycle()
+            pub fn state(&self) -> WebSocketState {
+                self.shared.state()
             }
 
             /// The peer's close frame, once received; see

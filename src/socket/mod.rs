@@ -32,16 +32,17 @@ use std::{
     task::{Context, Poll},
 };
 
+pub use crate::part::{MessageKind, Part};
 pub(crate) use broadcast::Broadcast;
 pub use halves::{RecvHalf, SendHalf};
 pub(crate) use membership::Group;
 pub(crate) use shared::Shared;
 use shared::SOCKET;
 pub(crate) use status::Snapshot;
-pub use status::State;
+pub use status::WebSocketState;
 pub(crate) use writer::Offer;
 
-use crate::{CloseCode, CloseFrame, Error, Message, Part};
+use crate::{CloseCode, CloseFrame, Error, Message};
 
 /// An accepted WebSocket connection: message-level `recv`, `send` and `close`.
 ///
@@ -202,8 +203,8 @@ impl WebSocket {
     }
 
     /// Where the close handshake stands: open, closing or closed.
-    pub fn state(&self) -> State {
-        self.shared.lifecycle()
+    pub fn state(&self) -> WebSocketState {
+        self.shared.state()
     }
 
     /// The close frame the peer sent, once received (one without a code reads as

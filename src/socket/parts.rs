@@ -1,5 +1,5 @@
 //! Reading a message in parts: each data frame handed over as it arrives (see
-//! [`Part`](crate::Part)), with the same rules as whole messages.
+//! [`Part`](crate::socket::Part)), with the same rules as whole messages.
 
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::OpCode;
@@ -9,7 +9,10 @@ use super::{
     reader::{control, Partial, Reader},
 };
 use crate::error::ProtocolError;
-use crate::{part::Utf8Carry, Error, Message, MessageKind, Part};
+use crate::{
+    part::{MessageKind, Part, Utf8Carry},
+    Error, Message,
+};
 
 /// What one frame gives when messages are taken in parts.
 pub(crate) enum Piece {

@@ -14,7 +14,7 @@ use super::{
     reader::Reader,
     shared::{Initiator, Shared},
 };
-use crate::{CloseCode, Error, Message, Part};
+use crate::{part::Part, CloseCode, Error, Message};
 
 impl Shared {
     /// The next whole message; `None` once reading has ended.

@@ -4,19 +4,22 @@
 use std::sync::atomic::Ordering;
 
 use super::shared::{Initiator, Shared};
-use crate::{CloseCode, CloseFrame, ClosedBy, Error, Traffic};
+use crate::{
+    session::{ClosedBy, Traffic},
+    CloseCode, CloseFrame, Error,
+};
 
 /// Where a socket's close handshake stands, from [`WebSocket::state`](crate::WebSocket::state).
 ///
 /// # Example
 ///
 /// ```
-/// use tower_websockets::{CloseCode, Handshake, State, WebSocket};
+/// use tower_websockets::{socket::WebSocketState, CloseCode, Handshake, WebSocket};
 ///
 /// async fn handler(mut socket: WebSocket, _: Handshake) {
 ///     while let Some(Ok(_)) = socket.recv().await {}
 ///     // The peer closed (and was answered), or the connection was lost.
-///     assert_ne!(socket.state(), State::Open);
+///     assert_ne!(socket.state(), WebSocketState::Open);
 ///     if let Some(frame) = socket.close_frame() {
 ///         println!("closed by the peer with {}", frame.code);
 ///     }
@@ -24,7 +27,7 @@ use crate::{CloseCode, CloseFrame, ClosedBy, Error, Traffic};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum State {
+pub enum WebSocketState {
     /// Messages go both ways.
     Open,
     /// One side has sent its close frame: the other may still send until it answers.
@@ -36,17 +39,17 @@ pub enum State {
 
 impl Shared {
     /// Where the close handshake stands.
-    pub(super) fn lifecycle(&self) -> State {
+    pub(super) fn state(&self) -> WebSocketState {
         let reader = self.reader();
         let writer = self.writer();
         let sent = writer.close_sent().is_some();
         if reader.finished() && (sent || writer.failed()) {
-            return State::Closed;
+            return WebSocketState::Closed;
         }
         if sent || reader.close_received().is_some() {
-            return State::Closing;
+            return WebSocketState::Closing;
         }
-        State::Open
+        WebSocketState::Open
     }
 
     /// The peer's close frame, once received; one without a code reads as 1005.
@@ -56,7 +59,7 @@ impl Shared {
     }
 
     /// What the session driver reads when the handler is done.
-    pub(crate) fn state(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let reader = self.reader();
         let writer = self.writer();
         Snapshot {

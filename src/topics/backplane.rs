@@ -52,7 +52,7 @@ impl Inbox {
     }
 }
 
-/// Where a [`Backplane`] stands, in [`TopicStats::backplane`](crate::TopicStats::backplane).
+/// Where a [`Backplane`] stands, in [`TopicStats::backplane`](crate::topics::TopicStats::backplane).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BackplaneStats {

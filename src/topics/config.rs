@@ -10,7 +10,7 @@ use super::backplane::Backplane;
 #[non_exhaustive]
 pub enum WhenFull {
     /// Skip that socket for this message (counted in
-    /// [`TopicStats::dropped`](crate::TopicStats::dropped)); it gets the next messages once
+    /// [`TopicStats::dropped`](crate::topics::TopicStats::dropped)); it gets the next messages once
     /// its queue has room again. The default.
     #[default]
     Drop,
@@ -18,7 +18,7 @@ pub enum WhenFull {
     /// "too slow: outgoing queue full" goes after what is queued, and if the client has
     /// not completed the close handshake within the layer's close timeout, the connection
     /// is dropped (the session ends with [`Error::QueueFull`](crate::Error::QueueFull)).
-    /// Counted in [`TopicStats::closed_for_slowness`](crate::TopicStats::closed_for_slowness).
+    /// Counted in [`TopicStats::closed_for_slowness`](crate::topics::TopicStats::closed_for_slowness).
     Close,
 }
 

@@ -1,6 +1,6 @@
 //! [`Member`]: what can be subscribed to a topic: a socket, or either of its halves.
 
-use crate::{RecvHalf, SendHalf, WebSocket};
+use crate::socket::{RecvHalf, SendHalf, WebSocket};
 
 /// A socket that can join topics: a [`WebSocket`], or either half of one. Either half
 /// stands for the whole socket.

@@ -15,9 +15,9 @@ pub struct TopicStats {
     /// Messages queued for a socket: one for each socket each publish reached.
     pub delivered: u64,
     /// Messages not queued for a socket because its queue was full
-    /// ([`WhenFull::Drop`](crate::WhenFull::Drop)).
+    /// ([`WhenFull::Drop`](crate::topics::WhenFull::Drop)).
     pub dropped: u64,
-    /// Sockets closed because their queue was full ([`WhenFull::Close`](crate::WhenFull::Close)).
+    /// Sockets closed because their queue was full ([`WhenFull::Close`](crate::topics::WhenFull::Close)).
     pub closed_for_slowness: u64,
     /// Compressed frames made for publishes: a publish is compressed once for each window
     /// size among the sockets it reached that agreed compression without server context
@@ -27,7 +27,7 @@ pub struct TopicStats {
     pub topics: usize,
     /// Subscriptions, now: a socket subscribed to three topics counts three.
     pub subscriptions: usize,
-    /// With a [`Backplane`](crate::Backplane): where it stands.
+    /// With a [`Backplane`](crate::topics::Backplane): where it stands.
     pub backplane: Option<BackplaneStats>,
 }
 

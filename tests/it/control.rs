@@ -7,7 +7,8 @@ use tokio_tungstenite::tungstenite::{
     Message as ClientMessage,
 };
 use tower_websockets::{
-    CloseCode, CloseFrame, ClosedBy, Error, Handshake, Message, State, WebSocket, WebSocketLayer,
+    session::ClosedBy, socket::WebSocketState, CloseCode, CloseFrame, Error, Handshake, Message,
+    WebSocket, WebSocketLayer,
 };
 
 use crate::common::{next_data, serve, within};
@@ -28,7 +29,10 @@ async fn the_state_and_the_peers_close_frame_are_readable_during_and_after() {
     });
     let server = serve(layer).await;
     let mut client = server.connect().await;
-    assert_eq!(within(reports.recv()).await.unwrap(), (State::Open, None));
+    assert_eq!(
+        within(reports.recv()).await.unwrap(),
+        (WebSocketState::Open, None)
+    );
     client
         .close(Some(ClientClose {
             code: ClientCode::from(4000),
@@ -39,9 +43,12 @@ async fn the_state_and_the_peers_close_frame_are_readable_during_and_after() {
     let expected = Some(CloseFrame::new(CloseCode(4000), "done"));
     assert_eq!(
         within(reports.recv()).await.unwrap(),
-        (State::Closed, expected)
+        (WebSocketState::Closed, expected)
     );
-    assert_eq!(within(reports.recv()).await.unwrap(), (State::Closed, None));
+    assert_eq!(
+        within(reports.recv()).await.unwrap(),
+        (WebSocketState::Closed, None)
+    );
 }
 
 #[tokio::test]
@@ -68,7 +75,7 @@ async fn abort_drops_the_connection_and_the_summary_says_so() {
         // Wait for the client's word, then drop it without a close frame.
         let _ = socket.recv().await;
         socket.abort();
-        assert_eq!(socket.state(), State::Closed);
+        assert_eq!(socket.state(), WebSocketState::Closed);
         assert!(socket.recv().await.is_none(), "nothing after an abort");
         assert!(socket.send(Message::text("too late")).await.is_err());
     });

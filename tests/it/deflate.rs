@@ -11,7 +11,8 @@ use crate::common::{
     serve, within, RawFrame, RawSocket,
 };
 use tower_websockets::{
-    CloseCode, DeflateConfig, DeflateParams, Handshake, Message, WebSocket, WebSocketLayer,
+    deflate::{DeflateConfig, DeflateParams},
+    CloseCode, Handshake, Message, WebSocket, WebSocketLayer,
 };
 
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];

@@ -19,7 +19,7 @@ use tower::{service_fn, ServiceExt};
 
 use crate::common::{round_trip, serve, within, RawSocket};
 #[cfg(feature = "deflate")]
-use tower_websockets::DeflateConfig;
+use tower_websockets::deflate::DeflateConfig;
 use tower_websockets::{Error, WebSocketLayer};
 
 /// `layer` agreeing to compression with clients that offer it, where the crate has it.

@@ -19,7 +19,9 @@ use tokio_tungstenite::{
     },
     WebSocketStream,
 };
-use tower_websockets::{CloseCode, ClosedBy, Handshake, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{
+    session::ClosedBy, CloseCode, Handshake, Message, WebSocket, WebSocketLayer,
+};
 
 type H2Socket = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -246,7 +248,7 @@ async fn compression_is_agreed_and_used_over_an_http2_stream() {
     use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let layer = WebSocketLayer::default().deflate(tower_websockets::DeflateConfig::new());
+    let layer = WebSocketLayer::default().deflate(tower_websockets::deflate::DeflateConfig::new());
     let server = serve(layer).await;
     let mut sender = h2_connection(&server).await;
     let mut request = extended_connect(&server, "/ws", Some("websocket"));

@@ -10,7 +10,9 @@ use tokio::time::Instant;
 use crate::common::{round_trip, serve, within, RawSocket};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
-use tower_websockets::{CloseCode, ClosedBy, Error, Handshake, Message, WebSocket, WebSocketLayer};
+use tower_websockets::{
+    session::ClosedBy, CloseCode, Error, Handshake, Message, WebSocket, WebSocketLayer,
+};
 
 #[tokio::test(start_paused = true)]
 async fn a_peer_that_answers_no_ping_is_dropped_after_the_timeout() {

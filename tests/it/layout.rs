@@ -1,6 +1,7 @@
-//! The crate's layout rules, checked on its source: no file in `src/` over 400 lines, and
+//! The crate's layout rules, checked on its source: no file in `src/` over 400 lines,
 //! dependencies between modules that point one way (no module imports, directly or through
-//! others, from a module that imports it).
+//! others, from a module that imports it), and a crate root with a few names, none of them
+//! one of axum's extractors.
 //!
 //! Imports are read from `use` declarations and from paths written out in code
 //! (`crate::a::B`, `super::b`), with comments and `#[cfg(test)]` modules left out. A name
@@ -372,4 +373,64 @@ fn the_checker_sees_a_cycle_and_a_use_tree() {
         strip("use a; // crate::x\n#[cfg(test)]\nmod tests {}"),
         "use a; "
     );
+}
+
+/// The names at the crate root: the types every user names. Everything else lives in a
+/// module (`service`, `session`, `socket`, `stats`, `topics`, `deflate`, `redis`, ...).
+const ROOT: [&str; 15] = [
+    "CloseCode",
+    "CloseFrame",
+    "Decision",
+    "Echo",
+    "Error",
+    "Handler",
+    "Handshake",
+    "Message",
+    "ProtocolError",
+    "RecvHalf",
+    "SendHalf",
+    "Topics",
+    "Utf8Bytes",
+    "WebSocket",
+    "WebSocketLayer",
+];
+
+#[test]
+fn the_root_exports_a_few_names_that_axums_extractors_do_not_use() {
+    let modules = modules();
+    let root: BTreeSet<&str> = modules[""].reexports.keys().map(String::as_str).collect();
+    assert_eq!(root, BTreeSet::from(ROOT));
+}
+
+/// Every root name, resolved with axum's extractors glob-imported beside the crate's root:
+/// a name both export would be ambiguous here, and this would not compile.
+#[allow(dead_code)]
+#[deny(ambiguous_glob_imports)]
+mod no_clash_with_axum {
+    use axum::extract::*;
+    use tower_websockets::*;
+
+    #[allow(clippy::too_many_arguments)]
+    fn names(
+        _: CloseCode,
+        _: CloseFrame,
+        _: Decision,
+        _: Echo,
+        _: Error,
+        _: Handshake,
+        _: Message,
+        _: ProtocolError,
+        _: RecvHalf,
+        _: SendHalf,
+        _: Topics,
+        _: Utf8Bytes,
+        _: WebSocket,
+        _: WebSocketLayer,
+    ) {
+    }
+
+    fn handler<H: Handler>() {}
+
+    // And axum's own names still mean axum's.
+    fn extractors(_: State<()>, _: Path<String>, _: Query<()>, _: Request) {}
 }

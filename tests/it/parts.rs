@@ -3,7 +3,7 @@
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
-use tower_websockets::{Error, Handshake, Message, MessageKind, WebSocket, WebSocketLayer};
+use tower_websockets::{socket::MessageKind, Error, Handshake, Message, WebSocket, WebSocketLayer};
 
 use crate::common::{
     bits::{BINARY, CONTINUATION, FIN, PING, TEXT},

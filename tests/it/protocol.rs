@@ -2,7 +2,7 @@
 //! TCP connection ends, and the server goes on serving others.
 
 use crate::common::{round_trip, serve, RawSocket};
-use tower_websockets::{ClosedBy, Error, ProtocolError, WebSocketLayer};
+use tower_websockets::{session::ClosedBy, Error, ProtocolError, WebSocketLayer};
 
 const FIN_TEXT: u8 = 0x81;
 const TEXT: u8 = 0x01;

@@ -13,7 +13,7 @@ use crate::{
     },
     topics::{join, serve_room, text, ROOM},
 };
-use tower_websockets::{BackplaneStats, RedisBackplane, Topics};
+use tower_websockets::{redis::RedisBackplane, topics::BackplaneStats, Topics};
 
 /// A hub on the Redis at `url`, with `prefix`.
 async fn hub(url: &str, prefix: &str) -> Topics {

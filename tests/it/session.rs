@@ -14,7 +14,8 @@ use tokio_tungstenite::tungstenite::{
     Message as ClientMessage,
 };
 use tower_websockets::{
-    CloseCode, ClosedBy, Error, Handshake, Message, SessionSummary, WebSocket, WebSocketLayer,
+    session::{ClosedBy, SessionSummary},
+    CloseCode, Error, Handshake, Message, WebSocket, WebSocketLayer,
 };
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use crate::common::{raw_http, serve, upgrade_request, within};
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
-use tower_websockets::{CloseCode, ClosedBy, Error, WebSocketLayer};
+use tower_websockets::{session::ClosedBy, CloseCode, Error, WebSocketLayer};
 
 #[tokio::test]
 async fn a_hundred_open_sockets_all_get_1001_and_close_cleanly() {

@@ -11,7 +11,7 @@ use crate::common::{
     heavy, next_data, rss_bytes, serve, within, Client, RawSocket, Server,
 };
 use tower_websockets::{
-    CloseCode, Error, Handshake, Message, Topics, WebSocket, WebSocketLayer, WhenFull,
+    topics::WhenFull, CloseCode, Error, Handshake, Message, Topics, WebSocket, WebSocketLayer,
 };
 
 pub(crate) const ROOM: &str = "room";
@@ -308,7 +308,7 @@ struct Evicted {
     topics: Topics,
     reader: Client,
     slow: RawSocket,
-    slow_session: tower_websockets::SessionHandle,
+    slow_session: tower_websockets::session::SessionHandle,
     _server: Server,
 }
 
@@ -385,7 +385,7 @@ async fn a_closed_member_that_never_reads_is_dropped_after_the_close_timeout() {
 #[tokio::test]
 async fn a_publish_is_compressed_once_for_the_sockets_that_can_share_it() {
     use flate2::{Decompress, FlushDecompress};
-    use tower_websockets::DeflateConfig;
+    use tower_websockets::deflate::DeflateConfig;
 
     let topics = Topics::new();
     let server = serve_room(&topics, |layer| {

@@ -38,7 +38,7 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
 };
 use tower::{service_fn, ServiceBuilder};
-use tower_websockets::{Handler, SessionHandle, WebSocketLayer};
+use tower_websockets::{session::SessionHandle, Handler, WebSocketLayer};
 
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

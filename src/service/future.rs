@@ -10,10 +10,10 @@ use bytes::Bytes;
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::ResponseBody;
+use crate::service::ResponseBody;
 
 pin_project! {
-    /// The response future of [`WebSocketService`](crate::WebSocketService): the inner
+    /// The response future of [`WebSocketService`](crate::service::WebSocketService): the inner
     /// service's future, or a response the layer made itself (a 101 or a rejection).
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, B> {

@@ -1,4 +1,11 @@
-//! [`WebSocketService`]: where requests are sorted into upgrades and the rest.
+//! The service a [`WebSocketLayer`](crate::WebSocketLayer) makes: [`WebSocketService`],
+//! where requests are sorted into upgrades and the rest, with its response future and
+//! body, and [`NotWebSocket`], the inner service of a socket service that a router mounts
+//! ([`WebSocketLayer::into_service`](crate::WebSocketLayer::into_service)).
+
+mod body;
+mod future;
+mod not_websocket;
 
 use std::{
     sync::Arc,
@@ -12,11 +19,16 @@ use tower::Service;
 
 use crate::{
     config::Config,
+    echo::Echo,
+    handler::Handler,
     handshake::{self, Accepted, Handshake},
     rejection::{plain_text, Rejection},
     upgrade::{self, Upgrade},
-    Echo, Handler, ResponseBody, ResponseFuture,
 };
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use not_websocket::NotWebSocket;
 
 /// The service made by [`WebSocketLayer`](crate::WebSocketLayer): accepts upgrades on its
 /// paths and passes every other request to the inner service.

@@ -10,7 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The body of a response from [`WebSocketService`](crate::WebSocketService): the inner
+    /// The body of a response from [`WebSocketService`](crate::service::WebSocketService): the inner
     /// service's body untouched, or the plain-text reason of a rejected handshake (empty for
     /// a `101 Switching Protocols`).
     pub struct ResponseBody<B> {
