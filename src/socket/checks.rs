@@ -13,16 +13,67 @@ pub(super) fn text_message(data: Bytes) -> Result<Message, Error> {
         .map_err(|_| Error::Protocol(ProtocolError::InvalidUtf8))
 }
 
-/// Fails a text message received in parts as soon as its bytes so far cannot be UTF-8,
-/// rather than when it is complete; `checked` is how many of them are known to be valid. A
-/// character cut between two parts is not an error yet.
-pub(super) fn check_utf8_prefix(data: &[u8], checked: &mut usize) -> Result<(), Error> {
-    match std::str::from_utf8(&data[*checked..]) {
-        Ok(_) => *checked = data.len(),
-        Err(e) if e.error_len().is_none() => *checked += e.valid_up_to(),
-        Err(_) => return Err(Error::Protocol(ProtocolError::InvalidUtf8)),
+/// The UTF-8 check of a text message that arrives a piece at a time (fragments, parts,
+/// inflated output), so that it fails (1007) at the piece that breaks it rather than at its
+/// end (RFC 6455 §8.1): it keeps the bytes of a character cut at the end of one piece, to
+/// be completed by the next.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Utf8Validator {
+    bytes: [u8; 3],
+    len: u8,
+}
+
+impl Utf8Validator {
+    /// Checks the next piece's bytes; an error once the text cannot be UTF-8.
+    pub(super) fn push(&mut self, piece: &[u8]) -> Result<(), Error> {
+        let mut rest = piece;
+        if self.len > 0 {
+            let len = usize::from(self.len);
+            let width = match self.bytes[0] {
+                0xc0..=0xdf => 2,
+                0xe0..=0xef => 3,
+                _ => 4,
+            };
+            let take = (width - len).min(rest.len());
+            let mut character = [0u8; 4];
+            character[..len].copy_from_slice(&self.bytes[..len]);
+            character[len..len + take].copy_from_slice(&rest[..take]);
+            match std::str::from_utf8(&character[..len + take]) {
+                Ok(_) => self.len = 0,
+                // Still cut: this piece was shorter than the rest of the character.
+                Err(e) if e.error_len().is_none() => {
+                    self.bytes[..len + take].copy_from_slice(&character[..len + take]);
+                    self.len = (len + take) as u8;
+                    return Ok(());
+                }
+                Err(_) => return Err(invalid_utf8()),
+            }
+            rest = &rest[take..];
+        }
+        match std::str::from_utf8(rest) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                let tail = &rest[e.valid_up_to()..];
+                self.bytes[..tail.len()].copy_from_slice(tail);
+                self.len = tail.len() as u8;
+                Ok(())
+            }
+            Err(_) => Err(invalid_utf8()),
+        }
     }
-    Ok(())
+
+    /// Checks that the message did not end inside a character.
+    pub(super) fn finish(&self) -> Result<(), Error> {
+        match self.len {
+            0 => Ok(()),
+            _ => Err(invalid_utf8()),
+        }
+    }
+}
+
+#[cold]
+fn invalid_utf8() -> Error {
+    Error::Protocol(ProtocolError::InvalidUtf8)
 }
 
 /// Reads a close frame's payload: nothing, or a code (allowed on the wire) and a UTF-8 reason.
@@ -82,15 +133,41 @@ mod tests {
         );
     }
 
+    fn check(pieces: &[&[u8]]) -> Result<(), Error> {
+        let mut validator = Utf8Validator::default();
+        for piece in pieces {
+            validator.push(piece)?;
+        }
+        validator.finish()
+    }
+
     #[test]
-    fn fragmented_utf8_fails_early_but_tolerates_split_characters() {
-        let (mut data, mut checked) = (b"ab\xc3".to_vec(), 0);
-        assert!(check_utf8_prefix(&data, &mut checked).is_ok());
-        assert_eq!(checked, 2);
-        data.extend_from_slice(b"\xa9cd");
-        assert!(check_utf8_prefix(&data, &mut checked).is_ok());
-        assert_eq!(checked, 6);
-        data.extend_from_slice(b"\xff");
-        assert!(check_utf8_prefix(&data, &mut checked).is_err());
+    fn characters_may_be_cut_anywhere_between_pieces() {
+        let text = "aé€😀z".as_bytes();
+        for cut in 0..=text.len() {
+            for second in cut..=text.len() {
+                let pieces = [&text[..cut], &text[cut..second], &text[second..]];
+                assert!(check(&pieces).is_ok(), "{cut} {second}");
+            }
+        }
+        // One byte a piece.
+        let bytes: Vec<&[u8]> = text.chunks(1).collect();
+        assert!(check(&bytes).is_ok());
+    }
+
+    #[test]
+    fn invalid_text_fails_at_the_piece_that_breaks_it() {
+        let mut validator = Utf8Validator::default();
+        assert!(validator.push(b"ok \xe2\x82").is_ok());
+        assert!(
+            validator.push(b"\x41").is_err(),
+            "a cut character not completed"
+        );
+        assert!(check(&[b"ab", b"\xff"]).is_err());
+        assert!(check(&[b"ab\xc3"]).is_err(), "ends inside a character");
+        let mut validator = Utf8Validator::default();
+        assert!(validator.push(b"ab\xc3").is_ok());
+        assert!(validator.push(b"\xa9cd").is_ok());
+        assert!(validator.push(b"\xff").is_err());
     }
 }

@@ -1,16 +1,14 @@
 //! Reading a message in parts: each data frame handed over as it arrives (see
-//! [`Part`](crate::socket::Part)), with the same rules as whole messages.
+//! [`Part`](crate::socket::Part)), through the same front half as whole messages.
 
 use bytes::{Bytes, BytesMut};
-use fastwebsockets::OpCode;
 
 use super::{
     engine::RawFrame,
-    reader::{control, Partial, Reader},
+    reader::{control, Front, Partial, Reader},
 };
-use crate::error::ProtocolError;
 use crate::{
-    part::{MessageKind, Part, Utf8Carry},
+    part::{MessageKind, Part},
     Error, Message,
 };
 
@@ -24,48 +22,30 @@ pub(crate) enum Piece {
 impl Reader {
     /// Turns a frame into a part of a message, or a control message.
     pub(crate) fn assemble_part(&mut self, frame: RawFrame) -> Result<Piece, Error> {
-        #[cfg(feature = "deflate")]
-        let (compressed, sent_as_text) = match self.compressed {
-            true => self.next_mark(),
-            false => (false, false),
+        let (compressed, sent_as_text) = self.marks();
+        let front = self.front(&frame, compressed, sent_as_text)?;
+        let RawFrame { fin, payload, .. } = frame;
+        let mut partial = match front {
+            Front::Control(opcode) => return control(opcode, payload).map(Piece::Control),
+            Front::First { text, compressed } => Partial::start(text, compressed, true, 0),
+            Front::Next(partial) => partial,
         };
-        #[cfg(not(feature = "deflate"))]
-        let (compressed, sent_as_text) = (false, false);
-        self.admit(&frame, compressed)?;
-        let mut partial = match frame.opcode {
-            OpCode::Text | OpCode::Binary => Box::new(Partial {
-                text: if compressed {
-                    sent_as_text
-                } else {
-                    frame.opcode == OpCode::Text
-                },
-                compressed,
-                data: Vec::new(),
-                checked: 0,
-                parts: Some(Utf8Carry::default()),
-            }),
-            OpCode::Continuation => match self.partial.take() {
-                Some(partial) => partial,
-                None => return Err(Error::Protocol(ProtocolError::UnexpectedContinuation)),
-            },
-            opcode => return control(opcode, frame.payload).map(Piece::Control),
-        };
-        let data = self.part_data(&mut partial, frame.payload, frame.fin)?;
+        let data = self.part_data(&mut partial, payload, fin)?;
         let kind = match partial.text {
             true => MessageKind::Text,
             false => MessageKind::Binary,
         };
-        if !frame.fin {
+        if !fin {
             self.partial = Some(partial);
         }
         Ok(Piece::Part(Part {
             kind,
             data,
-            last: frame.fin,
+            last: fin,
         }))
     }
 
-    /// A frame's payload as a part: inflated if compressed (no part larger than
+    /// A frame's payload as a part: inflated on its own if compressed (no part larger than
     /// `max_message_size`), its UTF-8 checked with what came before.
     fn part_data(
         &mut self,
@@ -73,18 +53,18 @@ impl Reader {
         payload: BytesMut,
         fin: bool,
     ) -> Result<Bytes, Error> {
-        #[cfg(feature = "deflate")]
         let data = match partial.compressed {
-            true => self.inflate_part(&payload, fin)?,
+            true => {
+                let mut inflated = Vec::new();
+                self.inflate(&payload, fin, &mut inflated)?;
+                Bytes::from(inflated)
+            }
             false => payload.freeze(),
         };
-        // Without the feature no message is compressed.
-        #[cfg(not(feature = "deflate"))]
-        let data = payload.freeze();
         if partial.text {
-            let carry = partial.parts.get_or_insert_with(Utf8Carry::default);
-            if carry.push(&data).is_err() || (fin && carry.finish().is_err()) {
-                return Err(Error::Protocol(ProtocolError::InvalidUtf8));
+            partial.utf8.push(&data)?;
+            if fin {
+                partial.utf8.finish()?;
             }
         }
         self.bytes += data.len() as u64;
@@ -92,15 +72,5 @@ impl Reader {
             self.messages += 1;
         }
         Ok(data)
-    }
-
-    /// A compressed part, inflated on its own, no larger than `max_message_size`.
-    #[cfg(feature = "deflate")]
-    fn inflate_part(&mut self, payload: &[u8], fin: bool) -> Result<Bytes, Error> {
-        let mut inflated = Vec::new();
-        if let Some(mut inflater) = self.tap.inflater() {
-            inflater.inflate(payload, fin, &mut inflated, self.max_message_size)?;
-        }
-        Ok(Bytes::from(inflated))
     }
 }

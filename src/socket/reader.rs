@@ -11,24 +11,53 @@ use fastwebsockets::OpCode;
 #[cfg(feature = "deflate")]
 use super::connection::MarkingIo;
 use super::{
-    checks::{check_utf8_prefix, parse_close, text_message},
+    checks::{parse_close, text_message, Utf8Validator},
     connection::{Io, ReadIo, Tap},
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
 use crate::error::ProtocolError;
-use crate::{part::Utf8Carry, CloseFrame, Error, Message};
+use crate::{CloseFrame, Error, Message};
 
-/// A message being reassembled from fragments, or inflated.
+/// A message under way: being reassembled from fragments (or inflated) for `recv`, or
+/// taken in parts.
 pub(super) struct Partial {
     pub(super) text: bool,
     /// Whether its frames are compressed.
     pub(super) compressed: bool,
+    /// Taken in parts: then `data` stays empty, each part going to the handler.
+    pub(super) in_parts: bool,
     pub(super) data: Vec<u8>,
-    /// How much of `data` is known to be valid UTF-8 (text only).
-    pub(super) checked: usize,
-    /// Taken in parts (then `data` stays empty): the UTF-8 check across them.
-    pub(super) parts: Option<Utf8Carry>,
+    /// The UTF-8 check of text, as its bytes arrive.
+    pub(super) utf8: Utf8Validator,
+}
+
+impl Partial {
+    /// A message under way, from its first frame; `capacity` for its reassembly.
+    pub(super) fn start(
+        text: bool,
+        compressed: bool,
+        in_parts: bool,
+        capacity: usize,
+    ) -> Box<Self> {
+        Box::new(Partial {
+            text,
+            compressed,
+            in_parts,
+            data: Vec::with_capacity(capacity),
+            utf8: Utf8Validator::default(),
+        })
+    }
+}
+
+/// What a frame is, once it has passed the checks every frame passes (`Reader::front`).
+pub(super) enum Front {
+    /// A text or binary frame: the first of a message.
+    First { text: bool, compressed: bool },
+    /// A continuation frame, and the message it continues.
+    Next(Box<Partial>),
+    /// A ping, pong or close (see [`control`]).
+    Control(OpCode),
 }
 
 /// 1009 for a message over `max_message_size`.
@@ -146,7 +175,7 @@ impl Reader {
     #[cfg(feature = "deflate")]
     #[inline(never)]
     fn assemble_marked(&mut self, frame: RawFrame) -> Result<Option<Message>, Error> {
-        let (compressed, sent_as_text) = self.next_mark();
+        let (compressed, sent_as_text) = self.marks();
         self.assemble_as(frame, compressed, sent_as_text)
     }
 
@@ -159,20 +188,11 @@ impl Reader {
         compressed: bool,
         sent_as_text: bool,
     ) -> Result<Option<Message>, Error> {
-        self.admit(&frame, compressed)?;
-        let RawFrame {
-            fin,
-            opcode,
-            payload,
-            ..
-        } = frame;
-        match opcode {
-            OpCode::Text | OpCode::Binary => {
-                let text = if compressed {
-                    sent_as_text
-                } else {
-                    opcode == OpCode::Text
-                };
+        let front = self.front(&frame, compressed, sent_as_text)?;
+        let RawFrame { fin, payload, .. } = frame;
+        let mut partial = match front {
+            Front::Control(opcode) => return control(opcode, payload).map(Some),
+            Front::First { text, compressed } => {
                 if fin && !compressed {
                     // The engine bounds the frame; with a larger frame limit, a whole
                     // message in one frame still must fit the message limit.
@@ -186,41 +206,52 @@ impl Reader {
                 } else {
                     self.reassembly_capacity
                 };
-                let mut partial = Box::new(Partial {
-                    text,
-                    compressed,
-                    data: Vec::with_capacity(capacity),
-                    checked: 0,
-                    parts: None,
-                });
-                self.append(&mut partial, &payload, fin)?;
-                if fin {
-                    return self.complete_assembled(text, partial.data).map(Some);
-                }
-                self.partial = Some(partial);
-                Ok(None)
+                Partial::start(text, compressed, false, capacity)
             }
-            OpCode::Continuation => {
-                let Some(mut partial) = self.partial.take() else {
-                    return Err(Error::Protocol(ProtocolError::UnexpectedContinuation));
-                };
-                self.append(&mut partial, &payload, fin)?;
-                if !fin {
-                    self.partial = Some(partial);
-                    return Ok(None);
-                }
-                let Partial { text, data, .. } = *partial;
-                self.complete_assembled(text, data).map(Some)
-            }
-            OpCode::Ping | OpCode::Pong | OpCode::Close => control(opcode, payload).map(Some),
+            Front::Next(partial) => partial,
+        };
+        self.append(&mut partial, &payload, fin)?;
+        if !fin {
+            self.partial = Some(partial);
+            return Ok(None);
         }
+        let Partial { text, data, .. } = *partial;
+        self.complete_assembled(text, data).map(Some)
+    }
+
+    /// The front half of reading that every frame goes through, whether messages are taken
+    /// whole or in parts: the checks of [`admit`](Self::admit), then what the frame is.
+    #[inline(always)]
+    pub(super) fn front(
+        &mut self,
+        frame: &RawFrame,
+        compressed: bool,
+        sent_as_text: bool,
+    ) -> Result<Front, Error> {
+        self.admit(frame, compressed)?;
+        let front = match frame.opcode {
+            OpCode::Text | OpCode::Binary => Front::First {
+                text: if compressed {
+                    sent_as_text
+                } else {
+                    frame.opcode == OpCode::Text
+                },
+                compressed,
+            },
+            OpCode::Continuation => match self.partial.take() {
+                Some(partial) => Front::Next(partial),
+                None => return Err(Error::Protocol(ProtocolError::UnexpectedContinuation)),
+            },
+            opcode => Front::Control(opcode),
+        };
+        Ok(front)
     }
 
     /// The checks every frame passes first, whether messages are taken whole or in parts:
     /// it is counted, it must be masked (RFC 6455 §5.1), RSV1 only on a message's first
     /// frame (RFC 7692 §6.1), and a new message only once the last one ended.
     #[inline(always)]
-    pub(super) fn admit(&mut self, frame: &RawFrame, compressed: bool) -> Result<(), Error> {
+    fn admit(&mut self, frame: &RawFrame, compressed: bool) -> Result<(), Error> {
         self.consumed += frame.wire_len;
         self.frames += 1;
         if !frame.masked {
@@ -238,44 +269,63 @@ impl Reader {
         Ok(())
     }
 
-    /// With compression agreed, what the filter noted of the next frame: RSV1, and whether
-    /// it came as text.
-    #[cfg(feature = "deflate")]
-    pub(super) fn next_mark(&self) -> (bool, bool) {
-        self.tap
-            .next_mark()
-            .map_or((false, false), |mark| (mark.compressed, mark.text))
+    /// What the compression filter noted of the next frame: RSV1, and whether it came as
+    /// text; without compression agreed, neither.
+    #[inline(always)]
+    pub(super) fn marks(&self) -> (bool, bool) {
+        #[cfg(feature = "deflate")]
+        if self.compressed {
+            return self
+                .tap
+                .next_mark()
+                .map_or((false, false), |mark| (mark.compressed, mark.text));
+        }
+        (false, false)
     }
 
     /// Whether a message is under way in parts.
     pub(crate) fn in_parts(&self) -> bool {
-        self.partial.as_ref().is_some_and(|p| p.parts.is_some())
+        self.partial.as_ref().is_some_and(|p| p.in_parts)
     }
 
     /// Whether a message is under way whole (being reassembled for `recv`).
     pub(crate) fn in_whole(&self) -> bool {
-        self.partial.as_ref().is_some_and(|p| p.parts.is_none())
+        self.partial.as_ref().is_some_and(|p| !p.in_parts)
     }
 
     /// Adds a frame's payload to a message under way (inflated, if it is compressed), within
     /// `max_message_size`, and checks the UTF-8 of text so far.
     fn append(&mut self, partial: &mut Partial, payload: &[u8], fin: bool) -> Result<(), Error> {
+        let before = partial.data.len();
         if partial.compressed {
-            #[cfg(feature = "deflate")]
-            if let Some(mut inflater) = self.tap.inflater() {
-                inflater.inflate(payload, fin, &mut partial.data, self.max_message_size)?;
-            }
+            self.inflate(payload, fin, &mut partial.data)?;
         } else {
-            if partial.data.len() + payload.len() > self.max_message_size {
+            if before + payload.len() > self.max_message_size {
                 return Err(too_big());
             }
             partial.data.extend_from_slice(payload);
         }
-        #[cfg(not(feature = "deflate"))]
-        let _ = fin;
         if partial.text {
-            check_utf8_prefix(&partial.data, &mut partial.checked)?;
+            partial.utf8.push(&partial.data[before..])?;
         }
+        Ok(())
+    }
+
+    /// Inflates a compressed frame's payload onto `out`, which may not grow past
+    /// `max_message_size`; `fin` ends the message. Without compression agreed no frame
+    /// is compressed (`admit` refuses RSV1), so this is never called.
+    pub(super) fn inflate(
+        &mut self,
+        payload: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        #[cfg(feature = "deflate")]
+        if let Some(mut inflater) = self.tap.inflater() {
+            inflater.inflate(payload, fin, out, self.max_message_size)?;
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = (payload, fin, out);
         Ok(())
     }
 

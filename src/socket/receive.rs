@@ -16,41 +16,65 @@ use super::{
 };
 use crate::{part::Part, CloseCode, Error, Message};
 
+/// What one frame gives a receive.
+enum Step<T> {
+    /// Nothing yet: a fragment of a message under way.
+    More,
+    /// What the receive returns.
+    Item(T),
+    /// A ping, pong or close, which the socket answers; `recv` returns it too.
+    Control(Message),
+}
+
 impl Shared {
     /// The next whole message; `None` once reading has ended.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, Error>>> {
-        let mut reader = self.reader();
-        if !self.ready_to_read(&mut reader, cx) {
-            return Poll::Ready(None);
-        }
-        if reader.in_parts() {
-            return Poll::Ready(Some(Err(Error::MessageInParts)));
-        }
-        loop {
-            let frame = match ready!(self.poll_frame(&mut reader, cx)) {
-                Ok(frame) => frame,
-                Err(error) => return Poll::Ready(Some(Err(error))),
-            };
-            let message = match reader.assemble(frame) {
-                Ok(Some(message)) => message,
-                Ok(None) => continue,
-                Err(e) => return Poll::Ready(Some(Err(self.fail(&mut reader, e, cx)))),
-            };
-            self.input_waiting
-                .store(reader.input_waiting(), Ordering::Relaxed);
-            self.answer(&mut reader, &message, cx);
-            return Poll::Ready(Some(Ok(message)));
-        }
+        self.poll_receive(
+            cx,
+            Reader::in_parts,
+            |reader, frame| {
+                Ok(match reader.assemble(frame)? {
+                    None => Step::More,
+                    Some(message) if message.is_data() => Step::Item(message),
+                    Some(message) => Step::Control(message),
+                })
+            },
+            Some,
+        )
     }
 
     /// The next part of a message (see `recv_part`): control frames between parts are
     /// answered, not returned; `None` once reading has ended.
     pub(super) fn poll_recv_part(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Part, Error>>> {
+        self.poll_receive(
+            cx,
+            Reader::in_whole,
+            |reader, frame| {
+                Ok(match reader.assemble_part(frame)? {
+                    Piece::Part(part) => Step::Item(part),
+                    Piece::Control(message) => Step::Control(message),
+                })
+            },
+            |_| None,
+        )
+    }
+
+    /// The one receive loop, for whole messages and parts alike: `other_way` tells whether
+    /// a message is under way the other way, `step` turns a frame into what the receive
+    /// returns, and `control` whether a control message (answered first) is returned too.
+    #[inline(always)]
+    fn poll_receive<T>(
+        &self,
+        cx: &mut Context<'_>,
+        other_way: impl Fn(&Reader) -> bool,
+        mut step: impl FnMut(&mut Reader, RawFrame) -> Result<Step<T>, Error>,
+        control: impl Fn(Message) -> Option<T>,
+    ) -> Poll<Option<Result<T, Error>>> {
         let mut reader = self.reader();
         if !self.ready_to_read(&mut reader, cx) {
             return Poll::Ready(None);
         }
-        if reader.in_whole() {
+        if other_way(&reader) {
             return Poll::Ready(Some(Err(Error::MessageInParts)));
         }
         loop {
@@ -58,16 +82,23 @@ impl Shared {
                 Ok(frame) => frame,
                 Err(error) => return Poll::Ready(Some(Err(error))),
             };
-            match reader.assemble_part(frame) {
-                Ok(Piece::Part(part)) => return Poll::Ready(Some(Ok(part))),
-                Ok(Piece::Control(message)) => {
+            let item = match step(&mut reader, frame) {
+                Ok(Step::More) => continue,
+                Ok(Step::Item(item)) => item,
+                Ok(Step::Control(message)) => {
                     self.answer(&mut reader, &message, cx);
-                    if reader.finished() {
-                        return Poll::Ready(None);
+                    match control(message) {
+                        Some(item) => item,
+                        None if reader.finished() => return Poll::Ready(None),
+                        None => continue,
                     }
                 }
                 Err(e) => return Poll::Ready(Some(Err(self.fail(&mut reader, e, cx)))),
-            }
+            };
+            // Whether a send may wait for the answers to input already read.
+            self.input_waiting
+                .store(reader.input_waiting(), Ordering::Relaxed);
+            return Poll::Ready(Some(Ok(item)));
         }
     }
 
