@@ -2,9 +2,47 @@
 //!
 //! `shared` holds one socket's state (a reader and a writer under their own locks);
 //! `reader` reassembles the frames that `engine` reads through fastwebsockets, by the
-//! payload rules in `checks` (and, with compression, the marks of `marks`); `writer`
-//! encodes frames (`encode`) into a queue and writes them out; `connection` splits the
-//! upgraded connection between the two; `send` is the send future with its timeout.
+//! payload rules in `checks` (and, with compression, the marks of `marks`); `parts` hands
+//! them over a frame at a time instead; `receive` is the one receive loop; `writer`
+//! encodes frames (`encode`) into a queue (`queue`) and writes them out; `connection`
+//! splits the upgraded connection between the two; `send` is the send future with its
+//! timeout; `methods` the methods the socket shares with its halves.
+//!
+//! # Locks
+//!
+//! A socket's state is behind several mutexes, so that a task receiving and a task
+//! sending (after `split`), the session and publishers do not wait for each other. They
+//! are only ever taken in this order, never the other way, and none is held across an
+//! `await`:
+//!
+//! 1. a hub's registry (`topics`), taken before any socket's locks: subscribing then
+//!    takes the socket's `memberships`, publishing its writer (see `broadcast`). A socket
+//!    leaving its groups releases `memberships` before it takes a registry.
+//! 2. `Shared::reader`: a receive holds it throughout, and takes the writer under it to
+//!    answer a ping or a close, or to fail the socket. `status` and `abort` take both in
+//!    this order too.
+//! 3. `Shared::writer`: every send, flush and close.
+//! 4. The innermost locks, under either of the above and never holding anything
+//!    themselves: the connection's I/O (`connection`, taken by the engine's reads under
+//!    the reader and by writes under the writer), the compression marks, inflater and
+//!    compressor, the pools of `deflate`, and the writer's set of waiting tasks (`wakers`).
+//!
+//! # Gathering and flushing
+//!
+//! A socket whose client has sent several messages at once answers them all with one
+//! write. Three marks make that work:
+//!
+//! - `Shared::input_waiting` (relaxed): set by each receive that returns, when the engine
+//!   already holds (part of) the client's next frame; cleared when a receive is about to
+//!   wait for input. Only a hint: a wrong value delays a write at most until the next
+//!   mark below is seen.
+//! - `Shared::deferred` (release when set, acquire when taken): a send made while input was
+//!   waiting (and under 64 KiB queued) left its frame in the queue, or the session queued
+//!   a ping or close, or a publish queued a message. Whoever takes it writes the queue:
+//!   the receive, just before it waits for input; the session, each time its handler goes
+//!   idle. So nothing gathered outlives the moment the socket would wait.
+//! - `Reader::owes_flush` (under the reader's lock): the pongs or close this side queued
+//!   while receiving are not all written yet; the next receive writes on before reading.
 
 mod broadcast;
 mod checks;
@@ -147,3 +185,18 @@ impl std::fmt::Debug for WebSocket {
             .finish_non_exhaustive()
     }
 }
+
+/// Sizes that every open socket pays for, checked in the crate's own builds (a
+/// dependency's release may move them; users' builds are not failed for it). Raise one only
+/// with the idle-memory figure of the bench beside it.
+#[cfg(test)]
+const _: () = {
+    use std::mem::size_of;
+    assert!(size_of::<Shared>() <= 328);
+    assert!(size_of::<reader::Reader>() <= 96);
+    assert!(size_of::<writer::Writer<connection::Io>>() <= 152);
+    assert!(size_of::<WebSocket>() <= 32);
+    assert!(size_of::<membership::Memberships>() <= 16);
+    assert!(size_of::<Error>() <= 24);
+    assert!(size_of::<Message>() <= 40);
+};
