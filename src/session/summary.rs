@@ -1,6 +1,6 @@
 //! How a session ended: the record that outer layers read from a [`SessionHandle`].
 //!
-//! [`SessionHandle`]: crate::SessionHandle
+//! [`SessionHandle`]: crate::session::SessionHandle
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! Reading a message in parts: each data frame handed over as it arrives (see
-//! [`Part`](crate::socket::Part)), through the same front half as whole messages.
+//! [`Part`]), through the same front half as whole messages.
 
 use bytes::{Bytes, BytesMut};
 
