@@ -174,7 +174,7 @@ impl<H: Handler> WebSocketLayer<H> {
 
     /// With `keep_alive_interval` set: how long after a ping the peer may stay silent (no
     /// pong, no other frame) before the connection is dropped; the session summary then
-    /// carries [`Error::KeepAliveTimeout`](crate::Error::KeepAliveTimeout). `None` never
+    /// carries [`SessionError::KeepAliveTimeout`](crate::error::SessionError::KeepAliveTimeout). `None` never
     /// drops a silent peer. Default: `None`.
     ///
     /// Frames are read as the handler receives them, so the peer's pongs count only while

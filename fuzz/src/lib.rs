@@ -18,7 +18,12 @@ use hyper::body::Incoming;
 use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tower::{service_fn, Layer, ServiceBuilder};
-use tower_websockets::{deflate::DeflateConfig, Error, session::{SessionHandle, SessionSummary}, WebSocketLayer};
+use tower_websockets::{
+    deflate::DeflateConfig,
+    error::SessionError,
+    session::{SessionHandle, SessionSummary},
+    WebSocketLayer,
+};
 
 /// The largest message the fuzzed server takes (and so the most it buffers).
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -208,7 +213,7 @@ pub fn check_session(exchange: &Exchange) {
         assert!(
             !matches!(
                 summary.error,
-                Some(Error::HandlerPanicked(_) | Error::Handler(_))
+                Some(SessionError::HandlerPanicked(_) | SessionError::Handler(_))
             ),
             "session failed: {summary:?}"
         );

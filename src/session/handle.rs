@@ -8,7 +8,7 @@ use std::{
 
 use tokio::{sync::Notify, time::Instant};
 
-use crate::{session::SessionSummary, sync::lock, Error};
+use crate::{error::SessionError, session::SessionSummary, sync::lock};
 
 /// Resolves when its session has ended. Found in the extensions of the `101` response.
 ///
@@ -115,7 +115,10 @@ impl Publisher {
 impl Drop for Publisher {
     fn drop(&mut self) {
         // A no-op when the session published its summary; otherwise it was cut short.
-        self.publish(SessionSummary::abnormal(self.elapsed(), Error::Aborted));
+        self.publish(SessionSummary::abnormal(
+            self.elapsed(),
+            SessionError::Aborted,
+        ));
     }
 }
 

@@ -33,6 +33,7 @@ use crate::deflate::{Compressor, Inflater};
 pub use crate::shutdown::{ShutdownHandle, ShutdownReport};
 use crate::{
     config::{Config, SocketConfig},
+    error::SessionError,
     handler::{Handler, HandlerOutput},
     handshake::Handshake,
     socket::{Shared, Snapshot, WebSocket},
@@ -87,7 +88,7 @@ async fn run<H: Handler>(
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
-            let error = Error::Upgrade(Arc::new(e));
+            let error = SessionError::Upgrade(Arc::new(e));
             publisher.publish(SessionSummary::abnormal(publisher.elapsed(), error));
             return;
         }
@@ -119,8 +120,8 @@ async fn run<H: Handler>(
         Ok(output) => output
             .into_result()
             .err()
-            .map(|e| Error::Handler(Arc::new(e))),
-        Err(panic) => Some(Error::HandlerPanicked(panic_message(&*panic))),
+            .map(|e| SessionError::Handler(Arc::new(e))),
+        Err(panic) => Some(SessionError::HandlerPanicked(panic_message(&*panic))),
     };
     // Boxed: its state (a timer among it) is needed only once the session ends, and
     // would otherwise make every idle session's task larger.
@@ -193,7 +194,10 @@ async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
     let state = shared.snapshot();
     let connection_lost = matches!(
         state.read_error,
-        Some(Error::ConnectionReset | Error::Io(_) | Error::AbortedByHandler)
+        Some(
+            SessionError::Socket(Error::ConnectionReset | Error::Io(_))
+                | SessionError::AbortedByHandler
+        )
     );
     if connection_lost {
         return;
@@ -216,7 +220,11 @@ async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
     .await;
 }
 
-fn summarize(state: Snapshot, handler_error: Option<Error>, duration: Duration) -> SessionSummary {
+fn summarize(
+    state: Snapshot,
+    handler_error: Option<SessionError>,
+    duration: Duration,
+) -> SessionSummary {
     let (closed_by, frame) = match state.initiator {
         Some(ClosedBy::Client) => (
             ClosedBy::Client,

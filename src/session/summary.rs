@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::{CloseCode, Error};
+use crate::{error::SessionError, CloseCode};
 
 /// Which side started the close handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +43,15 @@ pub struct SessionSummary {
     pub received: Traffic,
     /// What the server sent.
     pub sent: Traffic,
-    /// What went wrong, if anything did: a protocol error, a handler error or panic, a
-    /// connection lost without a close frame, a failed upgrade.
-    pub error: Option<Error>,
+    /// What went wrong, if anything did: the socket's failure (a protocol error, a
+    /// connection lost without a close frame), a handler error or panic, a failed upgrade,
+    /// or what the session did (keep-alive timeout, shutdown deadline, ...).
+    pub error: Option<SessionError>,
 }
 
 impl SessionSummary {
     /// A session that ended without a close handshake, for `error`.
-    pub(crate) fn abnormal(duration: Duration, error: Error) -> Self {
+    pub(crate) fn abnormal(duration: Duration, error: SessionError) -> Self {
         SessionSummary {
             close_code: CloseCode::ABNORMAL,
             close_reason: String::new(),

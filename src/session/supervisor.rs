@@ -14,9 +14,10 @@ use tokio::time::Sleep;
 use super::keep_alive::{KeepAlive, Tick};
 use crate::{
     config::Config,
+    error::SessionError,
     shutdown::{Phase, PhaseWatch},
     socket::Shared,
-    CloseCode, CloseFrame, Error,
+    CloseCode, CloseFrame,
 };
 
 /// How supervising a handler ended.
@@ -24,7 +25,7 @@ pub(super) enum Supervised<T> {
     /// The handler returned (or panicked: `T` says).
     Ended(T),
     /// The session must be dropped now, for this reason.
-    Dropped(Error),
+    Dropped(SessionError),
 }
 
 /// What the handler's future gives: its output, or the panic that stopped it.
@@ -77,7 +78,7 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
             return Poll::Ready(Supervised::Ended(output));
         }
         if this.shared.evicted() && poll_eviction(this.eviction, this.config, cx).is_ready() {
-            return Poll::Ready(Supervised::Dropped(Error::QueueFull));
+            return Poll::Ready(Supervised::Dropped(SessionError::QueueFull));
         }
         while let Poll::Ready(phase) = this.shutdown.as_mut().poll_change(cx) {
             if phase >= Phase::GoingAway {
@@ -88,7 +89,7 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
                 this.shared.flush_deferred(cx);
             }
             if phase == Phase::Forced {
-                return Poll::Ready(Supervised::Dropped(Error::ShutdownDeadline));
+                return Poll::Ready(Supervised::Dropped(SessionError::ShutdownDeadline));
             }
         }
         if let Some(mut keep_alive) = this.keep_alive.as_mut().as_pin_mut() {
@@ -97,7 +98,7 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
                 match tick {
                     Tick::Pinged => this.shared.flush_deferred(cx),
                     Tick::Silent => {
-                        return Poll::Ready(Supervised::Dropped(Error::KeepAliveTimeout))
+                        return Poll::Ready(Supervised::Dropped(SessionError::KeepAliveTimeout))
                     }
                 }
             }

@@ -189,7 +189,8 @@ macro_rules! controlling {
 
             /// Drops the connection now, without a close handshake: the peer sees the TCP
             /// connection end. Every later `recv` ends and every `send` fails; the session's
-            /// summary records [`Error::AbortedByHandler`] with close code 1006.
+            /// summary records [`SessionError::AbortedByHandler`](crate::error::SessionError::AbortedByHandler)
+            /// with close code 1006.
             ///
             /// # Example
             ///
@@ -206,7 +207,8 @@ macro_rules! controlling {
             /// }
             /// ```
             pub fn abort(&self) {
-                self.shared.abort(Error::AbortedByHandler);
+                self.shared
+                    .abort(crate::error::SessionError::AbortedByHandler);
             }
         }
     };

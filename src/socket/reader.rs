@@ -16,7 +16,7 @@ use super::{
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
-use crate::error::ProtocolError;
+use crate::error::{ProtocolError, SessionError};
 use crate::{CloseFrame, Error, Message};
 
 /// A message under way: being reassembled from fragments (or inflated) for `recv`, or
@@ -84,7 +84,7 @@ struct ReadEnd {
     /// The peer's close frame (`Some(None)`: a close without a code).
     close: Option<Option<CloseFrame>>,
     /// What ended it, when it was not a close frame.
-    error: Option<Error>,
+    error: Option<SessionError>,
 }
 
 pub(crate) struct Reader {
@@ -363,7 +363,7 @@ impl Reader {
     }
 
     /// What ended reading, when it was not a close frame.
-    pub(crate) fn error(&self) -> Option<Error> {
+    pub(crate) fn error(&self) -> Option<SessionError> {
         self.end.as_ref().and_then(|end| end.error.clone())
     }
 
@@ -376,7 +376,7 @@ impl Reader {
     }
 
     /// Stops reading after an error.
-    pub(crate) fn finish_with_error(&mut self, error: Error) {
+    pub(crate) fn finish_with_error(&mut self, error: SessionError) {
         self.finish(ReadEnd {
             close: None,
             error: Some(error),

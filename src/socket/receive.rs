@@ -14,7 +14,7 @@ use super::{
     reader::Reader,
     shared::{Initiator, Shared},
 };
-use crate::{part::Part, CloseCode, Error, Message};
+use crate::{error::SessionError, part::Part, CloseCode, Error, Message};
 
 /// What one frame gives a receive.
 enum Step<T> {
@@ -167,7 +167,7 @@ impl Shared {
             self.writer().push_close(cause.close_code(), cause.reason());
             self.flush_in_background(cx);
         }
-        reader.finish_with_error(error.clone());
+        reader.finish_with_error(SessionError::Socket(error.clone()));
         error
     }
 }

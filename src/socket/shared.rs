@@ -19,7 +19,9 @@ use super::{
 };
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
-use crate::{config::SocketConfig, sync::lock, CloseCode, CloseFrame, Error, Message};
+use crate::{
+    config::SocketConfig, error::SessionError, sync::lock, CloseCode, CloseFrame, Error, Message,
+};
 use bytes::Bytes;
 use fastwebsockets::OpCode;
 
@@ -306,7 +308,7 @@ impl Shared {
 
     /// Drops the connection now, without a close handshake: reading ends with `error` and
     /// both halves of the connection are released, whoever still holds the socket.
-    pub(crate) fn abort(&self, error: Error) {
+    pub(crate) fn abort(&self, error: SessionError) {
         let mut reader = self.reader();
         if !reader.finished() {
             reader.finish_with_error(error);

@@ -5,8 +5,9 @@ use std::sync::atomic::Ordering;
 
 use super::shared::{Initiator, Shared};
 use crate::{
+    error::SessionError,
     session::{ClosedBy, Traffic},
-    CloseCode, CloseFrame, Error,
+    CloseCode, CloseFrame,
 };
 
 /// Where a socket's close handshake stands, from [`WebSocket::state`](crate::WebSocket::state).
@@ -88,7 +89,7 @@ pub(crate) struct Snapshot {
     pub(crate) initiator: Option<ClosedBy>,
     pub(crate) close_sent: Option<CloseFrame>,
     pub(crate) close_received: Option<Option<CloseFrame>>,
-    pub(crate) read_error: Option<Error>,
+    pub(crate) read_error: Option<SessionError>,
     pub(crate) received: Traffic,
     pub(crate) sent: Traffic,
 }

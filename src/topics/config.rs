@@ -17,7 +17,7 @@ pub enum WhenFull {
     /// Close that socket: a close frame with code 1008 (policy violation) and the reason
     /// "too slow: outgoing queue full" goes after what is queued, and if the client has
     /// not completed the close handshake within the layer's close timeout, the connection
-    /// is dropped (the session ends with [`Error::QueueFull`](crate::Error::QueueFull)).
+    /// is dropped (the session ends with [`SessionError::QueueFull`](crate::error::SessionError::QueueFull)).
     /// Counted in [`TopicStats::closed_for_slowness`](crate::topics::TopicStats::closed_for_slowness).
     Close,
 }

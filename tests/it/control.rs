@@ -7,8 +7,8 @@ use tokio_tungstenite::tungstenite::{
     Message as ClientMessage,
 };
 use tower_websockets::{
-    session::ClosedBy, socket::WebSocketState, CloseCode, CloseFrame, Error, Handshake, Message,
-    WebSocket, WebSocketLayer,
+    error::SessionError, session::ClosedBy, socket::WebSocketState, CloseCode, CloseFrame,
+    Handshake, Message, WebSocket, WebSocketLayer,
 };
 
 use crate::common::{next_data, serve, within};
@@ -94,7 +94,7 @@ async fn abort_drops_the_connection_and_the_summary_says_so() {
     }
     let summary = within(session.ended()).await;
     assert!(
-        matches!(summary.error, Some(Error::AbortedByHandler)),
+        matches!(summary.error, Some(SessionError::AbortedByHandler)),
         "{:?}",
         summary.error
     );

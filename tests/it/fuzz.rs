@@ -20,7 +20,7 @@ use tower::{service_fn, ServiceExt};
 use crate::common::{round_trip, serve, within, RawSocket};
 #[cfg(feature = "deflate")]
 use tower_websockets::deflate::DeflateConfig;
-use tower_websockets::{Error, WebSocketLayer};
+use tower_websockets::{error::SessionError, WebSocketLayer};
 
 /// `layer` agreeing to compression with clients that offer it, where the crate has it.
 fn with_compression(layer: WebSocketLayer) -> WebSocketLayer {
@@ -256,7 +256,7 @@ async fn arbitrary_client_bytes_end_in_a_close_the_rfc_names() {
         assert!(
             !matches!(
                 summary.error,
-                Some(Error::HandlerPanicked(_) | Error::Handler(_))
+                Some(SessionError::HandlerPanicked(_) | SessionError::Handler(_))
             ),
             "{summary:?} for {pieces:?}"
         );

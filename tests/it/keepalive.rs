@@ -11,7 +11,8 @@ use crate::common::{round_trip, serve, within, RawSocket};
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
 use tower_websockets::{
-    session::ClosedBy, CloseCode, Error, Handshake, Message, WebSocket, WebSocketLayer,
+    error::SessionError, session::ClosedBy, CloseCode, Handshake, Message, WebSocket,
+    WebSocketLayer,
 };
 
 #[tokio::test(start_paused = true)]
@@ -38,7 +39,7 @@ async fn a_peer_that_answers_no_ping_is_dropped_after_the_timeout() {
     assert!(pings >= 2, "{pings} pings");
     let summary = within(session.ended()).await;
     assert!(
-        matches!(summary.error, Some(Error::KeepAliveTimeout)),
+        matches!(summary.error, Some(SessionError::KeepAliveTimeout)),
         "{:?}",
         summary.error
     );

@@ -2,7 +2,9 @@
 //! TCP connection ends, and the server goes on serving others.
 
 use crate::common::{round_trip, serve, RawSocket};
-use tower_websockets::{session::ClosedBy, Error, ProtocolError, WebSocketLayer};
+use tower_websockets::{
+    error::SessionError, session::ClosedBy, Error, ProtocolError, WebSocketLayer,
+};
 
 const FIN_TEXT: u8 = 0x81;
 const TEXT: u8 = 0x01;
@@ -203,7 +205,7 @@ async fn the_session_reports_each_violation_as_its_cause() {
             "{cause:?}"
         );
         match summary.error {
-            Some(Error::Protocol(reported)) => assert_eq!(reported, cause),
+            Some(SessionError::Socket(Error::Protocol(reported))) => assert_eq!(reported, cause),
             other => panic!("expected {cause:?}, got {other:?}"),
         }
     }

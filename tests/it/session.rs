@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::{
     Message as ClientMessage,
 };
 use tower_websockets::{
+    error::SessionError,
     session::{ClosedBy, SessionSummary},
     CloseCode, Error, Handshake, Message, WebSocket, WebSocketLayer,
 };
@@ -158,7 +159,10 @@ async fn a_message_over_the_limit_is_closed_with_1009() {
         (ClosedBy::Server, CloseCode::MESSAGE_TOO_BIG)
     );
     assert!(
-        matches!(summary.error, Some(Error::Protocol { .. })),
+        matches!(
+            summary.error,
+            Some(SessionError::Socket(Error::Protocol(_)))
+        ),
         "{:?}",
         summary.error
     );
@@ -187,7 +191,7 @@ async fn a_panicking_handler_closes_its_socket_with_1011_and_nothing_else() {
     let summary = within(session.ended()).await;
     assert_eq!(summary.close_code, CloseCode::INTERNAL_ERROR);
     match summary.error {
-        Some(Error::HandlerPanicked(message)) => assert_eq!(message, "the handler gave up"),
+        Some(SessionError::HandlerPanicked(message)) => assert_eq!(message, "the handler gave up"),
         other => panic!("expected a panic in the summary, got {other:?}"),
     }
     round_trip(&mut healthy, ClientMessage::text("still here")).await;
@@ -206,7 +210,7 @@ async fn a_handler_error_closes_with_1011_and_is_reported() {
     assert_eq!(expect_close(&mut client).await.0, 1011);
     let summary = within(session.ended()).await;
     match summary.error {
-        Some(Error::Handler(e)) => assert_eq!(e.to_string(), "database unavailable"),
+        Some(SessionError::Handler(e)) => assert_eq!(e.to_string(), "database unavailable"),
         other => panic!("expected the handler's error, got {other:?}"),
     }
 }
@@ -222,7 +226,10 @@ async fn a_client_that_vanishes_ends_the_session_as_abnormal() {
     assert_eq!(summary.closed_by, ClosedBy::Neither);
     assert_eq!(summary.close_code, CloseCode::ABNORMAL);
     assert!(
-        matches!(summary.error, Some(Error::ConnectionReset | Error::Io(_))),
+        matches!(
+            summary.error,
+            Some(SessionError::Socket(Error::ConnectionReset | Error::Io(_)))
+        ),
         "{:?}",
         summary.error
     );

@@ -8,7 +8,7 @@ use crate::common::{raw_http, serve, upgrade_request, within};
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
-use tower_websockets::{session::ClosedBy, CloseCode, Error, WebSocketLayer};
+use tower_websockets::{error::SessionError, session::ClosedBy, CloseCode, WebSocketLayer};
 
 #[tokio::test]
 async fn a_hundred_open_sockets_all_get_1001_and_close_cleanly() {
@@ -108,7 +108,7 @@ async fn a_client_that_never_answers_is_dropped_at_the_deadline() {
     assert_eq!((report.closed, report.dropped), (0, 1));
     let summary = within(session.ended()).await;
     assert!(
-        matches!(summary.error, Some(Error::ShutdownDeadline)),
+        matches!(summary.error, Some(SessionError::ShutdownDeadline)),
         "{:?}",
         summary.error
     );

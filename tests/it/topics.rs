@@ -11,7 +11,8 @@ use crate::common::{
     heavy, next_data, rss_bytes, serve, within, Client, RawSocket, Server,
 };
 use tower_websockets::{
-    topics::WhenFull, CloseCode, Error, Handshake, Message, Topics, WebSocket, WebSocketLayer,
+    error::SessionError, topics::WhenFull, CloseCode, Handshake, Message, Topics, WebSocket,
+    WebSocketLayer,
 };
 
 pub(crate) const ROOM: &str = "room";
@@ -374,7 +375,7 @@ async fn a_closed_member_that_never_reads_is_dropped_after_the_close_timeout() {
     let evicted = evict_a_slow_member(Duration::from_secs(5)).await;
     let summary = within(evicted.slow_session.ended()).await;
     assert!(
-        matches!(summary.error, Some(Error::QueueFull)),
+        matches!(summary.error, Some(SessionError::QueueFull)),
         "{summary:?}"
     );
     assert_eq!(summary.close_code, CloseCode::POLICY_VIOLATION);
