@@ -54,7 +54,6 @@ mod halves;
 mod marks;
 mod membership;
 mod methods;
-mod parts;
 mod queue;
 mod reader;
 mod receive;

@@ -1,4 +1,6 @@
-//! The read side: frames from the engine, reassembled into whole messages.
+//! The read side: frames from the engine, reassembled into whole messages, or handed
+//! over a frame at a time as parts (see [`Part`]). Both go through one front half
+//! ([`Reader::front`]) and differ only after it.
 
 use std::{
     pin::Pin,
@@ -17,29 +19,34 @@ use super::{
     engine::{self, FrameSource, RawFrame},
 };
 use crate::error::{ProtocolError, SessionError};
-use crate::{CloseFrame, Error, Message};
+use crate::{
+    part::{MessageKind, Part},
+    CloseFrame, Error, Message,
+};
 
 /// A message under way: being reassembled from fragments (or inflated) for `recv`, or
 /// taken in parts.
-pub(super) struct Partial {
-    pub(super) text: bool,
+struct Partial {
+    text: bool,
     /// Whether its frames are compressed.
-    pub(super) compressed: bool,
+    compressed: bool,
     /// Taken in parts: then `data` stays empty, each part going to the handler.
-    pub(super) in_parts: bool,
-    pub(super) data: Vec<u8>,
+    in_parts: bool,
+    data: Vec<u8>,
     /// The UTF-8 check of text, as its bytes arrive.
-    pub(super) utf8: Utf8Validator,
+    utf8: Utf8Validator,
+}
+
+/// What one frame gives when messages are taken in parts.
+pub(crate) enum Piece {
+    Part(Part),
+    /// A ping, pong or close, for the socket to answer.
+    Control(Message),
 }
 
 impl Partial {
     /// A message under way, from its first frame; `capacity` for its reassembly.
-    pub(super) fn start(
-        text: bool,
-        compressed: bool,
-        in_parts: bool,
-        capacity: usize,
-    ) -> Box<Self> {
+    fn start(text: bool, compressed: bool, in_parts: bool, capacity: usize) -> Box<Self> {
         Box::new(Partial {
             text,
             compressed,
@@ -51,7 +58,7 @@ impl Partial {
 }
 
 /// What a frame is, once it has passed the checks every frame passes (`Reader::front`).
-pub(super) enum Front {
+enum Front {
     /// A text or binary frame: the first of a message.
     First { text: bool, compressed: bool },
     /// A continuation frame, and the message it continues.
@@ -68,7 +75,7 @@ fn too_big() -> Error {
 
 /// A control frame as a message: ping, pong or close (RFC 6455 §5.5).
 #[inline(always)]
-pub(super) fn control(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
+fn control(opcode: OpCode, payload: BytesMut) -> Result<Message, Error> {
     if payload.len() > MAX_CONTROL_PAYLOAD {
         return Err(Error::Protocol(ProtocolError::ControlFrameTooLarge));
     }
@@ -91,7 +98,7 @@ pub(crate) struct Reader {
     /// `None` once reading has ended: the engine and its half of the connection are gone.
     frames_in: Option<Pin<Box<dyn FrameSource>>>,
     /// Boxed: needed only while a fragmented message is being reassembled.
-    pub(super) partial: Option<Box<Partial>>,
+    partial: Option<Box<Partial>>,
     pub(super) max_message_size: usize,
     reassembly_capacity: usize,
     /// Every frame received, control frames included: a sign of life for keep-alive.
@@ -108,7 +115,7 @@ pub(crate) struct Reader {
     pub(super) consumed: u64,
     /// Whether compression was agreed (then the inflater is the connection's).
     #[cfg(feature = "deflate")]
-    pub(super) compressed: bool,
+    compressed: bool,
 }
 
 impl Reader {
@@ -222,7 +229,7 @@ impl Reader {
     /// The front half of reading that every frame goes through, whether messages are taken
     /// whole or in parts: the checks of [`admit`](Self::admit), then what the frame is.
     #[inline(always)]
-    pub(super) fn front(
+    fn front(
         &mut self,
         frame: &RawFrame,
         compressed: bool,
@@ -272,7 +279,7 @@ impl Reader {
     /// What the compression filter noted of the next frame: RSV1, and whether it came as
     /// text; without compression agreed, neither.
     #[inline(always)]
-    pub(super) fn marks(&self) -> (bool, bool) {
+    fn marks(&self) -> (bool, bool) {
         #[cfg(feature = "deflate")]
         if self.compressed {
             return self
@@ -281,6 +288,60 @@ impl Reader {
                 .map_or((false, false), |mark| (mark.compressed, mark.text));
         }
         (false, false)
+    }
+
+    /// Turns a frame into a part of a message, or a control message.
+    pub(crate) fn assemble_part(&mut self, frame: RawFrame) -> Result<Piece, Error> {
+        let (compressed, sent_as_text) = self.marks();
+        let front = self.front(&frame, compressed, sent_as_text)?;
+        let RawFrame { fin, payload, .. } = frame;
+        let mut partial = match front {
+            Front::Control(opcode) => return control(opcode, payload).map(Piece::Control),
+            Front::First { text, compressed } => Partial::start(text, compressed, true, 0),
+            Front::Next(partial) => partial,
+        };
+        let data = self.part_data(&mut partial, payload, fin)?;
+        let kind = match partial.text {
+            true => MessageKind::Text,
+            false => MessageKind::Binary,
+        };
+        if !fin {
+            self.partial = Some(partial);
+        }
+        Ok(Piece::Part(Part {
+            kind,
+            data,
+            last: fin,
+        }))
+    }
+
+    /// A frame's payload as a part: inflated on its own if compressed (no part larger than
+    /// `max_message_size`), its UTF-8 checked with what came before.
+    fn part_data(
+        &mut self,
+        partial: &mut Partial,
+        payload: BytesMut,
+        fin: bool,
+    ) -> Result<Bytes, Error> {
+        let data = match partial.compressed {
+            true => {
+                let mut inflated = Vec::new();
+                self.inflate(&payload, fin, &mut inflated)?;
+                Bytes::from(inflated)
+            }
+            false => payload.freeze(),
+        };
+        if partial.text {
+            partial.utf8.push(&data)?;
+            if fin {
+                partial.utf8.finish()?;
+            }
+        }
+        self.bytes += data.len() as u64;
+        if fin {
+            self.messages += 1;
+        }
+        Ok(data)
     }
 
     /// Whether a message is under way in parts.
@@ -314,12 +375,7 @@ impl Reader {
     /// Inflates a compressed frame's payload onto `out`, which may not grow past
     /// `max_message_size`; `fin` ends the message. Without compression agreed no frame
     /// is compressed (`admit` refuses RSV1), so this is never called.
-    pub(super) fn inflate(
-        &mut self,
-        payload: &[u8],
-        fin: bool,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    fn inflate(&mut self, payload: &[u8], fin: bool, out: &mut Vec<u8>) -> Result<(), Error> {
         #[cfg(feature = "deflate")]
         if let Some(mut inflater) = self.tap.inflater() {
             inflater.inflate(payload, fin, out, self.max_message_size)?;

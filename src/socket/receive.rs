@@ -10,8 +10,7 @@ use fastwebsockets::OpCode;
 
 use super::{
     engine::RawFrame,
-    parts::Piece,
-    reader::Reader,
+    reader::{Piece, Reader},
     shared::{Initiator, Shared},
 };
 use crate::{error::SessionError, part::Part, CloseCode, Error, Message};

@@ -51,7 +51,7 @@ use std::{
 use backplane::Local;
 pub use backplane::{Backplane, BackplaneStats, Inbox};
 use config::TopicsConfig;
-pub use config::{TopicsBuilder, WhenFull};
+pub use config::WhenFull;
 pub use member::Member;
 use registry::Registry;
 pub use stats::TopicStats;
@@ -203,7 +203,39 @@ impl Topics {
     }
 }
 
+/// Builds a [`Topics`] hub with settings other than the defaults; from
+/// [`Topics::builder`].
+#[derive(Clone, Default)]
+#[must_use]
+pub struct TopicsBuilder {
+    config: TopicsConfig,
+    backplane: Option<Arc<dyn Backplane>>,
+}
+
+impl std::fmt::Debug for TopicsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicsBuilder")
+            .field("config", &self.config)
+            .field("backplane", &self.backplane.is_some())
+            .finish()
+    }
+}
+
 impl TopicsBuilder {
+    /// The most bytes of frames a socket may have queued for a publish to still go to it
+    /// (default: 1 MiB). What the socket's handler sends is queued in the same queue, in
+    /// order, but waits for room instead of being refused.
+    pub fn queue_limit(mut self, bytes: usize) -> Self {
+        self.config.queue_limit = bytes;
+        self
+    }
+
+    /// What a publish does for a socket whose queue is full (default: [`WhenFull::Drop`]).
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.config.when_full = policy;
+        self
+    }
+
     /// Shares the hub's topics with the hubs of other server processes through
     /// `backplane` (default: none, the hub serves this process alone).
     pub fn backplane(mut self, backplane: impl Backplane) -> Self {
