@@ -33,7 +33,7 @@ pub(crate) fn negotiate(
 
 /// What the client asked for in one offer.
 #[derive(Default)]
-struct Offer {
+struct ClientOffer {
     server_no_context_takeover: bool,
     client_no_context_takeover: bool,
     server_max_window_bits: Option<u8>,
@@ -47,8 +47,8 @@ struct Offer {
 fn accept<'a>(
     params: impl Iterator<Item = &'a str>,
     config: &DeflateConfig,
-) -> Option<(DeflateParams, Offer)> {
-    let mut offer = Offer::default();
+) -> Option<(DeflateParams, ClientOffer)> {
+    let mut offer = ClientOffer::default();
     for param in params {
         let (name, value) = match param.split_once('=') {
             Some((name, value)) => (name.trim(), Some(unquote(value.trim())?)),
@@ -97,7 +97,7 @@ fn accept<'a>(
 }
 
 /// The `Sec-WebSocket-Extensions` answer to `offer`: exactly the agreed parameters.
-fn response(params: &DeflateParams, offer: &Offer) -> String {
+fn response(params: &DeflateParams, offer: &ClientOffer) -> String {
     let mut answer = String::from("permessage-deflate");
     if params.server_no_context_takeover {
         answer.push_str("; server_no_context_takeover");

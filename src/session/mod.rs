@@ -225,21 +225,21 @@ fn summarize(
     handler_error: Option<SessionError>,
     duration: Duration,
 ) -> SessionSummary {
-    let (closed_by, frame) = match state.initiator {
-        Some(ClosedBy::Client) => (
+    let (closed_by, frame) = match state.closed_by {
+        ClosedBy::Client => (
             ClosedBy::Client,
             state
                 .close_received
                 .flatten()
                 .unwrap_or_else(|| CloseFrame::new(CloseCode::NO_STATUS, "")),
         ),
-        Some(ClosedBy::Server) => (
+        ClosedBy::Server => (
             ClosedBy::Server,
             state
                 .close_sent
                 .unwrap_or_else(|| CloseFrame::new(CloseCode::NO_STATUS, "")),
         ),
-        _ => (ClosedBy::Neither, CloseFrame::new(CloseCode::ABNORMAL, "")),
+        ClosedBy::Neither => (ClosedBy::Neither, CloseFrame::new(CloseCode::ABNORMAL, "")),
     };
     SessionSummary {
         close_code: frame.code,

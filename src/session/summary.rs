@@ -8,6 +8,7 @@ use crate::{error::SessionError, CloseCode};
 
 /// Which side started the close handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum ClosedBy {
     /// The client sent the first close frame.
     Client,
@@ -15,6 +16,17 @@ pub enum ClosedBy {
     Server,
     /// Nobody: the connection ended without a close frame.
     Neither,
+}
+
+impl ClosedBy {
+    /// The side whose `as u8` is `value` (as a socket keeps it in an atomic).
+    pub(crate) fn from_u8(value: u8) -> ClosedBy {
+        match value {
+            v if v == ClosedBy::Client as u8 => ClosedBy::Client,
+            v if v == ClosedBy::Server as u8 => ClosedBy::Server,
+            _ => ClosedBy::Neither,
+        }
+    }
 }
 
 /// Messages and payload bytes in one direction.

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use bytes::{BufMut, Bytes, BytesMut};
 use fastwebsockets::OpCode;
 
-use super::{encode::data_frame_head, shared::Shared, writer::Offer};
+use super::{encode::data_frame_head, shared::Shared, writer::OfferOutcome};
 use crate::{CloseCode, CloseFrame, Message};
 
 /// A text or binary message encoded once, header and payload in one buffer, to be queued
@@ -90,7 +90,7 @@ fn encode(opcode: OpCode, payload: &[u8], compressed: bool) -> Bytes {
 impl Shared {
     /// Queues `broadcast` for this socket unless its queue would pass `limit` bytes, and
     /// has the session write it out. Never waits.
-    pub(crate) fn offer(&self, broadcast: &Broadcast, limit: usize) -> Offer {
+    pub(crate) fn offer(&self, broadcast: &Broadcast, limit: usize) -> OfferOutcome {
         let mut writer = self.writer();
         #[cfg(feature = "deflate")]
         let frame = broadcast.frame_for(writer.compressor().as_deref());
@@ -98,7 +98,7 @@ impl Shared {
         let frame = broadcast.plain.clone();
         let offer = writer.offer(frame, broadcast.len(), limit);
         drop(writer);
-        if offer == Offer::Queued {
+        if offer == OfferOutcome::Queued {
             self.wake_session_to_flush();
         }
         offer

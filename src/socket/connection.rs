@@ -84,16 +84,16 @@ pub(crate) struct ReadIo<T>(Arc<Connection<T>>);
 
 impl<T> ReadIo<T> {
     /// A handle on what the read side learns as it reads, for the side that consumes it.
-    pub(crate) fn tap(&self) -> Tap<T> {
-        Tap(self.0.clone())
+    pub(crate) fn progress(&self) -> ReadProgress<T> {
+        ReadProgress(self.0.clone())
     }
 }
 
 /// What the read side learns as it reads: how many bytes it has read, and (with
 /// compression) each frame's marks.
-pub(crate) struct Tap<T>(Arc<Connection<T>>);
+pub(crate) struct ReadProgress<T>(Arc<Connection<T>>);
 
-impl<T> Tap<T> {
+impl<T> ReadProgress<T> {
     /// The bytes read from the connection so far.
     pub(crate) fn delivered(&self) -> u64 {
         self.0.delivered.load(Ordering::Relaxed)

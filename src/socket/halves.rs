@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{
     methods::{controlling, receiving, sending},
-    shared::{Shared, HALF},
+    shared::{Shared, SEND_HALF},
     status::WebSocketState,
 };
 use crate::{part::Part, CloseCode, CloseFrame, Error, Message};
@@ -35,7 +35,7 @@ pub struct SendHalf {
 
 sending!(
     SendHalf,
-    HALF,
+    SEND_HALF,
     /// It waits until the connection has taken the frame. Unlike the whole socket's `send`,
     /// it never gathers the frame with answers to input already read: the receiving half
     /// may be in another task, busy with something else.

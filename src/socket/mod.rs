@@ -75,10 +75,10 @@ pub use halves::{RecvHalf, SendHalf};
 pub(crate) use membership::Group;
 use methods::{controlling, receiving, sending};
 pub(crate) use shared::Shared;
-use shared::SOCKET;
+use shared::WHOLE_SOCKET;
 pub(crate) use status::Snapshot;
 pub use status::WebSocketState;
-pub(crate) use writer::Offer;
+pub(crate) use writer::OfferOutcome;
 
 use crate::{CloseCode, CloseFrame, Error, Message};
 
@@ -149,7 +149,8 @@ impl WebSocket {
         message: &mut Option<Message>,
         timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Poll<Result<(), Error>> {
-        self.shared.poll_send_timed(cx, message, SOCKET, timer)
+        self.shared
+            .poll_send_timed(cx, message, WHOLE_SOCKET, timer)
     }
 
     /// Splits the socket into a receiving and a sending half, for use from two tasks.
@@ -168,7 +169,7 @@ impl WebSocket {
 receiving!(WebSocket);
 sending!(
     WebSocket,
-    SOCKET,
+    WHOLE_SOCKET,
     /// The frame is written before this returns, unless the client's next frame is already
     /// read. Then it is gathered with the answers to that input and all are written, in
     /// order and with one system call, when this socket next waits for input, when 64 KiB

@@ -14,7 +14,7 @@ use fastwebsockets::OpCode;
 use super::connection::MarkingIo;
 use super::{
     checks::{parse_close, text_message, Utf8Validator},
-    connection::{Io, ReadIo, Tap},
+    connection::{Io, ReadIo, ReadProgress},
     encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
@@ -111,7 +111,7 @@ pub(crate) struct Reader {
     pub(crate) bytes: u64,
     /// Bytes handed to the engine by the connection (and, with compression, each frame's
     /// marks), and bytes of the frames it returned.
-    pub(super) tap: Tap<Io>,
+    pub(super) progress: ReadProgress<Io>,
     pub(super) consumed: u64,
     /// Whether compression was agreed (then the inflater is the connection's).
     #[cfg(feature = "deflate")]
@@ -125,9 +125,9 @@ impl Reader {
         max_frame_size: usize,
         reassembly_capacity: usize,
     ) -> Self {
-        let tap = io.tap();
+        let progress = io.progress();
         #[cfg(feature = "deflate")]
-        let compressed = tap.compressed();
+        let compressed = progress.compressed();
         #[cfg(feature = "deflate")]
         let frames_in = match compressed {
             true => engine::frames(MarkingIo(io), max_frame_size),
@@ -136,7 +136,7 @@ impl Reader {
         #[cfg(not(feature = "deflate"))]
         let frames_in = engine::frames(io, max_frame_size);
         Reader {
-            tap,
+            progress,
             #[cfg(feature = "deflate")]
             compressed,
             frames_in: Some(frames_in),
@@ -157,7 +157,7 @@ impl Reader {
     /// Whether more input than the frames returned so far has been read: the next frame
     /// (or part of it) is already buffered.
     pub(crate) fn input_waiting(&self) -> bool {
-        self.tap.delivered() > self.consumed
+        self.progress.delivered() > self.consumed
     }
 
     /// Polls the engine for the next frame.
@@ -283,7 +283,7 @@ impl Reader {
         #[cfg(feature = "deflate")]
         if self.compressed {
             return self
-                .tap
+                .progress
                 .next_mark()
                 .map_or((false, false), |mark| (mark.compressed, mark.text));
         }
@@ -377,7 +377,7 @@ impl Reader {
     /// is compressed (`admit` refuses RSV1), so this is never called.
     fn inflate(&mut self, payload: &[u8], fin: bool, out: &mut Vec<u8>) -> Result<(), Error> {
         #[cfg(feature = "deflate")]
-        if let Some(mut inflater) = self.tap.inflater() {
+        if let Some(mut inflater) = self.progress.inflater() {
             inflater.inflate(payload, fin, out, self.max_message_size)?;
         }
         #[cfg(not(feature = "deflate"))]

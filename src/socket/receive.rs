@@ -11,9 +11,9 @@ use fastwebsockets::OpCode;
 use super::{
     engine::RawFrame,
     reader::{Piece, Reader},
-    shared::{Initiator, Shared},
+    shared::Shared,
 };
-use crate::{error::SessionError, part::Part, CloseCode, Error, Message};
+use crate::{error::SessionError, part::Part, session::ClosedBy, CloseCode, Error, Message};
 
 /// What one frame gives a receive.
 enum Step<T> {
@@ -146,7 +146,7 @@ impl Shared {
                 reader.owes_flush = self.flush_in_background(cx);
             }
             Message::Close(frame) => {
-                self.mark_initiator(Initiator::Client);
+                self.mark_closed_by(ClosedBy::Client);
                 reader.finish_with_close(frame.clone());
                 let (code, reason) = match frame {
                     Some(frame) => (frame.code, frame.reason.as_str()),
@@ -162,7 +162,7 @@ impl Shared {
     /// Ends the read side on an error; a protocol error is answered with its close code.
     pub(super) fn fail(&self, reader: &mut Reader, error: Error, cx: &mut Context<'_>) -> Error {
         if let Error::Protocol(cause) = error {
-            self.mark_initiator(Initiator::Server);
+            self.mark_closed_by(ClosedBy::Server);
             self.writer().push_close(cause.close_code(), cause.reason());
             self.flush_in_background(cx);
         }

@@ -20,7 +20,8 @@ use super::{
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
 use crate::{
-    config::SocketConfig, error::SessionError, sync::lock, CloseCode, CloseFrame, Error, Message,
+    config::SocketConfig, error::SessionError, session::ClosedBy, sync::lock, CloseCode,
+    CloseFrame, Error, Message,
 };
 use bytes::Bytes;
 use fastwebsockets::OpCode;
@@ -79,44 +80,26 @@ impl SendMode {
 }
 
 /// How the whole socket sends: the task that sends is the one that receives.
-pub(super) const SOCKET: SendMode = SendMode {
+pub(super) const WHOLE_SOCKET: SendMode = SendMode {
     gather: true,
     compress: true,
     framing: Framing::Whole,
 };
 
 /// How the sending half sends: the receiving half may be busy in another task.
-pub(super) const HALF: SendMode = SendMode {
+pub(super) const SEND_HALF: SendMode = SendMode {
     gather: false,
     compress: true,
     framing: Framing::Whole,
 };
-
-/// Which side sent the first close frame, as the atomic in [`Shared`] holds it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(super) enum Initiator {
-    Nobody,
-    Client,
-    Server,
-}
-
-impl Initiator {
-    pub(super) fn from_u8(value: u8) -> Initiator {
-        match value {
-            1 => Initiator::Client,
-            2 => Initiator::Server,
-            _ => Initiator::Nobody,
-        }
-    }
-}
 
 /// One socket's state. Reads and writes each take their own lock, so that a task
 /// receiving and a task sending (after `split`) do not wait for each other.
 pub(crate) struct Shared {
     reader: Mutex<Reader>,
     writer: Mutex<Writer<Io>>,
-    pub(super) initiator: AtomicU8,
+    /// Which side sent the first close frame: a [`ClosedBy`], `Neither` until one did.
+    pub(super) closed_by: AtomicU8,
     /// The client's next frame is already (at least partly) read: a send can wait for the
     /// answers to it and go out with them.
     pub(super) input_waiting: AtomicBool,
@@ -155,7 +138,7 @@ impl Shared {
                 config.reassembly_capacity,
             )),
             writer: Mutex::new(Writer::new(write)),
-            initiator: AtomicU8::new(Initiator::Nobody as u8),
+            closed_by: AtomicU8::new(ClosedBy::Neither as u8),
             input_waiting: AtomicBool::new(false),
             send_timeout: config.send_timeout,
             deferred: AtomicBool::new(false),
@@ -194,9 +177,9 @@ impl Shared {
     }
 
     /// Records `side` as the one that closed first, unless a side already is.
-    pub(super) fn mark_initiator(&self, side: Initiator) {
-        let _ = self.initiator.compare_exchange(
-            Initiator::Nobody as u8,
+    pub(super) fn mark_closed_by(&self, side: ClosedBy) {
+        let _ = self.closed_by.compare_exchange(
+            ClosedBy::Neither as u8,
             side as u8,
             Ordering::AcqRel,
             Ordering::Acquire,
@@ -219,7 +202,7 @@ impl Shared {
 
     /// Queues a message without writing it.
     pub(super) fn push(&self, message: Message) -> Result<(), Error> {
-        self.push_locked(&mut self.writer(), message, SOCKET)
+        self.push_locked(&mut self.writer(), message, WHOLE_SOCKET)
     }
 
     /// Queues `message`, compressed or in parts as `mode` says.
@@ -355,7 +338,7 @@ impl Shared {
 
     fn push_close_locked(&self, writer: &mut Writer<Io>, frame: Option<&CloseFrame>) {
         if writer.close_sent().is_none() {
-            self.mark_initiator(Initiator::Server);
+            self.mark_closed_by(ClosedBy::Server);
         }
         match frame {
             Some(frame) => writer.push_close(frame.code, &frame.reason),

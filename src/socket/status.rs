@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::shared::{Initiator, Shared};
+use super::shared::Shared;
 use crate::{
     error::SessionError,
     session::{ClosedBy, Traffic},
@@ -64,11 +64,7 @@ impl Shared {
         let reader = self.reader();
         let writer = self.writer();
         Snapshot {
-            initiator: match Initiator::from_u8(self.initiator.load(Ordering::Acquire)) {
-                Initiator::Client => Some(ClosedBy::Client),
-                Initiator::Server => Some(ClosedBy::Server),
-                Initiator::Nobody => None,
-            },
+            closed_by: ClosedBy::from_u8(self.closed_by.load(Ordering::Acquire)),
             close_sent: writer.close_sent().cloned(),
             close_received: reader.close_received(),
             read_error: reader.error(),
@@ -86,7 +82,7 @@ impl Shared {
 
 /// What the session driver reads of a socket when the handler is done.
 pub(crate) struct Snapshot {
-    pub(crate) initiator: Option<ClosedBy>,
+    pub(crate) closed_by: ClosedBy,
     pub(crate) close_sent: Option<CloseFrame>,
     pub(crate) close_received: Option<Option<CloseFrame>>,
     pub(crate) read_error: Option<SessionError>,

@@ -21,7 +21,7 @@ use crate::{CloseCode, CloseFrame, Error};
 
 /// What became of a frame offered to a socket (see [`Writer::offer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Offer {
+pub(crate) enum OfferOutcome {
     /// Queued, behind everything queued before it.
     Queued,
     /// Not queued: it would have taken the socket's queue past the limit.
@@ -184,9 +184,9 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     /// what is queued past `limit` bytes. While a message goes in parts, the frame waits
     /// for its last part. Never waits itself.
     /// `message_len`: the message's own length, as the socket's traffic counts it.
-    pub(crate) fn offer(&mut self, frame: Bytes, message_len: usize, limit: usize) -> Offer {
+    pub(crate) fn offer(&mut self, frame: Bytes, message_len: usize, limit: usize) -> OfferOutcome {
         if self.close_sent.is_some() || self.failed.is_some() {
-            return Offer::Closed;
+            return OfferOutcome::Closed;
         }
         let held: usize = self
             .held
@@ -195,7 +195,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             .map(Bytes::len)
             .sum();
         if self.queue.len() + held + frame.len() > limit {
-            return Offer::Full;
+            return OfferOutcome::Full;
         }
         self.messages += 1;
         self.bytes += message_len as u64;
@@ -204,7 +204,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         } else {
             self.queue.push_encoded(frame);
         }
-        Offer::Queued
+        OfferOutcome::Queued
     }
 
     /// The socket's compressor, when compression was agreed.

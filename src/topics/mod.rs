@@ -58,7 +58,7 @@ pub use stats::TopicStats;
 use stats::{Counters, Tally};
 
 use crate::{
-    socket::{Broadcast, Group, Offer},
+    socket::{Broadcast, Group, OfferOutcome},
     Message,
 };
 
@@ -267,9 +267,9 @@ impl Hub {
                     continue;
                 }
                 match member.offer(&broadcast, config.queue_limit) {
-                    Offer::Queued => tally.delivered += 1,
-                    Offer::Closed => {}
-                    Offer::Full => match config.when_full {
+                    OfferOutcome::Queued => tally.delivered += 1,
+                    OfferOutcome::Closed => {}
+                    OfferOutcome::Full => match config.when_full {
                         WhenFull::Drop => tally.dropped += 1,
                         WhenFull::Close => {
                             member.evict();
