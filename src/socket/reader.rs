@@ -59,8 +59,8 @@ impl Partial {
 
 /// What a frame is, once it has passed the checks every frame passes (`Reader::front`).
 enum Front {
-    /// A text or binary frame: the first of a message.
-    First { text: bool, compressed: bool },
+    /// A text or binary frame, the first of a message: whether it is text.
+    First { text: bool },
     /// A continuation frame, and the message it continues.
     Next(Box<Partial>),
     /// A ping, pong or close (see [`control`]).
@@ -199,7 +199,7 @@ impl Reader {
         let RawFrame { fin, payload, .. } = frame;
         let mut partial = match front {
             Front::Control(opcode) => return control(opcode, payload).map(Some),
-            Front::First { text, compressed } => {
+            Front::First { text } => {
                 if fin && !compressed {
                     // The engine bounds the frame; with a larger frame limit, a whole
                     // message in one frame still must fit the message limit.
@@ -243,7 +243,6 @@ impl Reader {
                 } else {
                     frame.opcode == OpCode::Text
                 },
-                compressed,
             },
             OpCode::Continuation => match self.partial.take() {
                 Some(partial) => Front::Next(partial),
@@ -297,7 +296,7 @@ impl Reader {
         let RawFrame { fin, payload, .. } = frame;
         let mut partial = match front {
             Front::Control(opcode) => return control(opcode, payload).map(Piece::Control),
-            Front::First { text, compressed } => Partial::start(text, compressed, true, 0),
+            Front::First { text } => Partial::start(text, compressed, true, 0),
             Front::Next(partial) => partial,
         };
         let data = self.part_data(&mut partial, payload, fin)?;
