@@ -92,7 +92,7 @@ impl KeepAlive {
             let now = Instant::now();
             if let Some((deadline, frames)) = *this.waiting {
                 if now >= deadline {
-                    if shared.frames_received() == frames {
+                    if shared.read.frames_received() == frames {
                         return Poll::Ready(Tick::Silent);
                     }
                     *this.waiting = None;
@@ -100,10 +100,10 @@ impl KeepAlive {
             }
             let pinged = now >= *this.next_ping;
             if pinged {
-                shared.push_ping_deferred();
+                shared.write.push_ping_deferred();
                 *this.next_ping = after(now, config.keep_alive_interval.unwrap_or_default());
                 if let (Some(timeout), None) = (config.keep_alive_timeout, *this.waiting) {
-                    *this.waiting = Some((after(now, timeout), shared.frames_received()));
+                    *this.waiting = Some((after(now, timeout), shared.read.frames_received()));
                 }
             }
             let next = match *this.waiting {

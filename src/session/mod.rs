@@ -208,14 +208,14 @@ async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
         } else {
             CloseFrame::new(CloseCode::NORMAL, "")
         };
-        shared.push_close(Some(&frame));
+        shared.write.push_close(Some(&frame));
     }
     let _ = tokio::time::timeout(timeout, async {
         // Send our close frame, wait for the peer's (whatever else it still sends is
         // dropped), then close the TCP connection from our side.
-        poll_fn(|cx| shared.poll_flush(cx)).await?;
-        while let Some(Ok(_)) = poll_fn(|cx| shared.poll_recv(cx)).await {}
-        poll_fn(|cx| shared.poll_shutdown(cx)).await
+        poll_fn(|cx| shared.write.poll_flush(cx)).await?;
+        while let Some(Ok(_)) = poll_fn(|cx| shared.read.poll_recv(&shared.write, cx)).await {}
+        poll_fn(|cx| shared.write.poll_shutdown(cx)).await
     })
     .await;
 }

@@ -77,16 +77,16 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
         if let Poll::Ready(output) = this.handler.as_mut().poll(cx) {
             return Poll::Ready(Supervised::Ended(output));
         }
-        if this.shared.evicted() && poll_eviction(this.eviction, this.config, cx).is_ready() {
+        if this.shared.write.evicted() && poll_eviction(this.eviction, this.config, cx).is_ready() {
             return Poll::Ready(Supervised::Dropped(SessionError::QueueFull));
         }
         while let Poll::Ready(phase) = this.shutdown.as_mut().poll_change(cx) {
             if phase >= Phase::GoingAway {
-                this.shared.push_close_deferred(&CloseFrame::new(
+                this.shared.write.push_close_deferred(&CloseFrame::new(
                     CloseCode::GOING_AWAY,
                     "server shutting down",
                 ));
-                this.shared.flush_deferred(cx);
+                this.shared.write.flush_deferred(cx);
             }
             if phase == Phase::Forced {
                 return Poll::Ready(Supervised::Dropped(SessionError::ShutdownDeadline));
@@ -96,7 +96,7 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
             let socket = &this.config.socket;
             while let Poll::Ready(tick) = keep_alive.as_mut().poll_tick(cx, this.shared, socket) {
                 match tick {
-                    Tick::Pinged => this.shared.flush_deferred(cx),
+                    Tick::Pinged => this.shared.write.flush_deferred(cx),
                     Tick::Silent => {
                         return Poll::Ready(Supervised::Dropped(SessionError::KeepAliveTimeout))
                     }
@@ -141,7 +141,7 @@ impl<F: Future> Future for FlushWhenIdle<'_, F> {
         let this = self.project();
         let polled = this.inner.poll(cx);
         if polled.is_pending() {
-            this.shared.flush_deferred(cx);
+            this.shared.write.flush_deferred(cx);
         }
         polled
     }

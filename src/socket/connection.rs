@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 
 #[cfg(feature = "deflate")]
-use super::marks::{FrameMarks, Mark};
+use super::read::marks::{FrameMarks, Mark};
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
 use crate::sync::lock;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use super::{
     methods::{controlling, receiving, sending},
-    shared::{Shared, SEND_HALF},
-    status::WebSocketState,
+    shared::Shared,
+    state::WebSocketState,
+    write::SendMode,
 };
 use crate::{part::Part, CloseCode, CloseFrame, Error, Message};
 
@@ -35,7 +36,7 @@ pub struct SendHalf {
 
 sending!(
     SendHalf,
-    SEND_HALF,
+    SendMode::SEND_HALF,
     /// It waits until the connection has taken the frame. Unlike the whole socket's `send`,
     /// it never gathers the frame with answers to input already read: the receiving half
     /// may be in another task, busy with something else.

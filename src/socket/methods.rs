@@ -17,7 +17,7 @@ macro_rules! receiving {
             /// sent the matching close code. Pings are answered by the socket and also
             /// returned, for information, and so are pongs, which may come at any time.
             pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-                std::future::poll_fn(|cx| self.shared.poll_recv(cx)).await
+                std::future::poll_fn(|cx| self.shared.read.poll_recv(&self.shared.write, cx)).await
             }
 
             /// The next part of a message, for messages too large to hold whole: each frame
@@ -49,7 +49,8 @@ macro_rules! receiving {
             /// }
             /// ```
             pub async fn recv_part(&mut self) -> Option<Result<Part, Error>> {
-                std::future::poll_fn(|cx| self.shared.poll_recv_part(cx)).await
+                std::future::poll_fn(|cx| self.shared.read.poll_recv_part(&self.shared.write, cx))
+                    .await
             }
         }
 
@@ -60,7 +61,7 @@ macro_rules! receiving {
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<Option<Self::Item>> {
-                self.shared.poll_recv(cx)
+                self.shared.read.poll_recv(&self.shared.write, cx)
             }
         }
     };
@@ -81,7 +82,7 @@ macro_rules! sending {
                 &mut self,
                 message: Message,
             ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
-                self.shared.send(message, $mode)
+                self.shared.write.send(message, $mode)
             }
 
             /// [`send`](Self::send), never compressed, whatever was agreed: for a message
@@ -91,7 +92,7 @@ macro_rules! sending {
                 &mut self,
                 message: Message,
             ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
-                self.shared.send(message, $mode.uncompressed())
+                self.shared.write.send(message, $mode.uncompressed())
             }
 
             /// Sends one part of a message: the first part of a text or binary message
@@ -119,7 +120,7 @@ macro_rules! sending {
                 message: Message,
                 last: bool,
             ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
-                self.shared.send(message, $mode.part(last))
+                self.shared.write.send(message, $mode.part(last))
             }
 
             /// Starts the close handshake with this code and reason (cut to 123 bytes), and
@@ -128,7 +129,7 @@ macro_rules! sending {
             /// answer; when the handler returns, the session waits for it (up to the
             /// configured close timeout) and closes the connection.
             pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
-                self.shared.close(code, reason).await
+                self.shared.write.close(code, reason).await
             }
         }
 
@@ -139,18 +140,18 @@ macro_rules! sending {
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<Result<(), Error>> {
-                self.shared.poll_reserve(cx)
+                self.shared.write.poll_reserve(cx)
             }
 
             fn start_send(self: std::pin::Pin<&mut Self>, message: Message) -> Result<(), Error> {
-                self.shared.push(message)
+                self.shared.write.push(message)
             }
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<Result<(), Error>> {
-                self.shared.poll_flush(cx)
+                self.shared.write.poll_flush(cx)
             }
 
             /// Sends a normal close (1000) unless a close frame was sent already, and flushes.
@@ -159,8 +160,9 @@ macro_rules! sending {
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<Result<(), Error>> {
                 self.shared
+                    .write
                     .push_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")));
-                self.shared.poll_flush(cx)
+                self.shared.write.poll_flush(cx)
             }
         }
     };

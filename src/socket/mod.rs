@@ -1,67 +1,17 @@
-//! [`WebSocket`] and its halves: the socket a handler gets, and what lies under it.
+//! [`WebSocket`] and its halves: the socket a handler gets, and where its close handshake
+//! stands ([`WebSocketState`]).
 //!
-//! `shared` holds one socket's state (a reader and a writer under their own locks);
-//! `reader` reassembles the frames that `engine` reads through fastwebsockets, by the
-//! payload rules in `checks` (and, with compression, the marks of `marks`); `parts` hands
-//! them over a frame at a time instead; `receive` is the one receive loop; `writer`
-//! encodes frames (`encode`) into a queue (`queue`) and writes them out; `connection`
-//! splits the upgraded connection between the two; `send` is the send future with its
-//! timeout; `methods` the methods the socket shares with its halves.
-//!
-//! # Locks
-//!
-//! A socket's state is behind several mutexes, so that a task receiving and a task
-//! sending (after `split`), the session and publishers do not wait for each other. They
-//! are only ever taken in this order, never the other way, and none is held across an
-//! `await`:
-//!
-//! 1. a hub's registry (`topics`), taken before any socket's locks: subscribing then
-//!    takes the socket's `memberships`, publishing its writer (see `broadcast`). A socket
-//!    leaving its groups releases `memberships` before it takes a registry.
-//! 2. `Shared::reader`: a receive holds it throughout, and takes the writer under it to
-//!    answer a ping or a close, or to fail the socket. `status` and `abort` take both in
-//!    this order too.
-//! 3. `Shared::writer`: every send, flush and close.
-//! 4. The innermost locks, under either of the above and never holding anything
-//!    themselves: the connection's I/O (`connection`, taken by the engine's reads under
-//!    the reader and by writes under the writer), the compression marks, inflater and
-//!    compressor, the pools of `deflate`, and the writer's set of waiting tasks (`wakers`).
-//!
-//! # Gathering and flushing
-//!
-//! A socket whose client has sent several messages at once answers them all with one
-//! write. Three marks make that work:
-//!
-//! - `Shared::input_waiting` (relaxed): set by each receive that returns, when the engine
-//!   already holds (part of) the client's next frame; cleared when a receive is about to
-//!   wait for input. Only a hint: a wrong value delays a write at most until the next
-//!   mark below is seen.
-//! - `Shared::deferred` (release when set, acquire when taken): a send made while input was
-//!   waiting (and under 64 KiB queued) left its frame in the queue, or the session queued
-//!   a ping or close, or a publish queued a message. Whoever takes it writes the queue:
-//!   the receive, just before it waits for input; the session, each time its handler goes
-//!   idle. So nothing gathered outlives the moment the socket would wait.
-//! - `Reader::owes_flush` (under the reader's lock): the pongs or close this side queued
-//!   while receiving are not all written yet; the next receive writes on before reading.
+//! How it works inside (its files, the order of its locks, how writes are gathered) is
+//! written in the doc of its private module `shared`.
 
-mod broadcast;
-mod checks;
 mod connection;
-mod encode;
-mod engine;
 mod halves;
-#[cfg(feature = "deflate")]
-mod marks;
 mod membership;
 mod methods;
-mod queue;
-mod reader;
-mod receive;
-mod send;
+mod read;
 mod shared;
-mod status;
-mod wakers;
-mod writer;
+mod state;
+mod write;
 
 use std::{
     pin::Pin,
@@ -70,15 +20,14 @@ use std::{
 };
 
 pub use crate::part::{MessageKind, Part};
-pub(crate) use broadcast::Broadcast;
 pub use halves::{RecvHalf, SendHalf};
 pub(crate) use membership::Group;
 use methods::{controlling, receiving, sending};
 pub(crate) use shared::Shared;
-use shared::WHOLE_SOCKET;
-pub(crate) use status::Snapshot;
-pub use status::WebSocketState;
-pub(crate) use writer::OfferOutcome;
+pub(crate) use state::Snapshot;
+pub use state::WebSocketState;
+use write::SendMode;
+pub(crate) use write::{data_frame_head, Encoded, OfferOutcome};
 
 use crate::{CloseCode, CloseFrame, Error, Message};
 
@@ -138,7 +87,7 @@ impl WebSocket {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, Error>>> {
-        self.shared.poll_recv(cx)
+        self.shared.read.poll_recv(&self.shared.write, cx)
     }
 
     /// [`send`](Self::send), polled by hand: `message` is taken once queued, and `timer`
@@ -150,7 +99,8 @@ impl WebSocket {
         timer: &mut Option<Pin<Box<tokio::time::Sleep>>>,
     ) -> Poll<Result<(), Error>> {
         self.shared
-            .poll_send_timed(cx, message, WHOLE_SOCKET, timer)
+            .write
+            .poll_send_timed(cx, message, SendMode::WHOLE_SOCKET, timer)
     }
 
     /// Splits the socket into a receiving and a sending half, for use from two tasks.
@@ -169,7 +119,7 @@ impl WebSocket {
 receiving!(WebSocket);
 sending!(
     WebSocket,
-    WHOLE_SOCKET,
+    SendMode::WHOLE_SOCKET,
     /// The frame is written before this returns, unless the client's next frame is already
     /// read. Then it is gathered with the answers to that input and all are written, in
     /// order and with one system call, when this socket next waits for input, when 64 KiB
@@ -193,8 +143,8 @@ impl std::fmt::Debug for WebSocket {
 const _: () = {
     use std::mem::size_of;
     assert!(size_of::<Shared>() <= 328);
-    assert!(size_of::<reader::Reader>() <= 96);
-    assert!(size_of::<writer::Writer<connection::Io>>() <= 152);
+    assert!(size_of::<read::Reader>() <= 96);
+    assert!(size_of::<write::Writer<connection::Io>>() <= 152);
     assert!(size_of::<WebSocket>() <= 32);
     assert!(size_of::<membership::Memberships>() <= 16);
     assert!(size_of::<Error>() <= 24);

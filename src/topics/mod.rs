@@ -3,8 +3,8 @@
 //! queue bounded, so that a slow member never holds up the publisher or the others.
 //!
 //! `registry.rs` keeps who is subscribed to what, `config.rs` the hub's settings,
-//! `member.rs` what can subscribe and `stats.rs` the counts. The frames themselves are
-//! encoded and queued by the socket (`socket/broadcast.rs`).
+//! `member.rs` what can subscribe, `broadcast.rs` a publication's frames, encoded once,
+//! and `stats.rs` the counts. Each member's socket queues them (`WriteSide::offer`).
 //!
 //! # Example
 //!
@@ -38,6 +38,7 @@
 //! ```
 
 mod backplane;
+mod broadcast;
 mod config;
 mod member;
 mod registry;
@@ -50,6 +51,7 @@ use std::{
 
 use backplane::Local;
 pub use backplane::{Backplane, BackplaneStats, Inbox};
+use broadcast::Broadcast;
 use config::TopicsConfig;
 pub use config::WhenFull;
 pub use member::Member;
@@ -58,7 +60,7 @@ pub use stats::TopicStats;
 use stats::{Counters, Tally};
 
 use crate::{
-    socket::{Broadcast, Group, OfferOutcome},
+    socket::{Group, OfferOutcome},
     Message,
 };
 
@@ -266,13 +268,13 @@ impl Hub {
                 if Some(member.key()) == except {
                     continue;
                 }
-                match member.offer(&broadcast, config.queue_limit) {
+                match member.write.offer(&broadcast, config.queue_limit) {
                     OfferOutcome::Queued => tally.delivered += 1,
                     OfferOutcome::Closed => {}
                     OfferOutcome::Full => match config.when_full {
                         WhenFull::Drop => tally.dropped += 1,
                         WhenFull::Close => {
-                            member.evict();
+                            member.write.evict();
                             tally.closed += 1;
                         }
                     },

@@ -1,7 +1,4 @@
-//! [`Broadcast`]: a message encoded once for every socket it goes to, and how a socket
-//! takes it without its sender ever waiting.
-
-use std::sync::atomic::Ordering;
+//! [`Broadcast`]: a publication encoded once for every socket it goes to.
 
 #[cfg(feature = "deflate")]
 use std::sync::OnceLock;
@@ -9,8 +6,12 @@ use std::sync::OnceLock;
 use bytes::{BufMut, Bytes, BytesMut};
 use fastwebsockets::OpCode;
 
-use super::{encode::data_frame_head, shared::Shared, writer::OfferOutcome};
-use crate::{CloseCode, CloseFrame, Message};
+#[cfg(feature = "deflate")]
+use crate::deflate::Compressor;
+use crate::{
+    socket::{data_frame_head, Encoded},
+    Message,
+};
 
 /// A text or binary message encoded once, header and payload in one buffer, to be queued
 /// as it is by every socket it goes to. With compression, it is compressed at most once for
@@ -45,11 +46,6 @@ impl Broadcast {
         })
     }
 
-    /// The message's length, as a socket's traffic counts it.
-    pub(crate) fn len(&self) -> usize {
-        self.payload.len()
-    }
-
     /// How many times the message was compressed: once for each window size among the
     /// sockets it went to that share compressed frames.
     #[cfg(feature = "deflate")]
@@ -59,10 +55,15 @@ impl Broadcast {
             .filter(|slot| slot.get().is_some())
             .count() as u64
     }
+}
 
-    /// The frame for a socket whose compressor (if compression was agreed) is `compressor`.
+impl Encoded for Broadcast {
+    fn len(&self) -> usize {
+        self.payload.len()
+    }
+
     #[cfg(feature = "deflate")]
-    fn frame_for(&self, compressor: Option<&crate::deflate::Compressor>) -> Bytes {
+    fn frame(&self, compressor: Option<&Compressor>) -> Bytes {
         let Some((compressor, bits)) = compressor.and_then(|c| Some((c, c.shareable_bits()?)))
         else {
             // No compression, or a compression context of its own: the plain frame (an
@@ -76,6 +77,11 @@ impl Broadcast {
         });
         compressed.as_ref().unwrap_or(&self.plain).clone()
     }
+
+    #[cfg(not(feature = "deflate"))]
+    fn frame(&self) -> Bytes {
+        self.plain.clone()
+    }
 }
 
 /// One whole frame: header then payload; `compressed` sets RSV1.
@@ -85,48 +91,4 @@ fn encode(opcode: OpCode, payload: &[u8], compressed: bool) -> Bytes {
     frame.put_slice(&head[..len]);
     frame.put_slice(payload);
     frame.freeze()
-}
-
-impl Shared {
-    /// Queues `broadcast` for this socket unless its queue would pass `limit` bytes, and
-    /// has the session write it out. Never waits.
-    pub(crate) fn offer(&self, broadcast: &Broadcast, limit: usize) -> OfferOutcome {
-        let mut writer = self.writer();
-        #[cfg(feature = "deflate")]
-        let frame = broadcast.frame_for(writer.compressor().as_deref());
-        #[cfg(not(feature = "deflate"))]
-        let frame = broadcast.plain.clone();
-        let offer = writer.offer(frame, broadcast.len(), limit);
-        drop(writer);
-        if offer == OfferOutcome::Queued {
-            self.wake_session_to_flush();
-        }
-        offer
-    }
-
-    /// Closes a socket that fell too far behind: a close frame 1008 goes after what is
-    /// queued, and the session drops the connection if the close handshake has not ended
-    /// within its close timeout.
-    pub(crate) fn evict(&self) {
-        self.push_close(Some(&CloseFrame::new(
-            CloseCode::POLICY_VIOLATION,
-            "too slow: outgoing queue full",
-        )));
-        self.evicted.store(true, Ordering::Release);
-        self.wake_session_to_flush();
-    }
-
-    /// Whether the socket was closed for falling behind.
-    pub(crate) fn evicted(&self) -> bool {
-        self.evicted.load(Ordering::Acquire)
-    }
-
-    /// Marks what is queued for writing and wakes the session's task, which writes it out
-    /// the next time its handler goes idle. Once marked, the session is woken again only
-    /// after it has taken the mark.
-    fn wake_session_to_flush(&self) {
-        if !self.deferred.swap(true, Ordering::AcqRel) {
-            self.session.wake_by_ref();
-        }
-    }
 }

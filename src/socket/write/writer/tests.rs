@@ -18,7 +18,7 @@ use tokio::io::AsyncWrite;
 
 use super::Writer;
 use crate::{
-    socket::{connection, encode::frame_head},
+    socket::{connection, write::encode::frame_head},
     CloseCode, Error,
 };
 

@@ -12,12 +12,11 @@ use fastwebsockets::OpCode;
 use tokio::io::AsyncWrite;
 
 use super::{
-    connection::WriteIo,
     encode::{close_payload, data_frame_head, truncate_utf8, MAX_CLOSE_REASON},
     queue::Queue,
     wakers::WakerSet,
 };
-use crate::{CloseCode, CloseFrame, Error};
+use crate::{socket::connection::WriteIo, CloseCode, CloseFrame, Error};
 
 /// What became of a frame offered to a socket (see [`Writer::offer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

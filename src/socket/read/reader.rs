@@ -10,17 +10,19 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::OpCode;
 
-#[cfg(feature = "deflate")]
-use super::connection::MarkingIo;
 use super::{
     checks::{parse_close, text_message, Utf8Validator},
-    connection::{Io, ReadIo, ReadProgress},
-    encode::MAX_CONTROL_PAYLOAD,
     engine::{self, FrameSource, RawFrame},
 };
 use crate::error::{ProtocolError, SessionError};
+#[cfg(feature = "deflate")]
+use crate::socket::connection::MarkingIo;
 use crate::{
     part::{MessageKind, Part},
+    socket::{
+        connection::{Io, ReadIo, ReadProgress},
+        write::MAX_CONTROL_PAYLOAD,
+    },
     CloseFrame, Error, Message,
 };
 
@@ -37,10 +39,14 @@ struct Partial {
     utf8: Utf8Validator,
 }
 
-/// What one frame gives when messages are taken in parts.
-pub(crate) enum Piece {
-    Part(Part),
-    /// A ping, pong or close, for the socket to answer.
+/// What one frame gives a receive of whole messages (`T` is [`Message`]) or of parts
+/// ([`Part`]).
+pub(super) enum Step<T> {
+    /// Nothing yet: a fragment of a message under way.
+    More,
+    /// What the receive returns.
+    Item(T),
+    /// A ping, pong or close, which the socket answers; `recv` returns it too.
     Control(Message),
 }
 
@@ -168,8 +174,9 @@ impl Reader {
         }
     }
 
-    /// Turns a frame into a message: `Ok(None)` while a fragmented message is incomplete.
-    pub(crate) fn assemble(&mut self, frame: RawFrame) -> Result<Option<Message>, Error> {
+    /// Turns a frame into a message: [`Step::More`] while a fragmented message is
+    /// incomplete.
+    pub(super) fn assemble(&mut self, frame: RawFrame) -> Result<Step<Message>, Error> {
         #[cfg(feature = "deflate")]
         if self.compressed {
             return self.assemble_marked(frame);
@@ -181,7 +188,7 @@ impl Reader {
     /// noted whether the frame had RSV1 and whether it came as text (see `marks`).
     #[cfg(feature = "deflate")]
     #[inline(never)]
-    fn assemble_marked(&mut self, frame: RawFrame) -> Result<Option<Message>, Error> {
+    fn assemble_marked(&mut self, frame: RawFrame) -> Result<Step<Message>, Error> {
         let (compressed, sent_as_text) = self.marks();
         self.assemble_as(frame, compressed, sent_as_text)
     }
@@ -194,11 +201,11 @@ impl Reader {
         frame: RawFrame,
         compressed: bool,
         sent_as_text: bool,
-    ) -> Result<Option<Message>, Error> {
+    ) -> Result<Step<Message>, Error> {
         let front = self.front(&frame, compressed, sent_as_text)?;
         let RawFrame { fin, payload, .. } = frame;
         let mut partial = match front {
-            Front::Control(opcode) => return control(opcode, payload).map(Some),
+            Front::Control(opcode) => return control(opcode, payload).map(Step::Control),
             Front::First { text } => {
                 if fin && !compressed {
                     // The engine bounds the frame; with a larger frame limit, a whole
@@ -206,7 +213,7 @@ impl Reader {
                     if payload.len() > self.max_message_size {
                         return Err(too_big());
                     }
-                    return self.complete(text, payload).map(Some);
+                    return self.complete(text, payload).map(Step::Item);
                 }
                 let capacity = if compressed {
                     0
@@ -220,10 +227,10 @@ impl Reader {
         self.append(&mut partial, &payload, fin)?;
         if !fin {
             self.partial = Some(partial);
-            return Ok(None);
+            return Ok(Step::More);
         }
         let Partial { text, data, .. } = *partial;
-        self.complete_assembled(text, data).map(Some)
+        self.complete_assembled(text, data).map(Step::Item)
     }
 
     /// The front half of reading that every frame goes through, whether messages are taken
@@ -290,12 +297,12 @@ impl Reader {
     }
 
     /// Turns a frame into a part of a message, or a control message.
-    pub(crate) fn assemble_part(&mut self, frame: RawFrame) -> Result<Piece, Error> {
+    pub(super) fn assemble_part(&mut self, frame: RawFrame) -> Result<Step<Part>, Error> {
         let (compressed, sent_as_text) = self.marks();
         let front = self.front(&frame, compressed, sent_as_text)?;
         let RawFrame { fin, payload, .. } = frame;
         let mut partial = match front {
-            Front::Control(opcode) => return control(opcode, payload).map(Piece::Control),
+            Front::Control(opcode) => return control(opcode, payload).map(Step::Control),
             Front::First { text } => Partial::start(text, compressed, true, 0),
             Front::Next(partial) => partial,
         };
@@ -307,7 +314,7 @@ impl Reader {
         if !fin {
             self.partial = Some(partial);
         }
-        Ok(Piece::Part(Part {
+        Ok(Step::Item(Part {
             kind,
             data,
             last: fin,
