@@ -17,6 +17,8 @@ pub(crate) struct Config<H> {
     /// The paths that accept WebSockets.
     pub(crate) paths: Paths,
     pub(crate) handshake: HandshakeConfig,
+    /// Decides per request before the `101`; `None`: every valid handshake is accepted.
+    pub(crate) on_accept: Option<AcceptHook>,
     pub(crate) socket: SocketConfig,
     /// How long the session waits for the close handshake once the handler is done.
     pub(crate) close_timeout: Duration,
@@ -25,8 +27,6 @@ pub(crate) struct Config<H> {
     pub(crate) stats: Stats,
     /// Likewise: one shutdown per layer.
     pub(crate) shutdown: Arc<ShutdownState>,
-    /// Decides per request before the `101`; `None`: every valid handshake is accepted.
-    pub(crate) on_accept: Option<AcceptHook>,
     /// With compression on: the settings, and the pools of compressors and decompressors
     /// that sockets borrow for a message.
     #[cfg(feature = "deflate")]

@@ -31,32 +31,39 @@ pub struct TopicStats {
     pub backplane: Option<BackplaneStats>,
 }
 
+/// What publishing counts: for one publish (a [`Tally`]), or the running totals of all
+/// (`Counts<AtomicU64>`, in [`Counters`]).
+#[derive(Debug, Default)]
+pub(super) struct Counts<T> {
+    /// Messages queued for a socket.
+    pub(super) delivered: T,
+    /// Messages dropped for a full queue.
+    pub(super) dropped: T,
+    /// Sockets closed for a full queue.
+    pub(super) closed: T,
+    /// Compressed frames made.
+    pub(super) compressed: T,
+}
+
+/// What one publish did, counted in one go.
+pub(super) type Tally = Counts<u64>;
+
 /// The running counts behind [`TopicStats`].
 #[derive(Debug, Default)]
 pub(super) struct Counters {
     pub(super) published: AtomicU64,
-    pub(super) delivered: AtomicU64,
-    pub(super) dropped: AtomicU64,
-    pub(super) closed_for_slowness: AtomicU64,
-    pub(super) compressed: AtomicU64,
-}
-
-/// What one publish did, counted in one go.
-#[derive(Debug, Default)]
-pub(super) struct Tally {
-    pub(super) delivered: u64,
-    pub(super) dropped: u64,
-    pub(super) closed: u64,
-    pub(super) compressed: u64,
+    totals: Counts<AtomicU64>,
 }
 
 impl Counters {
+    /// Adds one publish's tally to the totals: one atomic add for each count it changed.
     pub(super) fn add(&self, tally: &Tally) {
+        let totals = &self.totals;
         for (counter, n) in [
-            (&self.delivered, tally.delivered),
-            (&self.dropped, tally.dropped),
-            (&self.closed_for_slowness, tally.closed),
-            (&self.compressed, tally.compressed),
+            (&totals.delivered, tally.delivered),
+            (&totals.dropped, tally.dropped),
+            (&totals.closed, tally.closed),
+            (&totals.compressed, tally.compressed),
         ] {
             if n > 0 {
                 counter.fetch_add(n, Ordering::Relaxed);
@@ -72,10 +79,10 @@ impl Counters {
     ) -> TopicStats {
         TopicStats {
             published: self.published.load(Ordering::Relaxed),
-            delivered: self.delivered.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
-            closed_for_slowness: self.closed_for_slowness.load(Ordering::Relaxed),
-            compressed: self.compressed.load(Ordering::Relaxed),
+            delivered: self.totals.delivered.load(Ordering::Relaxed),
+            dropped: self.totals.dropped.load(Ordering::Relaxed),
+            closed_for_slowness: self.totals.closed.load(Ordering::Relaxed),
+            compressed: self.totals.compressed.load(Ordering::Relaxed),
             topics,
             subscriptions,
             backplane,
