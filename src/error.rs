@@ -33,6 +33,10 @@ pub enum Error {
     /// The handler tried to send a ping or pong with a payload over 125 bytes, which RFC
     /// 6455 §5.5 forbids. Nothing was sent; the socket stays open.
     ControlFrameTooLarge,
+    /// A send that does not wait ([`Sender::try_send`](crate::socket::Sender::try_send))
+    /// found the socket's queue full (64 KiB waiting for the peer to read): the message
+    /// was not queued. The socket stays open.
+    QueueFull,
 }
 
 /// How the peer broke the protocol: the cause of an [`Error::Protocol`]. Each cause has
@@ -150,6 +154,9 @@ impl fmt::Display for Error {
             }
             Error::ControlFrameTooLarge => {
                 f.write_str("a ping or pong payload may not be over 125 bytes")
+            }
+            Error::QueueFull => {
+                f.write_str("the socket's queue is full: the peer reads too slowly")
             }
         }
     }

@@ -98,7 +98,7 @@ impl From<String> for Message {
 
 impl From<&str> for Message {
     fn from(text: &str) -> Self {
-        Message::Text(text.to_owned().into())
+        Message::Text(text.into())
     }
 }
 

@@ -86,9 +86,11 @@ impl fmt::Debug for Utf8Bytes {
     }
 }
 
-impl From<&'static str> for Utf8Bytes {
-    fn from(text: &'static str) -> Self {
-        Utf8Bytes::from_static(text)
+impl From<&str> for Utf8Bytes {
+    /// Copies the text; [`from_static`](Utf8Bytes::from_static) takes text that lives for
+    /// the whole program without a copy.
+    fn from(text: &str) -> Self {
+        Utf8Bytes(ByteString::from(text))
     }
 }
 

@@ -214,7 +214,8 @@ async fn finish(shared: &Shared, handler_failed: bool, timeout: Duration) {
         // Send our close frame, wait for the peer's (whatever else it still sends is
         // dropped), then close the TCP connection from our side.
         poll_fn(|cx| shared.write.poll_flush(cx)).await?;
-        while let Some(Ok(_)) = poll_fn(|cx| shared.read.poll_recv(&shared.write, cx)).await {}
+        while let Some(Ok(_)) = poll_fn(|cx| shared.read.poll_recv(&shared.write, cx, true)).await {
+        }
         poll_fn(|cx| shared.write.poll_shutdown(cx)).await
     })
     .await;

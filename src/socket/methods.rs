@@ -17,7 +17,34 @@ macro_rules! receiving {
             /// sent the matching close code. Pings are answered by the socket and also
             /// returned, for information, and so are pongs, which may come at any time.
             pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
-                std::future::poll_fn(|cx| self.shared.read.poll_recv(&self.shared.write, cx)).await
+                std::future::poll_fn(|cx| self.shared.read.poll_recv(&self.shared.write, cx, true))
+                    .await
+            }
+
+            /// The next text or binary message, `None` once the connection is closed: for a
+            /// handler that wants data only. Pings are answered and pongs consumed without
+            /// being returned; the peer's close frame is answered and ends it (it is in
+            /// [`close_frame`](Self::close_frame)). Errors are returned as by
+            /// [`recv`](Self::recv). Cancel-safe, as `recv` is.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use tower_websockets::{Handshake, Message, WebSocket};
+            ///
+            /// async fn shout(mut socket: WebSocket, _: Handshake) {
+            ///     while let Some(Ok(message)) = socket.recv_data().await {
+            ///         if let Some(text) = message.as_text() {
+            ///             if socket.send(text.to_uppercase()).await.is_err() {
+            ///                 break;
+            ///             }
+            ///         }
+            ///     }
+            /// }
+            /// ```
+            pub async fn recv_data(&mut self) -> Option<Result<Message, Error>> {
+                std::future::poll_fn(|cx| self.shared.read.poll_recv(&self.shared.write, cx, false))
+                    .await
             }
 
             /// The next part of a message, for messages too large to hold whole: each frame
@@ -61,7 +88,7 @@ macro_rules! receiving {
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<Option<Self::Item>> {
-                self.shared.read.poll_recv(&self.shared.write, cx)
+                self.shared.read.poll_recv(&self.shared.write, cx, true)
             }
         }
     };
@@ -72,7 +99,8 @@ macro_rules! receiving {
 macro_rules! sending {
     ($ty:ty, $mode:expr, $(#[$send:meta])*) => {
         impl $ty {
-            /// Sends a message.
+            /// Sends a message: a [`Message`], or anything that becomes one (`&str` and
+            /// `String` become text, `Bytes` and `Vec<u8>` binary).
             ///
             $(#[$send])*
             ///
@@ -80,9 +108,9 @@ macro_rules! sending {
             /// [`Error::Closed`] once a close frame has been sent.
             pub fn send(
                 &mut self,
-                message: Message,
+                message: impl Into<Message>,
             ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
-                self.shared.write.send(message, $mode)
+                self.shared.write.send(message.into(), $mode)
             }
 
             /// [`send`](Self::send), never compressed, whatever was agreed: for a message
@@ -90,9 +118,9 @@ macro_rules! sending {
             /// note on `DeflateConfig`, `deflate` feature).
             pub fn send_uncompressed(
                 &mut self,
-                message: Message,
+                message: impl Into<Message>,
             ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
-                self.shared.write.send(message, $mode.uncompressed())
+                self.shared.write.send(message.into(), $mode.uncompressed())
             }
 
             /// Sends one part of a message: the first part of a text or binary message
@@ -117,10 +145,10 @@ macro_rules! sending {
             /// ```
             pub fn send_part(
                 &mut self,
-                message: Message,
+                message: impl Into<Message>,
                 last: bool,
             ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
-                self.shared.write.send(message, $mode.part(last))
+                self.shared.write.send(message.into(), $mode.part(last))
             }
 
             /// Starts the close handshake with this code and reason (cut to 123 bytes), and
@@ -168,7 +196,7 @@ macro_rules! sending {
     };
 }
 
-/// `state`, `close_frame` and `abort`, which the socket and both halves have, and the
+/// `sender`, `state`, `close_frame` and `abort`, which the socket and both halves have, and the
 /// crate's access to the state they share.
 macro_rules! controlling {
     ($ty:ty) => {
@@ -176,6 +204,12 @@ macro_rules! controlling {
             /// The socket's state, shared with its session.
             pub(crate) fn shared(&self) -> &std::sync::Arc<Shared> {
                 &self.shared
+            }
+
+            /// A [`Sender`](crate::socket::Sender) for this socket, to send from other
+            /// tasks; clone it for each.
+            pub fn sender(&self) -> crate::socket::Sender {
+                crate::socket::Sender::new(self.shared.clone())
             }
 
             /// Where the close handshake stands: open, closing or closed.

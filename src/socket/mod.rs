@@ -9,6 +9,7 @@ mod halves;
 mod membership;
 mod methods;
 mod read;
+mod sender;
 mod shared;
 mod state;
 mod write;
@@ -23,6 +24,7 @@ pub use crate::part::{MessageKind, Part};
 pub use halves::{RecvHalf, SendHalf};
 pub(crate) use membership::Group;
 use methods::{controlling, receiving, sending};
+pub use sender::Sender;
 pub(crate) use shared::Shared;
 pub(crate) use state::Snapshot;
 pub use state::WebSocketState;
@@ -87,7 +89,7 @@ impl WebSocket {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Message, Error>>> {
-        self.shared.read.poll_recv(&self.shared.write, cx)
+        self.shared.read.poll_recv(&self.shared.write, cx, true)
     }
 
     /// [`send`](Self::send), polled by hand: `message` is taken once queued, and `timer`

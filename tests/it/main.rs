@@ -34,6 +34,7 @@ mod protocol;
 #[cfg(feature = "redis")]
 mod redis_backplane;
 mod routing;
+mod sender;
 mod session;
 mod shutdown;
 mod spans;

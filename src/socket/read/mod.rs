@@ -50,12 +50,17 @@ impl ReadSide {
     }
 
     /// The next whole message; `None` once reading has ended. Answers go out by `write`.
+    /// With `controls`, pings, pongs and the peer's close (answered first) are returned too
+    /// (`recv`); without, text and binary messages only (`recv_data`).
     pub(crate) fn poll_recv(
         &self,
         write: &WriteSide,
         cx: &mut Context<'_>,
+        controls: bool,
     ) -> Poll<Option<Result<Message, Error>>> {
-        self.poll_receive(write, cx, Reader::in_parts, Reader::assemble, Some)
+        self.poll_receive(write, cx, Reader::in_parts, Reader::assemble, |message| {
+            controls.then_some(message)
+        })
     }
 
     /// The next part of a message (see `recv_part`): control frames between parts are

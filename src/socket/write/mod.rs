@@ -308,6 +308,29 @@ impl WriteSide {
         }
     }
 
+    /// Queues `message` without waiting, unless the queue is full (see `Sender::try_send`),
+    /// and has the session write it out.
+    pub(crate) fn try_send(&self, message: Message) -> Result<(), Error> {
+        let mut writer = self.lock();
+        if writer.close_sent().is_some() {
+            return Err(Error::Closed);
+        }
+        if writer.queued() >= SINK_HIGH_WATER {
+            return Err(Error::QueueFull);
+        }
+        self.push_locked(&mut writer, message, SendMode::SEND_HALF)?;
+        drop(writer);
+        self.wake_session_to_flush();
+        Ok(())
+    }
+
+    /// Whether data can no longer be sent: this side's close frame is queued, or the
+    /// connection failed or was aborted.
+    pub(crate) fn is_closed(&self) -> bool {
+        let writer = self.lock();
+        writer.close_sent().is_some() || writer.failed()
+    }
+
     /// Queues a keep-alive ping, written the next time the session goes idle.
     pub(crate) fn push_ping_deferred(&self) {
         self.lock().push_control(OpCode::Ping, Bytes::new());

@@ -38,7 +38,7 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
 };
 use tower::{service_fn, ServiceBuilder};
-use tower_websockets::{session::SessionHandle, Handler, WebSocketLayer};
+use tower_websockets::{session::SessionHandle, Handler, Handshake, WebSocket, WebSocketLayer};
 
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -166,6 +166,34 @@ pub fn rss_bytes() -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)
+}
+
+/// A layer whose handler runs `handler` with the socket and a channel to report to the
+/// test, and the test's end of that channel.
+pub fn reporting<T, F, Fut>(
+    handler: F,
+) -> (WebSocketLayer<impl Handler>, mpsc::UnboundedReceiver<T>)
+where
+    T: Send + 'static,
+    F: Fn(WebSocket, mpsc::UnboundedSender<T>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (report, reports) = mpsc::unbounded_channel();
+    let layer =
+        WebSocketLayer::new(move |socket: WebSocket, _: Handshake| handler(socket, report.clone()));
+    (layer, reports)
+}
+
+/// Sends a close frame with `code` and `reason`.
+pub async fn close_with(client: &mut Client, code: u16, reason: &str) {
+    let frame = tungstenite::protocol::CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    };
+    client
+        .send(tungstenite::Message::Close(Some(frame)))
+        .await
+        .unwrap();
 }
 
 /// Fails the test instead of hanging when something never happens.
