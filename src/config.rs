@@ -6,7 +6,8 @@ use std::{sync::Arc, time::Duration};
 #[cfg(feature = "deflate")]
 use crate::deflate::{DeflateConfig, Pools};
 use crate::{
-    accept::AcceptHook, handshake::HandshakeConfig, shutdown::ShutdownState, stats::Stats,
+    accept::AcceptHook, handshake::HandshakeConfig, shutdown::ShutdownState, socket::SocketConfig,
+    stats::Stats,
 };
 
 /// Everything a [`WebSocketLayer`](crate::WebSocketLayer) was configured with, and what its
@@ -75,17 +76,4 @@ impl Paths {
             Paths::Any => true,
         }
     }
-}
-
-/// What each socket and its session read while they run: limits and timers.
-#[derive(Debug, Clone)]
-pub(crate) struct SocketConfig {
-    pub(crate) max_message_size: usize,
-    /// The largest single frame; `None`: `max_message_size`.
-    pub(crate) max_frame_size: Option<usize>,
-    /// The initial capacity of the buffer that reassembles a fragmented message.
-    pub(crate) reassembly_capacity: usize,
-    pub(crate) keep_alive_interval: Option<Duration>,
-    pub(crate) keep_alive_timeout: Option<Duration>,
-    pub(crate) send_timeout: Option<Duration>,
 }

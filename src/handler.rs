@@ -1,7 +1,7 @@
-//! The [`Handler`] trait, its blanket implementation for closures, and what a handler may
-//! return.
+//! The [`Handler`] trait, its blanket implementation for closures, what a handler may
+//! return, and the handler an accept hook chose for one socket.
 
-use std::future::Future;
+use std::{future::Future, pin::Pin};
 
 use crate::{error::BoxError, handshake::Handshake, socket::WebSocket};
 
@@ -80,5 +80,37 @@ impl HandlerOutput for () {
 impl<E: Into<BoxError>> HandlerOutput for Result<(), E> {
     fn into_result(self) -> Result<(), BoxError> {
         self.map_err(Into::into)
+    }
+}
+
+/// A session's future, boxed, with its output as a result.
+pub(crate) type BoxedSession = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+/// The handler an accept hook chose for one socket (see `Decision::accept_with`), in place
+/// of the layer's: it runs once, and owns what the hook found out.
+pub(crate) struct OneSocket(Box<dyn FnOnce(WebSocket, Handshake) -> BoxedSession + Send>);
+
+impl OneSocket {
+    pub(crate) fn new<F, Fut>(handler: F) -> Self
+    where
+        F: FnOnce(WebSocket, Handshake) -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerOutput,
+    {
+        OneSocket(Box::new(move |socket, handshake| {
+            let session = handler(socket, handshake);
+            Box::pin(async move { session.await.into_result() })
+        }))
+    }
+
+    /// Starts the session.
+    pub(crate) fn call(self, socket: WebSocket, handshake: Handshake) -> BoxedSession {
+        (self.0)(socket, handshake)
+    }
+}
+
+impl std::fmt::Debug for OneSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneSocket")
     }
 }

@@ -12,10 +12,11 @@ use crate::{
     accept::{AcceptHook, Decision},
     config::{Config, Paths},
     echo::Echo,
-    handler::Handler,
+    handler::{Handler, HandlerOutput},
     handshake::{Handshake, Origin},
     service::{NotWebSocket, WebSocketService},
     shutdown::ShutdownHandle,
+    socket::WebSocket,
     stats::Stats,
 };
 
@@ -37,6 +38,42 @@ pub struct WebSocketLayer<H = Echo> {
 impl Default for WebSocketLayer<Echo> {
     fn default() -> Self {
         WebSocketLayer::new(Echo)
+    }
+}
+
+impl WebSocketLayer {
+    /// A layer that hands sockets on `/ws` to `handler` with the app's `state`: the handler
+    /// takes `(WebSocket, Handshake, S)` and gets a clone of the state for each session,
+    /// with no clone to write by hand. Under an axum `Router`, give the router's state
+    /// (or the part of it the sockets need) here too, and handlers and routes share it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_websockets::{Handshake, Topics, WebSocket, WebSocketLayer};
+    ///
+    /// #[derive(Clone)]
+    /// struct App {
+    ///     topics: Topics,
+    /// }
+    ///
+    /// async fn listen(mut socket: WebSocket, _: Handshake, app: App) {
+    ///     app.topics.subscribe(&socket, "news");
+    ///     while let Some(Ok(_)) = socket.recv_data().await {}
+    /// }
+    ///
+    /// let app = App { topics: Topics::new() };
+    /// let layer = WebSocketLayer::with_state(app.clone(), listen).path("/news");
+    /// # let _ = layer;
+    /// ```
+    pub fn with_state<S, F, Fut>(state: S, handler: F) -> WebSocketLayer<impl Handler>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: Fn(WebSocket, Handshake, S) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future + Send,
+        Fut::Output: HandlerOutput + Send,
+    {
+        WebSocketLayer::new(move |socket, handshake| handler(socket, handshake, state.clone()))
     }
 }
 
@@ -128,29 +165,25 @@ impl<H: Handler> WebSocketLayer<H> {
     }
 
     /// Decides per request, before the `101`: `hook` gets the [`Handshake`] (method, URI,
-    /// headers, extensions, the client's offered subprotocols, what was agreed) and
-    /// returns a [`Decision`]: accept it (optionally with this socket's own
-    /// `max_message_size`, and values for the handler in the handshake's extensions), or
-    /// refuse it with a response of its own, such as a `401` with a body. A refused request
-    /// never reaches the handler and counts in [`Stats::rejections`]. The handshake's own
+    /// headers, extensions, the client's offered subprotocols, what was agreed; its
+    /// [`parts_mut`](Handshake::parts_mut) for a router's extractors) and returns a
+    /// [`Decision`]: accept it (optionally with this socket's own `max_message_size`, and a
+    /// handler of its own that owns, typed, what the hook found out), or refuse it with a
+    /// status and a reason, or a response of its own, such as a `401`. A refused request
+    /// never reaches a handler and counts in [`Stats::rejections`]. The handshake's own
     /// checks (version, origin, subprotocol) run first. Default: accept every valid
     /// handshake.
     ///
     /// # Example
     ///
     /// ```
-    /// use http::{Response, StatusCode};
+    /// use http::StatusCode;
     /// use tower_websockets::{Decision, Echo, Handshake, WebSocketLayer};
     ///
     /// let layer = WebSocketLayer::new(Echo).on_accept(|handshake: Handshake| async move {
     ///     match handshake.headers().get("authorization") {
     ///         Some(_) => Decision::accept(handshake).max_message_size(1 << 30),
-    ///         None => Decision::refuse(
-    ///             Response::builder()
-    ///                 .status(StatusCode::UNAUTHORIZED)
-    ///                 .body("log in first")
-    ///                 .unwrap(),
-    ///         ),
+    ///         None => Decision::refuse((StatusCode::UNAUTHORIZED, "log in first")),
     ///     }
     /// });
     /// # let _ = layer;

@@ -36,9 +36,11 @@
 //! # }
 //! ```
 //!
-//! A handler is an async closure or a struct implementing [`Handler`] (a struct is where
-//! an app's state goes); [`WebSocketLayer::into_service`] gives a service that a router
-//! mounts at a path with parameters. The layer works the same in front of any tower
+//! A handler is an async closure or a struct implementing [`Handler`];
+//! [`WebSocketLayer::with_state`] hands it the app's state, and an accept hook
+//! ([`WebSocketLayer::on_accept`]) decides before the `101` and may give a socket a handler
+//! of its own (see [`Decision`]). [`WebSocketLayer::into_service`] gives a service that a
+//! router mounts at a path with parameters. The layer works the same in front of any tower
 //! service served by hyper.
 //!
 //! # Topics
@@ -97,7 +99,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod accept;
+pub mod accept;
 mod config;
 #[cfg(feature = "deflate")]
 pub mod deflate;

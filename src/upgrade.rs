@@ -12,10 +12,10 @@ use hyper::upgrade::OnUpgrade;
 use crate::{
     accept::{AcceptHook, Decision, Kind},
     config::Config,
-    handler::Handler,
+    handler::{Handler, OneSocket},
     handshake::Handshake,
     rejection::{plain_text, Rejection},
-    session,
+    session::{self, Session},
 };
 
 /// What the answer to an accepted handshake carries, and hyper's upgrade to wait for.
@@ -30,12 +30,13 @@ pub(crate) struct Upgrade {
 
 /// Starts the session and answers with the `101` (HTTP/1.1) or `200` (HTTP/2), unless a
 /// shutdown began or the socket limit is reached. `max_message_size` overrides the
-/// layer's for this socket.
+/// layer's for this socket, and `handler` its handler.
 pub(crate) fn open<H: Handler>(
     config: &Arc<Config<H>>,
     upgrade: Upgrade,
     handshake: Handshake,
     max_message_size: Option<usize>,
+    handler: Option<OneSocket>,
 ) -> Response<Bytes> {
     if config.shutdown.is_going_away() {
         return reject(handshake.uri().path(), Rejection::ShuttingDown, config);
@@ -46,12 +47,15 @@ pub(crate) fn open<H: Handler>(
     };
     let (handle, publisher) = session::channel();
     session::spawn(
-        upgrade.on_upgrade,
-        config.clone(),
-        handshake,
-        publisher,
-        place,
-        max_message_size,
+        Session {
+            on_upgrade: upgrade.on_upgrade,
+            config: config.clone(),
+            handshake,
+            publisher,
+            place,
+            max_message_size,
+        },
+        handler,
     );
 
     let mut response = Response::new(Bytes::new());
@@ -113,7 +117,8 @@ pub(crate) async fn decide<H: Handler>(
         Ok(Kind::Accept {
             handshake,
             max_message_size,
-        }) => open(&config, upgrade, handshake, max_message_size),
+            handler,
+        }) => open(&config, upgrade, handshake, max_message_size, handler),
         Ok(Kind::Refuse(response)) => {
             let reason = String::from_utf8_lossy(response.body()).into_owned();
             trace_rejection(&path, Rejection::ByHook, response.status(), &reason);

@@ -110,11 +110,19 @@ impl Handshake {
         &mut self.inner.parts.extensions
     }
 
-    /// The peer's address, when the server put a [`SocketAddr`] in the request's
-    /// extensions (the echo example does; with axum's `into_make_service_with_connect_info`
-    /// read `ConnectInfo<SocketAddr>` from [`extensions`](Self::extensions) instead).
+    /// The peer's address, when the server put it in the request's extensions: a
+    /// [`SocketAddr`] (the echo example does), or with the `axum` feature, axum's
+    /// `ConnectInfo<SocketAddr>` (`into_make_service_with_connect_info`).
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.parts.extensions.get::<SocketAddr>().copied()
+        let extensions = &self.inner.parts.extensions;
+        let direct = extensions.get::<SocketAddr>().copied();
+        #[cfg(feature = "axum")]
+        let direct = direct.or_else(|| {
+            extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|info| info.0)
+        });
+        direct
     }
 
     /// The subprotocol agreed in the handshake, if any.

@@ -149,7 +149,7 @@ fn respond<B, F, ResBody, H: Handler>(
         extensions,
     };
     match &config.on_accept {
-        None => answer(upgrade::open(config, upgrade, handshake, None)),
+        None => answer(upgrade::open(config, upgrade, handshake, None, None)),
         Some(hook) => {
             let decision = upgrade::decide(config.clone(), hook.clone(), upgrade, handshake);
             ResponseFuture::deciding(Box::pin(decision))

@@ -10,7 +10,7 @@ use std::{
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::{config::SocketConfig, socket::Shared};
+use crate::socket::{Shared, SocketConfig};
 
 /// The longest wait the timer sets: a configured interval or timeout past it (up to
 /// `Duration::MAX`, "never") waits this long, so that no deadline overflows the clock.

@@ -13,7 +13,7 @@ mod supervisor;
 
 use std::{
     any::Any,
-    future::poll_fn,
+    future::{poll_fn, Future},
     sync::Arc,
     task::{Poll, Waker},
     time::Duration,
@@ -32,25 +32,20 @@ use supervisor::{Supervised, Supervisor};
 use crate::deflate::{Compressor, Inflater};
 pub use crate::shutdown::{ShutdownHandle, ShutdownReport};
 use crate::{
-    config::{Config, SocketConfig},
-    error::SessionError,
-    handler::{Handler, HandlerOutput},
+    config::Config,
+    error::{BoxError, SessionError},
+    handler::{BoxedSession, Handler, HandlerOutput, OneSocket},
     handshake::Handshake,
-    socket::{Shared, Snapshot, WebSocket},
+    socket::{Shared, Snapshot, SocketConfig, WebSocket},
     stats::Place,
     CloseCode, CloseFrame, Error,
 };
 
-/// Starts one session in a task of its own: waits for the upgrade, runs the handler,
-/// closes the connection, publishes the summary.
-pub(crate) fn spawn<H: Handler>(
-    on_upgrade: OnUpgrade,
-    config: Arc<Config<H>>,
-    handshake: Handshake,
-    publisher: Publisher,
-    place: Place,
-    max_message_size: Option<usize>,
-) {
+/// Starts one session in a task of its own: waits for the upgrade, runs the handler (the
+/// layer's, or `handler`, the one the accept hook chose), closes the connection, publishes
+/// the summary.
+pub(crate) fn spawn<H: Handler>(session: Session<H>, handler: Option<OneSocket>) {
+    let handshake = &session.handshake;
     // One span a session: what it served and to whom; the close is an event inside it.
     let span = tracing::info_span!(
         "websocket",
@@ -58,14 +53,27 @@ pub(crate) fn spawn<H: Handler>(
         peer = tracing::field::debug(handshake.peer_addr()),
         protocol = %handshake.protocol().unwrap_or("-"),
     );
-    let session = run(
-        on_upgrade,
-        config,
-        handshake,
-        publisher,
-        place,
-        max_message_size,
-    );
+    match handler {
+        None => start(span, run(session, LayerHandler)),
+        Some(own) => start(span, run(session, own)),
+    }
+}
+
+/// What a session starts from: hyper's upgrade, the layer's configuration, the request,
+/// where its summary goes, its place in the socket count, and the accept hook's limit.
+pub(crate) struct Session<H> {
+    pub(crate) on_upgrade: OnUpgrade,
+    pub(crate) config: Arc<Config<H>>,
+    pub(crate) handshake: Handshake,
+    pub(crate) publisher: Publisher,
+    /// Held until the session ends, however it ends: the socket's place in the count.
+    pub(crate) place: Place,
+    /// For this socket, in place of the layer's `max_message_size`.
+    pub(crate) max_message_size: Option<usize>,
+}
+
+/// Spawns a session's task, in its span when something records it.
+fn start(span: tracing::Span, session: impl Future<Output = ()> + Send + 'static) {
     // A span that nothing records is neither entered at every poll nor kept: instrumented,
     // it would cost every idle session 40 bytes and every message ~130 instructions
     // (entering a disabled span still goes through `Span::log` when `log` is on).
@@ -76,15 +84,53 @@ pub(crate) fn spawn<H: Handler>(
     }
 }
 
-async fn run<H: Handler>(
-    on_upgrade: OnUpgrade,
-    config: Arc<Config<H>>,
-    handshake: Handshake,
-    publisher: Publisher,
-    // Held until the session ends, however it ends: the socket's place in the count.
-    _place: Place,
-    max_message_size: Option<usize>,
-) {
+/// Which handler a session runs: the layer's ([`LayerHandler`]), or the one an accept hook
+/// chose for it ([`OneSocket`]). Two kinds, not an `Option`: sessions of the layer's
+/// handler carry nothing for the other kind.
+trait Begin<H>: Send + 'static {
+    type Output: HandlerOutput + Send;
+
+    /// Starts the handler's future on the opened socket; `layer` is the layer's handler.
+    fn begin(self, layer: &H, opened: Opened) -> impl Future<Output = Self::Output> + Send + '_;
+}
+
+/// A socket just opened, and the request it was opened by.
+type Opened = (WebSocket, Handshake);
+
+/// The layer's own handler.
+struct LayerHandler;
+
+impl<H: Handler> Begin<H> for LayerHandler {
+    type Output = H::Output;
+
+    fn begin(
+        self,
+        layer: &H,
+        (socket, handshake): Opened,
+    ) -> impl Future<Output = H::Output> + Send + '_ {
+        layer.call(socket, handshake)
+    }
+}
+
+impl<H> Begin<H> for OneSocket {
+    type Output = Result<(), BoxError>;
+
+    // Its future is a known type: boxed, it is the same for every handler it holds.
+    #[allow(refining_impl_trait)]
+    fn begin(self, _: &H, (socket, handshake): Opened) -> BoxedSession {
+        self.call(socket, handshake)
+    }
+}
+
+async fn run<H: Handler>(session: Session<H>, handler: impl Begin<H>) {
+    let Session {
+        on_upgrade,
+        config,
+        handshake,
+        publisher,
+        place: _place,
+        max_message_size,
+    } = session;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -102,7 +148,12 @@ async fn run<H: Handler>(
     let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
     // Built and awaited in one expression: the handler's future then has one slot in
     // this one, not a second for a local it was first put in.
-    let outcome = Supervisor::new(config.handler.call(socket, handshake), &shared, &config).await;
+    let outcome = Supervisor::new(
+        handler.begin(&config.handler, (socket, handshake)),
+        &shared,
+        &config,
+    )
+    .await;
     let outcome = match outcome {
         Supervised::Ended(outcome) => outcome,
         Supervised::Dropped(error) => {

@@ -4,6 +4,7 @@
 //! How it works inside (its files, the order of its locks, how writes are gathered) is
 //! written in the doc of its private module `shared`.
 
+mod config;
 mod connection;
 mod halves;
 mod membership;
@@ -21,6 +22,7 @@ use std::{
 };
 
 pub use crate::part::{MessageKind, Part};
+pub(crate) use config::SocketConfig;
 pub use halves::{RecvHalf, SendHalf};
 pub(crate) use membership::Group;
 use methods::{controlling, receiving, sending};

@@ -56,6 +56,7 @@ use std::{
 };
 
 use super::{
+    config::SocketConfig,
     connection::{self, Io},
     membership::{Group, Memberships},
     read::{ReadSide, Reader},
@@ -64,9 +65,7 @@ use super::{
 };
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
-use crate::{
-    config::SocketConfig, error::SessionError, session::Traffic, sync::lock, CloseCode, CloseFrame,
-};
+use crate::{error::SessionError, session::Traffic, sync::lock, CloseCode, CloseFrame};
 
 /// One socket's state. Reads and writes each take their own lock, so that a task
 /// receiving and a task sending (after `split`) do not wait for each other.

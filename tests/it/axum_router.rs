@@ -1,8 +1,6 @@
 //! The layer inside an axum `Router`, beside ordinary routes.
 
-use std::net::SocketAddr;
-
-use crate::common::{next_data, within};
+use crate::common::{next_data, serve_router, within};
 use axum::{routing::get, Extension, Router};
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
@@ -10,13 +8,6 @@ use tower_websockets::{Handshake, Message, WebSocket, WebSocketLayer};
 
 #[derive(Clone)]
 struct Greeting(&'static str);
-
-async fn start(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
 
 #[tokio::test]
 async fn works_inside_an_axum_router_beside_ordinary_routes() {
@@ -37,7 +28,7 @@ async fn works_inside_an_axum_router_beside_ordinary_routes() {
         .route("/", get(|| async { "an ordinary route" }))
         .layer(WebSocketLayer::new(handler).path("/socket"))
         .layer(Extension(Greeting("hello from axum")));
-    let addr = start(router).await;
+    let addr = serve_router(router).await;
 
     let (status, _, body) =
         crate::common::raw_http(addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -99,7 +90,7 @@ async fn a_router_mounts_the_socket_at_its_own_path_with_its_parameters() {
         .route("/", get(|| async { "home" }))
         .route_service("/rooms/{room}/ws", WebSocketLayer::new(room).into_service())
         .nest_service("/nested", WebSocketLayer::new(room).into_service());
-    let addr = start(router).await;
+    let addr = serve_router(router).await;
 
     let (mut client, _) = within(tokio_tungstenite::connect_async(format!(
         "ws://{addr}/rooms/lobby/ws"

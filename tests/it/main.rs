@@ -6,6 +6,7 @@
 mod common;
 
 mod accept;
+mod app_state;
 mod axum_router;
 mod backpressure;
 mod browser;

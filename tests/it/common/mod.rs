@@ -168,6 +168,14 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Serves an axum router on a loopback port, as `axum::serve` does.
+pub async fn serve_router(router: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
 /// A layer whose handler runs `handler` with the socket and a channel to report to the
 /// test, and the test's end of that channel.
 pub fn reporting<T, F, Fut>(
@@ -217,6 +225,11 @@ pub async fn next_data(client: &mut Client) -> tungstenite::Message {
             return message;
         }
     }
+}
+
+/// Expects the next data message to be this text.
+pub async fn expect_text(client: &mut Client, text: &str) {
+    assert_eq!(next_data(client).await, tungstenite::Message::text(text));
 }
 
 /// Reads the server's close frame, lets the client answer it, and waits for the server to
