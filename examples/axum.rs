@@ -119,14 +119,7 @@ async fn main() -> std::io::Result<()> {
         .layer(WebSocketLayer::new(chat).path("/chat"))
         .layer(middleware::from_fn(authenticate));
 
-    let port = support::port(3000)?;
-    // Small WebSocket frames must not wait for Nagle's algorithm (see the README).
-    use axum::serve::ListenerExt;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let port = listener.local_addr()?.port();
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let (listener, port) = support::axum_listener(3000).await?;
     support::say(&format!(
         "axum example on http://localhost:{port} (sockets at ws://localhost:{port}/rooms/lobby/ws \
          and ws://localhost:{port}/chat?name=you)"

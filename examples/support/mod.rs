@@ -44,3 +44,22 @@ pub fn http_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt:
         .max_header_list_size(64 * 1024);
     builder
 }
+
+/// A listener for `axum::serve` on `127.0.0.1` and the port from `PORT` (or `default`),
+/// with `TCP_NODELAY` on every connection: small WebSocket frames must not wait for Nagle's
+/// algorithm (see the README). Returns it with the port it took.
+#[allow(dead_code)] // for the samples that serve through axum
+pub async fn axum_listener(
+    default: u16,
+) -> io::Result<(
+    axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>,
+    u16,
+)> {
+    use axum::serve::ListenerExt;
+    fn nodelay(tcp: &mut tokio::net::TcpStream) {
+        let _ = tcp.set_nodelay(true);
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port(default)?)).await?;
+    let port = listener.local_addr()?.port();
+    Ok((listener.tap_io(nodelay as fn(&mut _)), port))
+}

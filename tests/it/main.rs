@@ -18,6 +18,7 @@ mod deflate;
 mod deflate_walk;
 mod docs;
 mod echo;
+mod example_auth;
 mod example_axum;
 mod example_chat;
 mod example_echo;
