@@ -83,6 +83,50 @@ pub(crate) async fn open_browser(driver_port: u16, profile: &std::path::Path) ->
 
 pub(crate) type Step = Result<(), String>;
 
+/// Several headless Chromium browsers, each with a profile of its own, and their driver.
+pub(crate) struct Browsers {
+    pub(crate) pages: Vec<Client>,
+    profiles: Vec<PathBuf>,
+    name: &'static str,
+    _driver: Driver,
+}
+
+/// Opens `count` browsers for the test `name`.
+pub(crate) async fn open_browsers(name: &'static str, count: usize) -> Browsers {
+    let (driver, driver_port) = start_driver();
+    let mut pages = Vec::new();
+    let mut profiles = Vec::new();
+    for n in 0..count {
+        let profile = std::env::temp_dir().join(format!(
+            "tower-websockets-{name}-{n}-{}",
+            std::process::id()
+        ));
+        pages.push(open_browser(driver_port, &profile).await);
+        profiles.push(profile);
+    }
+    Browsers {
+        pages,
+        profiles,
+        name,
+        _driver: driver,
+    }
+}
+
+impl Browsers {
+    /// Saves what each page showed if `outcome` failed, closes the browsers and fails the
+    /// test with `outcome`'s error.
+    pub(crate) async fn finish(self, outcome: Step) {
+        for (n, page) in self.pages.into_iter().enumerate() {
+            report_failure(&page, &outcome, &format!("{}-{n}", self.name)).await;
+            let _ = page.close().await;
+        }
+        for profile in self.profiles {
+            let _ = std::fs::remove_dir_all(profile);
+        }
+        outcome.unwrap();
+    }
+}
+
 /// Runs `script` (a JavaScript expression) until it is true, or fails with `what`.
 pub(crate) async fn wait_until(browser: &Client, what: &str, script: &str) -> Step {
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -5,10 +5,7 @@ use fantoccini::Client;
 use serde_json::json;
 
 use crate::{
-    browser::{
-        click, open_browser, report_failure, save_screenshot, start_driver, type_into, wait_until,
-        Step,
-    },
+    browser::{click, open_browsers, save_screenshot, type_into, wait_until, Step},
     common::sample,
 };
 
@@ -74,21 +71,7 @@ async fn chat(ada: &Client, bob: &Client, addr: std::net::SocketAddr) -> Step {
 #[ignore = "needs Chromium and chromedriver (Debian: chromium, chromium-driver); .ci/run installs them and runs it"]
 async fn two_chat_pages_in_one_room_see_each_others_messages() {
     let (_sample, addr) = sample::start("chat");
-    let (_driver, driver_port) = start_driver();
-    let profile = |who: &str| {
-        std::env::temp_dir().join(format!(
-            "tower-websockets-chat-{who}-{}",
-            std::process::id()
-        ))
-    };
-    let ada = open_browser(driver_port, &profile("ada")).await;
-    let bob = open_browser(driver_port, &profile("bob")).await;
-    let outcome = chat(&ada, &bob, addr).await;
-    report_failure(&ada, &outcome, "chat-ada").await;
-    report_failure(&bob, &outcome, "chat-bob").await;
-    for (browser, who) in [(ada, "ada"), (bob, "bob")] {
-        let _ = browser.close().await;
-        let _ = std::fs::remove_dir_all(profile(who));
-    }
-    outcome.unwrap();
+    let browsers = open_browsers("chat", 2).await;
+    let outcome = chat(&browsers.pages[0], &browsers.pages[1], addr).await;
+    browsers.finish(outcome).await;
 }

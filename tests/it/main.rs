@@ -1,7 +1,8 @@
 //! Behaviour over real loopback sockets, one module per capability; one binary links once.
 //!
-//! `browser` and `browser_chat` need Debian's `chromium` and `chromium-driver`; their tests
-//! are ignored by a plain `cargo test`: run them with `cargo test --test it -- --ignored`.
+//! `browser`, `browser_chat` and `browser_dashboard` need Debian's `chromium` and
+//! `chromium-driver`; their tests are ignored by a plain `cargo test`: run them with
+//! `cargo test --test it -- --ignored`.
 
 mod common;
 
@@ -11,6 +12,7 @@ mod axum_router;
 mod backpressure;
 mod browser;
 mod browser_chat;
+mod browser_dashboard;
 mod control;
 #[cfg(feature = "deflate")]
 mod deflate;
@@ -21,6 +23,7 @@ mod echo;
 mod example_auth;
 mod example_axum;
 mod example_chat;
+mod example_dashboard;
 mod example_echo;
 mod fuzz;
 mod handlers;

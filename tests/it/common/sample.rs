@@ -45,7 +45,7 @@ pub fn example_binary(name: &str) -> PathBuf {
 }
 
 /// The child's exit status, or `None` if it is still running after `limit`.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+pub fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
