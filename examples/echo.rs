@@ -64,18 +64,7 @@ async fn main() -> std::io::Result<()> {
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, don't spin.
-                        eprintln!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                // Small WebSocket frames must not wait for Nagle's algorithm.
-                let _ = stream.set_nodelay(true);
+            (stream, peer) = support::accept(&listener) => {
                 let app = app.clone();
                 // The handler can read the peer address from its context.
                 let service = TowerToHyperService::new(ServiceBuilder::new()

@@ -63,3 +63,24 @@ pub async fn axum_listener(
     let port = listener.local_addr()?.port();
     Ok((listener.tap_io(nodelay as fn(&mut _)), port))
 }
+
+/// The next connection, with `TCP_NODELAY` set: small WebSocket frames must not wait for
+/// Nagle's algorithm. A failed accept (out of file descriptors, say) is reported and tried
+/// again after a pause, not in a busy loop.
+#[allow(dead_code)] // for the samples that serve connections themselves
+pub async fn accept(
+    listener: &tokio::net::TcpListener,
+) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, peer);
+            }
+            Err(e) => {
+                eprintln!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -59,20 +59,32 @@ pub(crate) fn start_driver() -> (Driver, u16) {
     (driver, port)
 }
 
-pub(crate) async fn open_browser(driver_port: u16, profile: &std::path::Path) -> Client {
+/// A headless Chromium with its own `profile` and these `extra` command-line switches.
+pub(crate) async fn open_browser(
+    driver_port: u16,
+    profile: &std::path::Path,
+    extra: &[String],
+) -> Client {
     let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1000,800",
+    ]
+    .map(str::to_owned)
+    .into();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.extend_from_slice(extra);
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
-        json!({
-            "binary": binary,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1000,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
+        json!({ "binary": binary, "args": args }),
     );
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
@@ -101,7 +113,7 @@ pub(crate) async fn open_browsers(name: &'static str, count: usize) -> Browsers 
             "tower-websockets-{name}-{n}-{}",
             std::process::id()
         ));
-        pages.push(open_browser(driver_port, &profile).await);
+        pages.push(open_browser(driver_port, &profile, &[]).await);
         profiles.push(profile);
     }
     Browsers {
@@ -343,7 +355,7 @@ async fn the_echo_page_works_in_headless_chromium() {
     let (_driver, driver_port) = start_driver();
     let profile =
         std::env::temp_dir().join(format!("tower-websockets-chromium-{}", std::process::id()));
-    let browser = open_browser(driver_port, &profile).await;
+    let browser = open_browser(driver_port, &profile, &[]).await;
 
     let outcome = click_through(&browser, addr).await;
     report_failure(&browser, &outcome, "failure").await;

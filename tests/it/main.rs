@@ -1,8 +1,7 @@
 //! Behaviour over real loopback sockets, one module per capability; one binary links once.
 //!
-//! `browser`, `browser_chat` and `browser_dashboard` need Debian's `chromium` and
-//! `chromium-driver`; their tests are ignored by a plain `cargo test`: run them with
-//! `cargo test --test it -- --ignored`.
+//! The `browser*` modules need Debian's `chromium` and `chromium-driver`; their tests are
+//! ignored by a plain `cargo test`: run them with `cargo test --test it -- --ignored`.
 
 mod common;
 
@@ -13,6 +12,7 @@ mod backpressure;
 mod browser;
 mod browser_chat;
 mod browser_dashboard;
+mod browser_tls;
 mod control;
 #[cfg(feature = "deflate")]
 mod deflate;

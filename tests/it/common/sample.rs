@@ -107,7 +107,7 @@ pub fn start_with(name: &str, env: &[(&str, &str)]) -> (Sample, SocketAddr) {
     let sample = Sample { child, lines };
     let line = sample.line();
     let port = line
-        .split("http://localhost:")
+        .split("://localhost:")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|port| port.parse::<u16>().ok())
