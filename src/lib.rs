@@ -71,6 +71,98 @@
 //! With the `redis` feature, a `RedisBackplane` shares topics
 //! between server processes.
 //!
+//! # Passing state and data to a handler
+//!
+//! [`WebSocketLayer::with_state`] gives each session a clone of the app's state as the
+//! handler's third argument; under an axum `Router`, give it the router's state (or the
+//! part the sockets need).
+//!
+//! ```
+//! use tower_websockets::{Handshake, Topics, WebSocket, WebSocketLayer};
+//!
+//! #[derive(Clone)]
+//! struct App {
+//!     topics: Topics,
+//! }
+//!
+//! async fn listen(mut socket: WebSocket, _: Handshake, app: App) {
+//!     app.topics.subscribe(&socket, "news");
+//!     while let Some(Ok(_)) = socket.recv_data().await {}
+//! }
+//!
+//! let layer = WebSocketLayer::with_state(App { topics: Topics::new() }, listen);
+//! # let _ = layer;
+//! ```
+//!
+//! What the request says (a path parameter, a query, a cookie, a header) is read before
+//! the `101` by the accept hook, which hands it on typed: see the next section.
+//!
+//! # Authentication
+//!
+//! The accept hook ([`WebSocketLayer::on_accept`]) sees each handshake before the `101`.
+//! It refuses with a status and a reason, or accepts with a handler of its own that owns
+//! what it found out ([`Decision::accept_with`]):
+//!
+//! ```
+//! use http::StatusCode;
+//! use tower_websockets::{Decision, Echo, Handshake, WebSocket, WebSocketLayer};
+//!
+//! struct User(String);
+//!
+//! async fn admit(handshake: Handshake) -> Decision {
+//!     let user = match handshake.headers().get("authorization").map(|v| v.as_bytes()) {
+//!         Some(b"Bearer ada-secret") => User("Ada".into()),
+//!         _ => return Decision::refuse((StatusCode::UNAUTHORIZED, "log in first")),
+//!     };
+//!     Decision::accept_with(handshake, move |socket, _| greet(socket, user))
+//! }
+//!
+//! async fn greet(mut socket: WebSocket, user: User) {
+//!     let _ = socket.send(format!("hello, {}", user.0)).await;
+//! }
+//!
+//! let layer = WebSocketLayer::new(Echo).on_accept(admit);
+//! # let _ = layer;
+//! ```
+//!
+//! # Sending from other tasks
+//!
+//! [`WebSocket::sender`] gives a cloneable [`Sender`](socket::Sender) on the socket's own
+//! bounded queue, for a game loop, a notifier or a task per subscription; messages keep
+//! the order they were queued in.
+//!
+//! ```
+//! use tower_websockets::{Handshake, WebSocket};
+//!
+//! async fn handler(mut socket: WebSocket, _: Handshake) {
+//!     let sender = socket.sender();
+//!     tokio::spawn(async move {
+//!         let _ = sender.send("from another task").await;
+//!     });
+//!     while let Some(Ok(message)) = socket.recv_data().await {
+//!         let _ = socket.send(message).await;
+//!     }
+//! }
+//! ```
+//!
+//! # TLS and HTTP/2
+//!
+//! Browsers speak HTTP/2 only over TLS. Offer `h2` by ALPN, serve each TLS stream with
+//! hyper-util's `auto::Builder` with `http2().enable_connect_protocol()`, and a browser
+//! opens its sockets on the page's HTTP/2 connection (RFC 8441); `cargo run --example tls`
+//! shows it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tokio_rustls::{rustls::ServerConfig, TlsAcceptor};
+//!
+//! /// TLS that offers HTTP/2 first, then HTTP/1.1.
+//! fn acceptor(mut config: ServerConfig) -> TlsAcceptor {
+//!     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+//!     TlsAcceptor::from(Arc::new(config))
+//! }
+//! ```
+//!
 //! # Feature flags
 //!
 //! | feature | default | what it enables |
@@ -78,6 +170,7 @@
 //! | `http2` | yes | WebSockets over HTTP/2 (RFC 8441, extended CONNECT) |
 //! | `deflate` | yes | permessage-deflate compression (RFC 7692), off until `WebSocketLayer::deflate` turns it on |
 //! | `redis` | no | `RedisBackplane`: topics shared by several servers through Redis |
+//! | `axum` | no | `Handshake::peer_addr` from axum's `ConnectInfo<SocketAddr>` |
 //!
 //! # Serving
 //!

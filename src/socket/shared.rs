@@ -11,8 +11,10 @@
 //! - `write/`: the write path. Sending, gathering and flushing; the writer, its frame
 //!   encoding, its queue and the tasks waiting on it.
 //! - `connection`: the upgraded connection, split between the two paths.
-//! - `mod.rs` ([`WebSocket`](super::WebSocket)), `halves`, `methods` and `state`: the
-//!   public socket API. `methods` writes once what the socket and its halves share.
+//! - `mod.rs` ([`WebSocket`](super::WebSocket)), `halves`, `sender`, `methods` and
+//!   `state`: the public socket API. `methods` writes once what the socket and its halves
+//!   share; `sender` sends from other tasks; `config` is what a socket reads of the
+//!   layer's settings.
 //!
 //! # Locks
 //!
