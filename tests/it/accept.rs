@@ -116,3 +116,51 @@ async fn a_hook_that_panics_gets_a_500_and_the_server_goes_on() {
         ClientMessage::text("Some(Member(\"user\"))")
     );
 }
+
+/// A layer whose hook gives every socket a handler of its own, chosen by the path: one
+/// that fails, one that panics, one that echoes within a per-socket limit.
+fn own_handlers() -> WebSocketLayer<impl tower_websockets::Handler> {
+    // The hook gives every socket a handler of its own: the layer's never runs.
+    WebSocketLayer::new(tower_websockets::Echo)
+        .paths(["/fails", "/panics", "/echo"])
+        .on_accept(|handshake: Handshake| async move {
+            match handshake.uri().path() {
+                "/fails" => Decision::accept_with(handshake, |_, _| async {
+                    Err::<(), _>("the database is down")
+                }),
+                "/panics" => Decision::accept_with(handshake, |_, _| async {
+                    if true {
+                        panic!("a handler of the hook's that panics");
+                    }
+                }),
+                _ => Decision::accept_with(handshake, |mut socket, _| async move {
+                    while let Some(Ok(message)) = socket.recv_data().await {
+                        if socket.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+                .max_message_size(10),
+            }
+        })
+}
+
+#[tokio::test]
+async fn a_hooks_own_handler_is_supervised_as_the_layers_is() {
+    let mut server = serve(own_handlers()).await;
+    for path in ["/fails", "/panics"] {
+        let mut client = server.connect_to(path).await;
+        let session = server.next_session().await;
+        assert_eq!(expect_close(&mut client).await.0, 1011, "{path}");
+        let summary = within(session.ended()).await;
+        assert!(summary.error.is_some(), "{path}: {summary:?}");
+    }
+    // The server goes on, and the hook's limit holds for its own handler too.
+    let mut client = server.connect_to("/echo").await;
+    round_trip(&mut client, ClientMessage::text("0123456789")).await;
+    client
+        .send(ClientMessage::text("01234567890"))
+        .await
+        .unwrap();
+    assert_eq!(expect_close(&mut client).await.0, 1009);
+}
