@@ -4,11 +4,12 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 
 use crate::{
     handler::{HandlerOutput, OneSocket},
     handshake::Handshake,
+    rejection::plain_text,
     socket::WebSocket,
 };
 
@@ -188,13 +189,7 @@ impl From<(StatusCode, String)> for Refusal {
         if !reason.ends_with('\n') {
             reason.push('\n');
         }
-        let mut response = Response::new(Bytes::from(reason));
-        *response.status_mut() = status;
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        Refusal(response)
+        Refusal(plain_text(status, reason))
     }
 }
 

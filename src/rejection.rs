@@ -95,8 +95,8 @@ impl Rejection {
 }
 
 /// A response with `status` and `text` as a plain-text body.
-pub(crate) fn plain_text(status: StatusCode, text: &'static str) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from_static(text.as_bytes()));
+pub(crate) fn plain_text(status: StatusCode, text: impl Into<Bytes>) -> Response<Bytes> {
+    let mut response = Response::new(text.into());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::common::{close_with, expect_close, next_data, reporting, serve, within};
+use crate::common::{close_with, expect_close, expect_text, next_data, reporting, serve, within};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
@@ -86,7 +86,7 @@ async fn a_senders_messages_go_between_the_handlers_own_in_the_order_queued() {
         "task 1",
         "handler 3",
     ] {
-        assert_eq!(next_text(&mut client).await, expected);
+        expect_text(&mut client, expected).await;
     }
 }
 
@@ -129,8 +129,8 @@ async fn try_send_refuses_when_the_peer_stops_reading_and_works_again_once_it_re
         assert_eq!(next_text(&mut client).await.len(), 16 * 1024);
     }
     drained.send(()).unwrap();
-    assert_eq!(next_text(&mut client).await, "after");
-    assert_eq!(next_text(&mut client).await, "again");
+    expect_text(&mut client, "after").await;
+    expect_text(&mut client, "again").await;
     assert_eq!(within(reports.recv()).await.unwrap(), "sent");
     // The socket stayed open throughout.
     client
@@ -260,9 +260,9 @@ async fn send_takes_str_string_bytes_and_borrowed_text() {
     });
     let server = serve(layer).await;
     let mut client = server.connect().await;
-    assert_eq!(next_text(&mut client).await, "a str");
-    assert_eq!(next_text(&mut client).await, "a String");
-    assert_eq!(next_text(&mut client).await, "borrowed");
+    expect_text(&mut client, "a str").await;
+    expect_text(&mut client, "a String").await;
+    expect_text(&mut client, "borrowed").await;
     assert_eq!(
         next_data(&mut client).await,
         ClientMessage::binary(b"bytes".to_vec())
