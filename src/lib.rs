@@ -203,6 +203,9 @@ mod handshake;
 mod layer;
 mod message;
 mod part;
+#[cfg(feature = "protocol")]
+pub mod protocol;
+mod random;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod rejection;

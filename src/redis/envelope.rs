@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{Message, Utf8Bytes};
+use crate::{random::random_u64, Message, Utf8Bytes};
 
 const VERSION: u8 = 1;
 const TEXT: u8 = 1;
@@ -17,22 +17,11 @@ const HEADER: usize = 2 + 16;
 /// A server's id: tells its own messages from the others' when they come back.
 pub(super) type Origin = [u8; 16];
 
-/// A fresh id, random enough that two servers never share one: the standard library's
-/// randomly keyed hasher over the process id, the time and a counter.
+/// A fresh id, random enough that two servers never share one.
 pub(super) fn new_origin() -> Origin {
-    use std::{
-        hash::{BuildHasher, Hash, Hasher},
-        sync::atomic::{AtomicU64, Ordering},
-        time::SystemTime,
-    };
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut id = [0u8; 16];
     for half in id.chunks_mut(8) {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        std::process::id().hash(&mut hasher);
-        SystemTime::now().hash(&mut hasher);
-        COUNTER.fetch_add(1, Ordering::Relaxed).hash(&mut hasher);
-        half.copy_from_slice(&hasher.finish().to_le_bytes());
+        half.copy_from_slice(&random_u64().to_le_bytes());
     }
     id
 }

@@ -10,7 +10,7 @@ use fastwebsockets::OpCode;
 use crate::deflate::Compressor;
 use crate::{
     socket::{data_frame_head, Encoded},
-    Message,
+    Message, Utf8Bytes,
 };
 
 /// A text or binary message encoded once, header and payload in one buffer, to be queued
@@ -28,22 +28,59 @@ pub(crate) struct Broadcast {
     compressed: [OnceLock<Option<Bytes>>; 7],
 }
 
-impl Broadcast {
+/// What can be published: a text or binary message's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Payload {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Payload {
     /// `None` for control messages: only text and binary messages are published.
-    pub(crate) fn new(message: Message) -> Option<Broadcast> {
-        let (opcode, payload) = match message {
-            Message::Text(text) => (OpCode::Text, text.into_bytes()),
-            Message::Binary(data) => (OpCode::Binary, data),
-            _ => return None,
-        };
-        Some(Broadcast {
+    pub(crate) fn new(message: Message) -> Option<Payload> {
+        match message {
+            Message::Text(text) => Some(Payload::Text(text)),
+            Message::Binary(data) => Some(Payload::Binary(data)),
+            _ => None,
+        }
+    }
+
+    /// The payload's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Payload::Text(text) => text.len(),
+            Payload::Binary(data) => data.len(),
+        }
+    }
+
+    fn parts(&self) -> (OpCode, Bytes) {
+        match self {
+            Payload::Text(text) => (OpCode::Text, text.clone().into_bytes()),
+            Payload::Binary(data) => (OpCode::Binary, data.clone()),
+        }
+    }
+}
+
+impl From<Payload> for Message {
+    fn from(payload: Payload) -> Message {
+        match payload {
+            Payload::Text(text) => Message::Text(text),
+            Payload::Binary(data) => Message::Binary(data),
+        }
+    }
+}
+
+impl Broadcast {
+    pub(crate) fn new(payload: &Payload) -> Broadcast {
+        let (opcode, payload) = payload.parts();
+        Broadcast {
             plain: encode(opcode, &payload, false),
             #[cfg(feature = "deflate")]
             opcode,
             payload,
             #[cfg(feature = "deflate")]
             compressed: Default::default(),
-        })
+        }
     }
 
     /// How many times the message was compressed: once for each window size among the

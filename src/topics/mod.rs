@@ -40,27 +40,46 @@
 mod backplane;
 mod broadcast;
 mod config;
+#[cfg(feature = "protocol")]
+mod envelope;
+mod history;
 mod member;
+mod position;
+mod publication;
+mod recovery;
 mod registry;
 mod stats;
+mod streams;
 
 use std::{
     fmt,
     sync::{atomic::Ordering, Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak},
 };
 
+use tokio::time::Instant;
+
 use backplane::Local;
 pub use backplane::{Backplane, BackplaneStats, Inbox};
 use broadcast::Broadcast;
+pub(crate) use broadcast::Payload;
 use config::TopicsConfig;
 pub use config::WhenFull;
+#[cfg(feature = "protocol")]
+pub(crate) use envelope::At;
+pub use history::History;
 pub use member::Member;
-use registry::Registry;
-pub use stats::TopicStats;
+pub use position::Position;
+pub(crate) use publication::Framing;
+use publication::Publication;
+pub use recovery::{Recovery, SubscribeError};
+use registry::{Registry, Topic};
 use stats::{Counters, Tally};
+pub use stats::{HistoryStats, TopicStats};
+use streams::{HistoryRules, Streams};
 
 use crate::{
-    socket::{Group, OfferOutcome},
+    socket::{Group, OfferOutcome, Shared},
+    sync::lock,
     Message,
 };
 
@@ -97,6 +116,8 @@ struct Hub {
     config: TopicsConfig,
     counters: Counters,
     backplane: Option<Arc<dyn Backplane>>,
+    /// The streams of topics that keep history; `None` when none may.
+    streams: Option<Streams>,
 }
 
 impl Topics {
@@ -110,12 +131,17 @@ impl Topics {
         TopicsBuilder::default()
     }
 
-    fn with_config(config: TopicsConfig, backplane: Option<Arc<dyn Backplane>>) -> Self {
+    fn with_config(
+        config: TopicsConfig,
+        backplane: Option<Arc<dyn Backplane>>,
+        history: HistoryRules,
+    ) -> Self {
         let hub = Arc::new(Hub {
             registry: RwLock::default(),
             config,
             counters: Counters::default(),
             backplane,
+            streams: history.any().then(|| Streams::new(history)),
         });
         if let Some(backplane) = &hub.backplane {
             let local: Weak<dyn Local> = Arc::downgrade(&hub) as Weak<dyn Local>;
@@ -127,16 +153,58 @@ impl Topics {
     /// Subscribes `socket` to `topic`. Returns `false` if it already was, or if its session
     /// has ended (a socket can't join anything then).
     pub fn subscribe(&self, socket: &impl Member, topic: &str) -> bool {
-        let shared = socket.socket().0;
-        let mut registry = self.hub.write();
-        // Joined under the registry's lock: the session, if it ends now, leaves after.
-        let group: Weak<dyn Group> = Arc::downgrade(&self.hub) as Weak<dyn Group>;
-        let first = registry.topic(topic).is_none();
-        let subscribed = shared.join(group) && registry.subscribe(shared, topic);
-        if let (true, true, Some(backplane)) = (subscribed, first, &self.hub.backplane) {
-            backplane.subscribe(topic);
-        }
-        subscribed
+        self.join(socket.socket().0, topic, Framing::Raw, None, |_| None)
+            .is_ok()
+    }
+
+    /// Subscribes `socket` to `topic`, first queuing for it what it missed after `since`:
+    /// the position of the last publication its client received before it lost its
+    /// connection (`None` for a client that has received nothing yet).
+    ///
+    /// For a topic with [history](History), the publications kept after `since` are queued
+    /// for the socket, oldest first, and then the live ones follow, with none missed and
+    /// none twice at the seam: publishing to the topic waits while the socket joins.
+    /// [`Recovery::recovered`] says whether that was everything the client missed; when
+    /// it is `false`, the app should load its state afresh. What was replayed counts
+    /// towards the socket's traffic but not towards the hub's queue limit (the history's
+    /// bounds limit it).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_websockets::{
+    ///     topics::{History, Position},
+    ///     Message, Topics, WebSocket,
+    /// };
+    ///
+    /// async fn rejoin(topics: &Topics, socket: &mut WebSocket, since: Option<Position>) {
+    ///     match topics.subscribe_from(socket, "room", since.as_ref()).await {
+    ///         Ok(recovery) if recovery.recovered => {} // every missed message is queued
+    ///         Ok(_) => {
+    ///             let _ = socket.send(Message::text("you missed messages: reload")).await;
+    ///         }
+    ///         Err(_) => {} // subscribed already, or the socket is closing
+    ///     }
+    /// }
+    /// let topics = Topics::builder().history(History::new()).build();
+    /// # let _ = (topics, rejoin);
+    /// ```
+    pub async fn subscribe_from(
+        &self,
+        socket: &impl Member,
+        topic: &str,
+        since: Option<&Position>,
+    ) -> Result<Recovery, SubscribeError> {
+        self.join(socket.socket().0, topic, Framing::Raw, since, |_| None)
+    }
+
+    /// The position of `topic`'s last publication (offset 0 before any), for a topic that
+    /// keeps history; `None` for one that does not. An app that sends its state over
+    /// plain HTTP sends this with it, and the client subscribes from there.
+    pub fn position(&self, topic: &str) -> Option<Position> {
+        let (_, stream) = self.hub.streams.as_ref()?.stream(topic, Instant::now())?;
+        let position = lock(&stream).top().clone();
+        Some(position)
     }
 
     /// Unsubscribes `socket` from `topic`. Returns `false` if it was not subscribed.
@@ -170,19 +238,87 @@ impl Topics {
         if !matches!(message, Message::Text(_) | Message::Binary(_)) {
             return 0;
         }
-        self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
         if let Some(backplane) = &self.hub.backplane {
             backplane.publish(topic, &message);
         }
-        self.hub.publish_local(topic, message, except)
+        let Some(payload) = Payload::new(message) else {
+            return 0;
+        };
+        self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.hub.publish_local(topic, payload, except).0
+    }
+
+    /// Publishes `payload` to every subscriber of `topic`; its position, if the topic
+    /// keeps history.
+    #[cfg(feature = "protocol")]
+    pub(crate) fn publish_payload(&self, topic: &str, payload: Payload) -> Option<Position> {
+        if let Some(backplane) = &self.hub.backplane {
+            backplane.publish(topic, &Message::from(payload.clone()));
+        }
+        self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
+        self.hub.publish_local(topic, payload, None).1
+    }
+
+    /// Subscribes `socket` to `topic`, in `framing`. Under the registry's lock, so that no
+    /// publication passes meanwhile: first the `reply` (made from how the subscription
+    /// began) and whatever the topic's history holds after `since` are queued for the
+    /// socket, then it becomes a member.
+    pub(crate) fn join(
+        &self,
+        socket: &Arc<Shared>,
+        topic: &str,
+        framing: Framing,
+        since: Option<&Position>,
+        reply: impl FnOnce(&Recovery) -> Option<Payload>,
+    ) -> Result<Recovery, SubscribeError> {
+        let hub = &self.hub;
+        let mut registry = hub.write();
+        if registry.topic(topic).is_some_and(|t| t.has(socket.key())) {
+            return Err(SubscribeError::AlreadySubscribed);
+        }
+        // Joined under the registry's lock: the session, if it ends now, leaves after.
+        let group: Weak<dyn Group> = Arc::downgrade(hub) as Weak<dyn Group>;
+        if !socket.join(group) {
+            return Err(SubscribeError::Closed);
+        }
+        let now = Instant::now();
+        let stream = hub
+            .streams
+            .as_ref()
+            .and_then(|streams| streams.stream(topic, now));
+        let mut stream = stream.as_ref().map(|(_, stream)| lock(stream));
+        let (recovered, replay) = match (stream.as_deref_mut(), since) {
+            (Some(stream), Some(since)) => {
+                let replay = stream.since(since, now);
+                (replay.recovered, replay.publications)
+            }
+            _ => (false, Vec::new()),
+        };
+        let recovery = Recovery {
+            position: stream.as_deref().map(|stream| stream.top().clone()),
+            recovered,
+            replayed: replay.len(),
+        };
+        if let Some(reply) = reply(&recovery) {
+            socket.write.offer(&Broadcast::new(&reply), usize::MAX);
+        }
+        for publication in &replay {
+            socket.write.offer(publication.frames(framing), usize::MAX);
+        }
+        let first = registry.topic(topic).is_none();
+        registry.subscribe(socket, topic, framing);
+        if let (true, Some(backplane)) = (first, &hub.backplane) {
+            backplane.subscribe(topic);
+        }
+        if since.is_some() {
+            hub.counters.recovery(recovered);
+        }
+        Ok(recovery)
     }
 
     /// How many sockets are subscribed to `topic`.
     pub fn subscribers(&self, topic: &str) -> usize {
-        self.hub
-            .read()
-            .topic(topic)
-            .map_or(0, |topic| topic.members().len())
+        self.hub.read().topic(topic).map_or(0, Topic::len)
     }
 
     /// The topics `socket` is subscribed to, in the order it subscribed.
@@ -201,7 +337,14 @@ impl Topics {
             .backplane
             .as_ref()
             .map(|backplane| backplane.stats());
-        self.hub.counters.snapshot(topics, subscriptions, backplane)
+        let history = self
+            .hub
+            .streams
+            .as_ref()
+            .map(|streams| streams.held(Instant::now()));
+        self.hub
+            .counters
+            .snapshot(topics, subscriptions, backplane, history)
     }
 }
 
@@ -212,6 +355,7 @@ impl Topics {
 pub struct TopicsBuilder {
     config: TopicsConfig,
     backplane: Option<Arc<dyn Backplane>>,
+    history: HistoryRules,
 }
 
 impl std::fmt::Debug for TopicsBuilder {
@@ -219,6 +363,7 @@ impl std::fmt::Debug for TopicsBuilder {
         f.debug_struct("TopicsBuilder")
             .field("config", &self.config)
             .field("backplane", &self.backplane.is_some())
+            .field("history", &self.history)
             .finish()
     }
 }
@@ -245,30 +390,100 @@ impl TopicsBuilder {
         self
     }
 
+    /// Every topic keeps its recent publications, as `history` bounds them (default: no
+    /// topic keeps any). Then each publication gets a [`Position`] and a client that comes
+    /// back is given what it missed ([`Topics::subscribe_from`]). Topics without history
+    /// cost nothing more for it.
+    pub fn history(mut self, history: History) -> Self {
+        self.history.all = Some(history);
+        self
+    }
+
+    /// Decides topic by topic whether, and how much, it keeps history: `rule` is asked
+    /// with the topic's name when a topic without a stream is published or subscribed to,
+    /// and its answer overrides [`history`](Self::history).
+    ///
+    /// ```
+    /// use tower_websockets::{topics::History, Topics};
+    ///
+    /// // Chat rooms keep their last 500 messages; presence updates keep nothing.
+    /// let topics = Topics::builder()
+    ///     .history_for(|topic| topic.starts_with("room:").then(|| History::new().max_publications(500)))
+    ///     .build();
+    /// # let _ = topics;
+    /// ```
+    pub fn history_for(
+        mut self,
+        rule: impl Fn(&str) -> Option<History> + Send + Sync + 'static,
+    ) -> Self {
+        self.history.by_topic = Some(Arc::new(rule));
+        self
+    }
+
+    /// The most topics that keep history at once (default: 10,000). When one more would,
+    /// the sixteenth of them used longest ago lose theirs; a client that comes back to
+    /// one of those is told it missed messages.
+    pub fn max_histories(mut self, topics: usize) -> Self {
+        self.history.max_streams = Some(topics);
+        self
+    }
+
     /// The hub.
     pub fn build(self) -> Topics {
-        Topics::with_config(self.config, self.backplane)
+        Topics::with_config(self.config, self.backplane, self.history)
     }
 }
 
 impl Hub {
-    /// Queues `message` for this server's subscribers of `topic` (but `except`).
-    fn publish_local(&self, topic: &str, message: Message, except: Option<usize>) -> usize {
-        let Some(broadcast) = Broadcast::new(message) else {
-            return 0;
+    /// Queues `payload` for this server's subscribers of `topic` (but `except`), after
+    /// giving it its place in the topic's stream if the topic keeps history. Returns how
+    /// many it was queued for, and its position.
+    fn publish_local(
+        &self,
+        topic: &str,
+        payload: Payload,
+        except: Option<usize>,
+    ) -> (usize, Option<Position>) {
+        let registry = self.read();
+        if let Some(streams) = &self.streams {
+            let now = Instant::now();
+            if let Some((name, stream)) = streams.stream(topic, now) {
+                // Delivered under the stream's lock: every member gets the topic's
+                // publications in the order of their offsets.
+                let mut stream = lock(&stream);
+                let publication = stream.append(name, payload, now);
+                let delivered = self.deliver(registry.topic(topic), &publication, except);
+                return (delivered, Some(stream.top().clone()));
+            }
+        }
+        let Some((name, members)) = registry.topic_named(topic) else {
+            return (0, None);
         };
+        let publication = Publication::new(name.clone(), None, payload);
+        (self.deliver(Some(members), &publication, except), None)
+    }
+
+    /// Queues `publication` for the members of `topic` (but `except`), each in its
+    /// framing, and counts what happened.
+    fn deliver(
+        &self,
+        topic: Option<&Topic>,
+        publication: &Publication,
+        except: Option<usize>,
+    ) -> usize {
         let config = self.config;
         let mut tally = Tally::default();
-        {
-            let registry = self.read();
-            let members = registry
-                .topic(topic)
-                .map_or(&[][..], |topic| topic.members());
+        for framing in Framing::ALL {
+            let members = topic.map_or(&[][..], |topic| topic.members(framing));
+            if members.is_empty() {
+                continue;
+            }
+            let frames = publication.frames(framing);
             for member in members {
                 if Some(member.key()) == except {
                     continue;
                 }
-                match member.write.offer(&broadcast, config.queue_limit) {
+                match member.write.offer(frames, config.queue_limit) {
                     OfferOutcome::Queued => tally.delivered += 1,
                     OfferOutcome::Closed => {}
                     OfferOutcome::Full => match config.when_full {
@@ -283,7 +498,7 @@ impl Hub {
         }
         #[cfg(feature = "deflate")]
         {
-            tally.compressed = broadcast.compressions();
+            tally.compressed = publication.compressions();
         }
         self.counters.add(&tally);
         tally.delivered as usize
@@ -304,7 +519,10 @@ impl Hub {
 
 impl Local for Hub {
     fn publish_local(&self, topic: &str, message: Message) -> usize {
-        Hub::publish_local(self, topic, message, None)
+        match Payload::new(message) {
+            Some(payload) => Hub::publish_local(self, topic, payload, None).0,
+            None => 0,
+        }
     }
 }
 

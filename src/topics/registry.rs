@@ -5,6 +5,7 @@ use std::{
     sync::Arc,
 };
 
+use super::publication::Framing;
 use crate::socket::Shared;
 
 /// The subscriptions of one hub of topics.
@@ -16,38 +17,66 @@ pub(super) struct Registry {
     subscriptions: usize,
 }
 
-/// One topic's members, kept in a vector so that a publish walks them in one sweep.
+/// One topic's members, kept in vectors (one for each [`Framing`]) so that a publish walks
+/// them in one sweep each.
 #[derive(Default)]
 pub(super) struct Topic {
-    members: Vec<Arc<Shared>>,
-    /// Each member's place in `members`.
-    places: HashMap<usize, usize>,
+    raw: Vec<Arc<Shared>>,
+    #[cfg(feature = "protocol")]
+    enveloped: Vec<Arc<Shared>>,
+    /// Each member's framing and place in its vector.
+    places: HashMap<usize, (Framing, usize)>,
 }
 
 impl Topic {
-    /// The sockets subscribed to this topic.
-    pub(super) fn members(&self) -> &[Arc<Shared>] {
-        &self.members
+    /// The sockets subscribed to this topic that take publications as `framing` says.
+    pub(super) fn members(&self, framing: Framing) -> &[Arc<Shared>] {
+        match framing {
+            Framing::Raw => &self.raw,
+            #[cfg(feature = "protocol")]
+            Framing::Enveloped => &self.enveloped,
+        }
     }
 
-    fn insert(&mut self, socket: &Arc<Shared>) -> bool {
+    fn members_mut(&mut self, framing: Framing) -> &mut Vec<Arc<Shared>> {
+        match framing {
+            Framing::Raw => &mut self.raw,
+            #[cfg(feature = "protocol")]
+            Framing::Enveloped => &mut self.enveloped,
+        }
+    }
+
+    /// How many sockets are subscribed.
+    pub(super) fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    /// Whether the socket with `key` is subscribed.
+    pub(super) fn has(&self, key: usize) -> bool {
+        self.places.contains_key(&key)
+    }
+
+    fn insert(&mut self, socket: &Arc<Shared>, framing: Framing) -> bool {
+        let place = self.members(framing).len();
         match self.places.entry(socket.key()) {
             Entry::Occupied(_) => false,
-            Entry::Vacant(place) => {
-                place.insert(self.members.len());
-                self.members.push(socket.clone());
+            Entry::Vacant(vacant) => {
+                vacant.insert((framing, place));
+                self.members_mut(framing).push(socket.clone());
                 true
             }
         }
     }
 
     fn remove(&mut self, key: usize) -> bool {
-        let Some(place) = self.places.remove(&key) else {
+        let Some((framing, place)) = self.places.remove(&key) else {
             return false;
         };
-        self.members.swap_remove(place);
-        if let Some(moved) = self.members.get(place) {
-            self.places.insert(moved.key(), place);
+        let members = self.members_mut(framing);
+        members.swap_remove(place);
+        if let Some(moved) = members.get(place) {
+            let moved = moved.key();
+            self.places.insert(moved, (framing, place));
         }
         true
     }
@@ -58,14 +87,25 @@ impl Registry {
         self.topics.get(name)
     }
 
-    /// Subscribes `socket` to `name`; `false` if it already was.
-    pub(super) fn subscribe(&mut self, socket: &Arc<Shared>, name: &str) -> bool {
+    /// The topic's shared name with its members.
+    pub(super) fn topic_named(&self, name: &str) -> Option<(&Arc<str>, &Topic)> {
+        self.topics.get_key_value(name)
+    }
+
+    /// Subscribes `socket` to `name`, to take its publications as `framing` says; `false`
+    /// if it already was.
+    pub(super) fn subscribe(&mut self, socket: &Arc<Shared>, name: &str, framing: Framing) -> bool {
         // The topic's own name when it exists: every member's list shares it.
         let name = match self.topics.get_key_value(name) {
             Some((name, _)) => name.clone(),
             None => Arc::from(name),
         };
-        if !self.topics.entry(name.clone()).or_default().insert(socket) {
+        if !self
+            .topics
+            .entry(name.clone())
+            .or_default()
+            .insert(socket, framing)
+        {
             return false;
         }
         self.members.entry(socket.key()).or_default().push(name);
@@ -106,7 +146,7 @@ impl Registry {
             return None;
         }
         self.subscriptions -= 1;
-        let emptied = topic.members.is_empty();
+        let emptied = topic.len() == 0;
         if emptied {
             self.topics.remove(name);
         }

@@ -29,6 +29,28 @@ pub struct TopicStats {
     pub subscriptions: usize,
     /// With a [`Backplane`](crate::topics::Backplane): where it stands.
     pub backplane: Option<BackplaneStats>,
+    /// For a hub whose topics may keep [history](crate::topics::History): what they keep
+    /// and the recoveries served.
+    pub history: Option<HistoryStats>,
+}
+
+/// What a hub's histories keep, and the recoveries they served; in
+/// [`TopicStats::history`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HistoryStats {
+    /// Topics with a stream, now.
+    pub topics: usize,
+    /// Publications kept, now, in every topic together.
+    pub publications: u64,
+    /// Their payloads' bytes.
+    pub bytes: u64,
+    /// Subscriptions that came back with a position (recoveries served).
+    pub recoveries: u64,
+    /// Of those, the ones given everything they missed.
+    pub recovered: u64,
+    /// And the ones told that they missed some.
+    pub not_recovered: u64,
 }
 
 /// What publishing counts: for one publish (a [`Tally`]), or the running totals of all
@@ -53,6 +75,8 @@ pub(super) type Tally = Counts<u64>;
 pub(super) struct Counters {
     pub(super) published: AtomicU64,
     totals: Counts<AtomicU64>,
+    recoveries: AtomicU64,
+    recovered: AtomicU64,
 }
 
 impl Counters {
@@ -71,12 +95,35 @@ impl Counters {
         }
     }
 
+    /// Counts a recovery served, and whether it recovered.
+    pub(super) fn recovery(&self, recovered: bool) {
+        self.recoveries.fetch_add(1, Ordering::Relaxed);
+        if recovered {
+            self.recovered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The stats, given what is there now: topics, subscriptions, the backplane's stats,
+    /// and the histories' streams, publications and bytes.
     pub(super) fn snapshot(
         &self,
         topics: usize,
         subscriptions: usize,
         backplane: Option<BackplaneStats>,
+        history: Option<(usize, u64, u64)>,
     ) -> TopicStats {
+        let history = history.map(|(topics, publications, bytes)| {
+            let recoveries = self.recoveries.load(Ordering::Relaxed);
+            let recovered = self.recovered.load(Ordering::Relaxed);
+            HistoryStats {
+                topics,
+                publications,
+                bytes,
+                recoveries,
+                recovered,
+                not_recovered: recoveries.saturating_sub(recovered),
+            }
+        });
         TopicStats {
             published: self.published.load(Ordering::Relaxed),
             delivered: self.totals.delivered.load(Ordering::Relaxed),
@@ -86,6 +133,7 @@ impl Counters {
             topics,
             subscriptions,
             backplane,
+            history,
         }
     }
 }

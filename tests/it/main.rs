@@ -44,3 +44,6 @@ mod session;
 mod shutdown;
 mod spans;
 mod topics;
+mod topics_history;
+#[cfg(feature = "protocol")]
+mod topics_protocol;

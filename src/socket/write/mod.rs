@@ -182,7 +182,7 @@ impl WriteSide {
     }
 
     /// Waits until the queue has room for a [`Sink`](futures_sink::Sink)'s next message.
-    pub(super) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    pub(crate) fn poll_reserve(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.lock().poll_room(cx, SINK_HIGH_WATER)
     }
 
