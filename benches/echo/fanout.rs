@@ -356,6 +356,7 @@ pub async fn compare(options: &Options) {
             complete(1),
         );
     }
+    with_history(options).await;
     #[cfg(feature = "redis")]
     across_servers(options).await;
     println!(
@@ -368,6 +369,56 @@ pub async fn compare(options: &Options) {
             growth as f64 / 1024.0,
         );
     }
+}
+
+/// (a) with the room keeping history (each publication given a position and kept),
+/// beside the same room without, in alternating rounds: deliveries per second and CPU
+/// per delivery, and their ratios.
+async fn with_history(options: &Options) {
+    const MEMBERS: usize = 1_000;
+    println!(
+        "\nfan-out with history: {MEMBERS} members, the room keeping its last 100 publications (median of {})",
+        options.rounds
+    );
+    println!(
+        "\n| room | deliveries/s | server CPU µs per delivery | every member got every message |"
+    );
+    println!("|---|---|---|---|");
+    let mut runs: [Vec<Run>; 2] = Default::default();
+    for _ in 0..options.rounds {
+        for (k, kind) in ["topics", "topics-history"].iter().enumerate() {
+            runs[k].push(round(kind, MEMBERS, options.window, false).await);
+        }
+    }
+    let rate = |k: usize| {
+        median(
+            &runs[k]
+                .iter()
+                .map(|r| r.deliveries_per_second)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let cost = |k: usize| {
+        median(
+            &runs[k]
+                .iter()
+                .map(|r| r.cpu_per_delivery_us)
+                .collect::<Vec<_>>(),
+        )
+    };
+    for (k, label) in ["without history", "with history"].iter().enumerate() {
+        let complete = if runs[k].iter().all(|r| r.complete) {
+            "yes"
+        } else {
+            "NO"
+        };
+        println!("| {label} | {:.0} | {:.3} | {complete} |", rate(k), cost(k));
+    }
+    println!(
+        "| with / without | {:.2} | {:.2} | |",
+        rate(1) / rate(0),
+        cost(1) / cost(0)
+    );
 }
 
 /// (a) across two servers sharing a room through a `redis-server` this bench starts:

@@ -2,6 +2,8 @@
 //! to every member of the one room, the sender included.
 //!
 //! - `topics`: `WebSocketLayer` with a [`Topics`] hub, as examples/chat.rs does it.
+//! - `topics-history`: the same, the room keeping history (the default bounds: 100
+//!   publications, 256 KiB, two minutes), each publication given its position.
 //! - `broadcast`: axum 0.8 with a `tokio::sync::broadcast` channel per room, written the
 //!   way axum's chat example writes it: the socket split, one task forwarding the channel
 //!   to the socket, one forwarding the socket to the channel, capacity 100.
@@ -21,6 +23,12 @@ const ROOM: &str = "bench";
 /// `WebSocketLayer` and a `Topics` hub.
 pub async fn topics(listener: TcpListener) {
     serve_topics(listener, Topics::new()).await
+}
+
+/// The same, the room keeping history.
+pub async fn topics_history(listener: TcpListener) {
+    let history = tower_websockets::topics::History::new();
+    serve_topics(listener, Topics::builder().history(history).build()).await
 }
 
 /// The same, sharing the room through the Redis at `TW_BENCH_REDIS_URL`.

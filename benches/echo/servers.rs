@@ -48,6 +48,7 @@ pub fn serve(kind: &str) {
                 layer(listener, sockets).await
             }
             "topics" => crate::rooms::topics(listener).await,
+            "topics-history" => crate::rooms::topics_history(listener).await,
             "broadcast" => crate::rooms::broadcast(listener).await,
             #[cfg(feature = "redis")]
             "topics-redis" => crate::rooms::topics_redis(listener).await,
