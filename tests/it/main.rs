@@ -1,7 +1,8 @@
 //! Behaviour over real loopback sockets, one module per capability; one binary links once.
 //!
-//! The `browser*` modules need Debian's `chromium` and `chromium-driver`; their tests are
-//! ignored by a plain `cargo test`: run them with `cargo test --test it -- --ignored`.
+//! The `browser*` modules need Debian's `chromium` and `chromium-driver`, and `client_js`
+//! needs Node.js; their tests are ignored by a plain `cargo test`: run them with
+//! `cargo test --test it -- --ignored`.
 
 mod common;
 
@@ -13,6 +14,8 @@ mod browser;
 mod browser_chat;
 mod browser_dashboard;
 mod browser_tls;
+#[cfg(feature = "protocol")]
+mod client_js;
 mod control;
 #[cfg(feature = "deflate")]
 mod deflate;
@@ -25,6 +28,8 @@ mod example_axum;
 mod example_chat;
 mod example_dashboard;
 mod example_echo;
+#[cfg(feature = "protocol")]
+mod example_topics;
 mod fuzz;
 mod handlers;
 mod handshake;

@@ -23,7 +23,11 @@ pub(crate) struct Peer {
 
 impl Peer {
     pub(crate) async fn connect(server: &Server) -> Peer {
-        let mut request = server.url("/topics").into_client_request().unwrap();
+        Peer::connect_to(&server.url("/topics")).await
+    }
+
+    pub(crate) async fn connect_to(url: &str) -> Peer {
+        let mut request = url.into_client_request().unwrap();
         request
             .headers_mut()
             .insert("sec-websocket-protocol", protocol::NAME.parse().unwrap());

@@ -109,7 +109,7 @@ pub fn start_with(name: &str, env: &[(&str, &str)]) -> (Sample, SocketAddr) {
     let port = line
         .split("://localhost:")
         .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|port| port.parse::<u16>().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
     (sample, SocketAddr::from(([127, 0, 0, 1], port)))

@@ -1,0 +1,465 @@
+// The client of the tower-websockets topics protocol (PROTOCOL.md in the repository):
+// subscribe, publish, reconnect with backoff, and recover what was missed. An ES module
+// without dependencies, for browsers and Node.js (20 with --experimental-websocket, or 22).
+
+/** The subprotocol this client speaks. */
+export const PROTOCOL = "tower-websockets.topics.v1";
+
+const DEFAULTS = Object.freeze({
+  initialDelay: 500,
+  maxDelay: 30_000,
+  factor: 2,
+  jitter: 0.5,
+  stableAfter: 10_000,
+  connectTimeout: 10_000,
+});
+
+const OPEN = 1;
+
+/** A request the server refused, or one that could not be made. */
+export class TopicsError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "TopicsError";
+    this.code = code;
+  }
+}
+
+/** One topic subscribed to: its handler, and the position of the last publication it got. */
+export class Subscription {
+  #client;
+
+  constructor(client, topic, handler, since) {
+    this.#client = client;
+    this.topic = topic;
+    /** `{epoch, offset}` of the last publication received; `null` for a topic without history. */
+    this.position = since ? { epoch: since.epoch, offset: since.offset } : null;
+    this.handler = handler;
+    // "pending": asked, no reply yet; "live"; "resyncing": asked again after a jump;
+    // "closed": unsubscribed.
+    this.status = "pending";
+    this.live = false;
+    // While recovering: how many replayed publications are still to come, of how many.
+    this.replaying = 0;
+    this.replayed = 0;
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // A subscription nobody awaits must not make an unhandled rejection.
+    this.ready.catch(() => {});
+  }
+
+  /** Stops the topic's publications; the client no longer subscribes to it on reconnect. */
+  unsubscribe() {
+    this.#client._unsubscribe(this);
+  }
+}
+
+/**
+ * A connection to one of a list of servers that keeps itself up: it reconnects with
+ * jittered exponential backoff, subscribes again to every topic, and recovers what was
+ * published meanwhile.
+ */
+export class TopicsClient {
+  #urls;
+  #options;
+  #WebSocket;
+  #random;
+  #listeners = new Map();
+  #subscriptions = new Map();
+  #pending = new Map();
+  #nextId = 1;
+  #socket = null;
+  #state = "idle";
+  #url = null;
+  #attempt = 0;
+  #urlIndex = 0;
+  #retryTimer = null;
+  #stableTimer = null;
+  #connectTimer = null;
+
+  constructor(urls, options = {}) {
+    this.#urls = (Array.isArray(urls) ? urls : [urls]).map(String);
+    if (this.#urls.length === 0) {
+      throw new TypeError("TopicsClient needs at least one URL");
+    }
+    this.#options = { ...DEFAULTS, ...options };
+    this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    if (typeof this.#WebSocket !== "function") {
+      throw new TypeError("no WebSocket here: pass options.WebSocket");
+    }
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** "idle", "connecting", "open", "disconnected" (waiting to reconnect) or "closed". */
+  get state() {
+    return this.#state;
+  }
+
+  /** The URL of the current (or last) connection. */
+  get url() {
+    return this.#url;
+  }
+
+  /**
+   * Calls `listener` on each `event`: "connected", "disconnected", "recovered", "gap",
+   * "error" or "closed". Returns a function that stops it.
+   */
+  on(event, listener) {
+    if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
+    this.#listeners.get(event).add(listener);
+    return () => this.#listeners.get(event)?.delete(listener);
+  }
+
+  /** Connects, and keeps connecting until `close()`. */
+  connect() {
+    if (this.#state === "idle") this.#open();
+    return this;
+  }
+
+  /** Closes for good: no reconnection, pending publishes rejected. */
+  close() {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#clearTimers();
+    const socket = this.#socket;
+    this.#socket = null;
+    if (socket) {
+      detach(socket);
+      try {
+        socket.close(1000);
+      } catch {
+        // Closing a socket that never opened may throw in some environments.
+      }
+    }
+    this.#failPending(new TopicsError("closed", "the client was closed"));
+    for (const subscription of this.#subscriptions.values()) {
+      subscription.rejectReady(new TopicsError("closed", "the client was closed"));
+    }
+    this.#emit("closed", {});
+  }
+
+  /**
+   * Subscribes to `topic`: `handler(data, {topic, epoch, offset})` gets each publication,
+   * JSON data as a value and binary data as a Uint8Array. With `since` (a position kept
+   * from an earlier session), what was published after it is recovered first.
+   */
+  subscribe(topic, handler, { since } = {}) {
+    if (typeof handler !== "function") throw new TypeError("subscribe needs a handler");
+    if (this.#subscriptions.has(topic)) {
+      throw new TopicsError("already_subscribed", `already subscribed to ${topic}`);
+    }
+    const subscription = new Subscription(this, topic, handler, since);
+    this.#subscriptions.set(topic, subscription);
+    if (this.#state === "open") this.#askSubscribe(subscription);
+    return subscription;
+  }
+
+  /**
+   * Publishes `data` to `topic`: any JSON value, or bytes (an ArrayBuffer or a typed
+   * array). Resolves with the publication's position (`{}` for a topic without history);
+   * rejects with a TopicsError when the server refuses, or when not connected: nothing
+   * is queued while the connection is down.
+   */
+  publish(topic, data) {
+    if (data === undefined) return Promise.reject(new TypeError("publish needs data"));
+    if (this.#state !== "open") {
+      return Promise.reject(new TopicsError("disconnected", "not connected"));
+    }
+    const id = this.#nextId++;
+    let message;
+    if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
+      const bytes =
+        data instanceof ArrayBuffer
+          ? new Uint8Array(data)
+          : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      const header = new TextEncoder().encode(JSON.stringify({ type: "publish", id, topic }));
+      const frame = new Uint8Array(4 + header.length + bytes.length);
+      new DataView(frame.buffer).setUint32(0, header.length);
+      frame.set(header, 4);
+      frame.set(bytes, 4 + header.length);
+      message = frame;
+    } else {
+      message = JSON.stringify({ type: "publish", id, topic, data });
+    }
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { kind: "publish", resolve, reject });
+      this.#socket.send(message);
+    });
+  }
+
+  // ---- the connection ----
+
+  #open() {
+    const url = this.#urls[this.#urlIndex % this.#urls.length];
+    this.#urlIndex += 1;
+    this.#url = url;
+    this.#state = "connecting";
+    let socket;
+    try {
+      socket = new this.#WebSocket(url, PROTOCOL);
+    } catch (error) {
+      this.#lost(null, 1006, String(error?.message ?? error));
+      return;
+    }
+    socket.binaryType = "arraybuffer";
+    this.#socket = socket;
+    this.#connectTimer = setTimeout(
+      () => this.#abandon(socket, "connect timeout"),
+      this.#options.connectTimeout,
+    );
+    socket.onopen = () => this.#opened(socket);
+    socket.onmessage = (event) => {
+      if (socket === this.#socket) this.#receive(event.data);
+    };
+    socket.onclose = (event) => this.#lost(socket, event.code, event.reason);
+    socket.onerror = () => {
+      // Once open, a close event follows an error. Before, some implementations (Node's
+      // undici, on a refused connection) fire no close: the attempt has failed.
+      if (socket.readyState !== OPEN) this.#abandon(socket, "connection failed");
+    };
+  }
+
+  /** Gives up an attempt that has not opened. */
+  #abandon(socket, reason) {
+    if (socket !== this.#socket || socket.readyState === OPEN) return;
+    detach(socket);
+    try {
+      socket.close();
+    } catch {
+      // Already failing.
+    }
+    this.#lost(socket, 1006, reason);
+  }
+
+  #opened(socket) {
+    if (socket !== this.#socket) return;
+    clearTimeout(this.#connectTimer);
+    this.#state = "open";
+    this.#stableTimer = setTimeout(() => {
+      this.#attempt = 0;
+    }, this.#options.stableAfter);
+    this.#emit("connected", { url: this.#url });
+    for (const subscription of this.#subscriptions.values()) {
+      this.#askSubscribe(subscription);
+    }
+  }
+
+  #lost(socket, code, reason) {
+    if (socket !== this.#socket || this.#state === "closed") return;
+    if (socket) detach(socket);
+    this.#socket = null;
+    this.#clearTimers();
+    const wasOpen = this.#state === "open";
+    this.#failPending(new TopicsError("disconnected", "the connection was lost"));
+    for (const subscription of this.#subscriptions.values()) {
+      subscription.status = "pending";
+    }
+    const delay = this.#delay();
+    this.#attempt += 1;
+    this.#state = "disconnected";
+    this.#emit("disconnected", { url: this.#url, code, reason, wasOpen, delay });
+    if (this.#state !== "disconnected") return; // a listener closed the client
+    this.#retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  /** The wait before the next attempt: exponential in the failed attempts, jittered. */
+  #delay() {
+    const { initialDelay, maxDelay, factor, jitter } = this.#options;
+    const base = Math.min(maxDelay, initialDelay * factor ** this.#attempt);
+    return Math.round(base * (1 - jitter + jitter * this.#random()));
+  }
+
+  #clearTimers() {
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#stableTimer);
+    clearTimeout(this.#connectTimer);
+  }
+
+  #failPending(error) {
+    for (const request of this.#pending.values()) {
+      if (request.kind === "publish") request.reject(error);
+    }
+    this.#pending.clear();
+  }
+
+  #emit(event, detail) {
+    for (const listener of this.#listeners.get(event) ?? []) {
+      try {
+        listener(detail);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  #send(request) {
+    const id = this.#nextId++;
+    this.#socket.send(JSON.stringify({ ...request, id }));
+    return id;
+  }
+
+  // ---- subscriptions ----
+
+  #askSubscribe(subscription) {
+    const request = { type: "subscribe", topic: subscription.topic };
+    if (subscription.position) request.since = subscription.position;
+    subscription.status = "pending";
+    const id = this.#send(request);
+    this.#pending.set(id, {
+      kind: "subscribe",
+      subscription,
+      since: Boolean(request.since),
+      resumed: subscription.live,
+    });
+  }
+
+  _unsubscribe(subscription) {
+    if (this.#subscriptions.get(subscription.topic) !== subscription) return;
+    this.#subscriptions.delete(subscription.topic);
+    subscription.status = "closed";
+    if (this.#state === "open") {
+      const id = this.#send({ type: "unsubscribe", topic: subscription.topic });
+      this.#pending.set(id, { kind: "unsubscribe" });
+    }
+  }
+
+  /** Offsets jumped: publications were skipped for this client. Ask again from its position. */
+  #resync(subscription) {
+    subscription.status = "resyncing";
+    const id = this.#send({ type: "unsubscribe", topic: subscription.topic });
+    this.#pending.set(id, { kind: "unsubscribe" });
+    this.#askSubscribe(subscription);
+    subscription.status = "resyncing";
+  }
+
+  // ---- what the server sends ----
+
+  #receive(raw) {
+    let message;
+    let bytes;
+    try {
+      if (typeof raw === "string") {
+        message = JSON.parse(raw);
+      } else {
+        const view = new DataView(raw);
+        const length = view.getUint32(0);
+        message = JSON.parse(new TextDecoder().decode(new Uint8Array(raw, 4, length)));
+        bytes = new Uint8Array(raw, 4 + length);
+      }
+    } catch {
+      this.#emit("error", {
+        code: "bad_message",
+        message: "the server sent a message this client cannot read",
+      });
+      return;
+    }
+    if (message === null || typeof message !== "object") return;
+    if (message.type === "publication") {
+      this.#publication(message, bytes ?? message.data);
+      return;
+    }
+    if (message.type === "error" && (message.id === null || message.id === undefined)) {
+      this.#emit("error", { code: message.code, message: message.message });
+      return;
+    }
+    const request = this.#pending.get(message.id);
+    if (!request) return;
+    this.#pending.delete(message.id);
+    if (request.kind === "publish") {
+      if (message.type === "published") {
+        request.resolve(
+          message.epoch === undefined ? {} : { epoch: message.epoch, offset: message.offset },
+        );
+      } else {
+        request.reject(new TopicsError(message.code ?? "unknown", message.message ?? "refused"));
+      }
+    } else if (request.kind === "subscribe") {
+      this.#subscribed(request, message);
+    }
+  }
+
+  #subscribed(request, message) {
+    const { subscription } = request;
+    if (this.#subscriptions.get(subscription.topic) !== subscription) return;
+    if (message.type !== "subscribed") {
+      this.#subscriptions.delete(subscription.topic);
+      subscription.status = "closed";
+      const error = new TopicsError(message.code ?? "unknown", message.message ?? "refused");
+      subscription.rejectReady(error);
+      this.#emit("error", { topic: subscription.topic, code: error.code, message: error.message });
+      return;
+    }
+    const replayed = message.replayed ?? 0;
+    subscription.position =
+      message.epoch === undefined
+        ? null
+        : { epoch: message.epoch, offset: message.offset - replayed };
+    subscription.status = "live";
+    const resumed = request.resumed;
+    subscription.live = true;
+    subscription.resolveReady({
+      epoch: message.epoch,
+      offset: message.offset,
+      recovered: message.recovered,
+      replayed,
+    });
+    const topic = subscription.topic;
+    if (request.since && message.recovered) {
+      subscription.replaying = replayed;
+      subscription.replayed = replayed;
+      if (replayed === 0) this.#emit("recovered", { topic, replayed: 0 });
+    } else if (request.since) {
+      this.#emit("gap", { topic, reason: "not_recovered", replayed });
+    } else if (resumed) {
+      // A topic without history: whatever was published while away is gone.
+      this.#emit("gap", { topic, reason: "no_history", replayed: 0 });
+    }
+  }
+
+  #publication(message, data) {
+    const subscription = this.#subscriptions.get(message.topic);
+    if (!subscription || subscription.status !== "live") return;
+    const position = subscription.position;
+    if (message.epoch !== undefined && position) {
+      if (message.epoch !== position.epoch) {
+        this.#emit("gap", { topic: message.topic, reason: "epoch_changed", replayed: 0 });
+      } else if (message.offset <= position.offset) {
+        return; // already received
+      } else if (message.offset > position.offset + 1) {
+        this.#resync(subscription);
+        return;
+      }
+      subscription.position = { epoch: message.epoch, offset: message.offset };
+    } else if (message.epoch !== undefined) {
+      subscription.position = { epoch: message.epoch, offset: message.offset };
+    }
+    try {
+      subscription.handler(data, {
+        topic: message.topic,
+        epoch: message.epoch,
+        offset: message.offset,
+      });
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+    if (subscription.replaying > 0) {
+      subscription.replaying -= 1;
+      if (subscription.replaying === 0) {
+        this.#emit("recovered", { topic: message.topic, replayed: subscription.replayed });
+      }
+    }
+  }
+}
+
+function detach(socket) {
+  socket.onopen = null;
+  socket.onmessage = null;
+  socket.onclose = null;
+  socket.onerror = null;
+}

@@ -1,0 +1,169 @@
+// The client against the real Rust server (examples/topics.rs, started by the tests):
+// publishing and receiving JSON and bytes, recovery after the network drops, a gap larger
+// than the history, and moving to another server when one dies.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+
+import { TopicsClient } from "../src/index.js";
+import { next, startProxy, startServer, within } from "./support.js";
+
+/** Quick to reconnect, so that the tests do not wait on the backoff. */
+const QUICK = { initialDelay: 20, maxDelay: 200, stableAfter: 60_000 };
+
+function connected(client) {
+  client.connect();
+  return client.state === "open" ? Promise.resolve() : next(client, "connected");
+}
+
+/** Every publication of `topic` that `client` gets, in order, as [offset, data]. */
+function collect(client, topic, log = []) {
+  const subscription = client.subscribe(topic, (data, info) => log.push([info.offset, data]));
+  return { log, subscription };
+}
+
+/** Resolves once `condition()` holds, checking after each event loop turn. */
+function until(condition, what) {
+  return within(
+    new Promise((resolve) => {
+      const check = () => (condition() ? resolve() : setImmediate(check));
+      check();
+    }),
+    what,
+  );
+}
+
+const numbers = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+test("JSON and bytes go through, each publication with its position", async () => {
+  const server = await startServer();
+  const reader = new TopicsClient(server.url, QUICK);
+  const writer = new TopicsClient(server.url, QUICK);
+  try {
+    const { log, subscription } = collect(reader, "room");
+    await connected(reader);
+    const ready = await within(subscription.ready, "subscribed");
+    assert.equal(ready.offset, 0);
+    await connected(writer);
+    const first = await writer.publish("room", { text: "héllo", n: [1, 2.5, null] });
+    assert.deepEqual(first, { epoch: ready.epoch, offset: 1 });
+    const second = await writer.publish("room", new Uint8Array([0, 255, 7]));
+    assert.equal(second.offset, 2);
+    await until(() => log.length === 2, "two publications");
+    assert.deepEqual(log[0], [1, { text: "héllo", n: [1, 2.5, null] }]);
+    assert.deepEqual(log[1], [2, new Uint8Array([0, 255, 7])]);
+    await assert.rejects(writer.publish("", 1), { code: "invalid_topic" });
+  } finally {
+    reader.close();
+    writer.close();
+    await server.stop();
+  }
+});
+
+/** A reader behind a proxy, subscribed to "room", that has received 1 to 5. */
+async function readerThatHasFive(server) {
+  const proxy = await startProxy(server.port);
+  const reader = new TopicsClient(proxy.url, QUICK);
+  const writer = new TopicsClient(server.url, QUICK);
+  const log = [];
+  const events = [];
+  reader.on("gap", (gap) => log.push(["gap", gap.reason, gap.replayed]));
+  reader.on("recovered", (r) => events.push(r));
+  const { subscription } = collect(reader, "room", log);
+  await connected(reader);
+  await within(subscription.ready, "subscribed");
+  await connected(writer);
+  for (const i of numbers(1, 5)) await writer.publish("room", i);
+  await until(() => log.length === 5, "the first five");
+  // The network goes down, and stays down while the writer goes on.
+  proxy.refuse(true);
+  const dropped = next(reader, "disconnected");
+  proxy.cut();
+  await dropped;
+  return { proxy, reader, writer, log, events };
+}
+
+test("after the network drops, every missed publication arrives once and in order", async () => {
+  const server = await startServer();
+  const { proxy, reader, writer, log, events } = await readerThatHasFive(server);
+  try {
+    for (const i of numbers(6, 55)) await writer.publish("room", i);
+    const recovered = next(reader, "recovered");
+    proxy.refuse(false);
+    assert.deepEqual(await recovered, { topic: "room", replayed: 50 });
+    await writer.publish("room", 56);
+    await until(() => log.length === 56, "all 56");
+    assert.deepEqual(
+      log,
+      numbers(1, 56).map((i) => [i, i]),
+    );
+    assert.equal(events.length, 1);
+    const stats = await server.stats();
+    assert.equal(stats.recovered, 1);
+    assert.equal(stats.not_recovered, 0);
+  } finally {
+    reader.close();
+    writer.close();
+    await proxy.close();
+    await server.stop();
+  }
+});
+
+test("a gap larger than the history is reported before the publications still kept", async () => {
+  const server = await startServer({ HISTORY: "10" });
+  const { proxy, reader, writer, log } = await readerThatHasFive(server);
+  try {
+    for (const i of numbers(6, 35)) await writer.publish("room", i);
+    proxy.refuse(false);
+    await until(() => log.length === 5 + 1 + 10, "the gap and the ten kept");
+    assert.deepEqual(log, [
+      ...numbers(1, 5).map((i) => [i, i]),
+      ["gap", "not_recovered", 10],
+      ...numbers(26, 35).map((i) => [i, i]),
+    ]);
+  } finally {
+    reader.close();
+    writer.close();
+    await proxy.close();
+    await server.stop();
+  }
+});
+
+test("given several URLs, it passes a dead one and moves on when its server dies", async () => {
+  // A port nobody listens on.
+  const dead = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(`ws://127.0.0.1:${port}/topics`));
+    });
+  });
+  const one = await startServer();
+  const two = await startServer();
+  const client = new TopicsClient([dead, one.url, two.url], QUICK);
+  const writer = new TopicsClient(two.url, QUICK);
+  try {
+    const gaps = [];
+    client.on("gap", (gap) => gaps.push(gap));
+    const { log, subscription } = collect(client, "room");
+    client.connect();
+    assert.deepEqual(await next(client, "connected"), { url: one.url });
+    await within(subscription.ready, "subscribed on the first server");
+    // The first server dies: the client goes to the second, whose stream of "room" is
+    // another one, and says that it could not recover.
+    const moved = next(client, "connected");
+    await one.stop();
+    assert.deepEqual(await moved, { url: two.url });
+    await until(() => gaps.length === 1, "the gap");
+    assert.equal(gaps[0].reason, "not_recovered");
+    await connected(writer);
+    await writer.publish("room", "on two");
+    await until(() => log.length === 1, "a publication on the second server");
+    assert.equal(log[0][1], "on two");
+  } finally {
+    client.close();
+    writer.close();
+    await one.stop();
+    await two.stop();
+  }
+});

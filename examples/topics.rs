@@ -1,0 +1,81 @@
+//! A server of the topics protocol (PROTOCOL.md) for clients in any language: sockets at
+//! `ws://localhost:5006/topics` (subprotocol `tower-websockets.topics.v1`), where clients
+//! subscribe, publish and, after a reconnect, recover what they missed.
+//!
+//! ```text
+//! cargo run --example topics          # PORT=0 for any free port
+//! HISTORY=10 cargo run --example topics   # keep 10 publications per topic, not 100
+//! ```
+//!
+//! Every topic keeps its last `HISTORY` publications (default 100) for two minutes.
+//! `GET /stats` answers what the hub has done, as JSON. With the browser and Node.js
+//! client in `client/`:
+//!
+//! ```js
+//! import { TopicsClient } from "tower-websockets-client";
+//! const client = new TopicsClient("ws://localhost:5006/topics");
+//! client.subscribe("news", (data) => console.log(data));
+//! client.connect();
+//! await client.publish("news", { text: "hello" });
+//! ```
+
+mod support;
+
+use axum::{extract::State, routing::get, Json, Router};
+use serde::Serialize;
+use tower_websockets::{protocol::TopicsProtocol, topics::History, Topics};
+
+/// What `GET /stats` answers.
+#[derive(Serialize)]
+struct Stats {
+    published: u64,
+    delivered: u64,
+    dropped: u64,
+    subscriptions: usize,
+    publications_kept: u64,
+    recoveries: u64,
+    recovered: u64,
+    not_recovered: u64,
+}
+
+async fn stats(State(topics): State<Topics>) -> Json<Stats> {
+    let stats = topics.stats();
+    let history = stats.history.unwrap_or_default();
+    Json(Stats {
+        published: stats.published,
+        delivered: stats.delivered,
+        dropped: stats.dropped,
+        subscriptions: stats.subscriptions,
+        publications_kept: history.publications,
+        recoveries: history.recoveries,
+        recovered: history.recovered,
+        not_recovered: history.not_recovered,
+    })
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let kept = match std::env::var("HISTORY") {
+        Ok(n) => n.parse().map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "HISTORY must be a number")
+        })?,
+        Err(_) => 100,
+    };
+    let topics = Topics::builder()
+        .history(History::new().max_publications(kept))
+        .build();
+    let (listener, port) = support::axum_listener(5006).await?;
+    let sockets = TopicsProtocol::new(topics.clone()).layer().path("/topics");
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { "the topics protocol: ws://HOST/topics, see PROTOCOL.md\n" }),
+        )
+        .route("/stats", get(stats))
+        .with_state(topics)
+        .layer(sockets);
+    support::say(&format!(
+        "topics protocol on ws://localhost:{port}/topics (keeping {kept} publications per topic)"
+    ));
+    axum::serve(listener, app).await
+}
