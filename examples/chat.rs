@@ -1,15 +1,19 @@
-//! The chat sample: a page at <http://localhost:5001> where you pick a room and a name, and
-//! a socket at `/chat?room=NAME` that relays every text message a member sends to every
-//! member of that room, the sender included, through a [`Topics`] hub.
+//! The chat sample: a page at <http://localhost:5001> where you pick a room and a name.
+//! The page talks the topics protocol (PROTOCOL.md) to `/chat` through the JavaScript
+//! client in `client/` (served at `/client.js`): each room is a topic, every message goes
+//! to the whole room, and a page whose connection drops reconnects by itself and shows
+//! the messages it missed, or says plainly that it could not get them all.
 //!
 //! ```text
 //! cargo run --example chat            # PORT=8080 for another port, PORT=0 for any free one
 //! ```
 //!
-//! The page puts the name into each message's text; the server relays text as it is.
-//! `GET /members?room=NAME` answers `{"room":"NAME","members":N}`, which the page shows.
-//! A member that stops reading misses messages once 1 MiB is queued for it, instead of
-//! growing the server. Ctrl-C closes every socket with 1001 (Going Away).
+//! Each room keeps its last 100 messages for two minutes: a page away for longer, or that
+//! missed more, is told so. `GET /members?room=NAME` answers `{"room":"NAME","members":N}`,
+//! which the page shows. `/?servers=ws://a/chat,ws://b/chat` gives the page several servers
+//! to try in turn. A member that stops reading misses messages once 1 MiB is queued for it
+//! (its page sees the jump and asks again), instead of growing the server. Ctrl-C closes
+//! every socket with 1001 (Going Away).
 //!
 //! With `REDIS_URL` set (and the `redis` feature), the rooms are shared with every chat
 //! process on that Redis:
@@ -30,31 +34,23 @@ use hyper_util::{rt::TokioIo, service::TowerToHyperService};
 use tokio::net::TcpListener;
 use tower::{service_fn, ServiceBuilder};
 use tower_websockets::{
-    deflate::DeflateConfig, Decision, Handshake, Message, Topics, WebSocket, WebSocketLayer,
+    deflate::DeflateConfig,
+    protocol::{Access, TopicsProtocol},
+    topics::{History, TopicsBuilder},
+    Topics,
 };
 
 const PAGE: &str = include_str!("chat.html");
 
+/// The client of the topics protocol, as the page imports it.
+const CLIENT: &str = include_str!("../client/src/index.js");
+
 /// The longest room name, in bytes.
 const MAX_ROOM: usize = 64;
 
-/// The room a socket joined, found by the accept hook and handed to the handler.
-#[derive(Clone)]
-struct Room(String);
-
-/// A member of a room: every text message it sends goes to the whole room.
-async fn member(topics: Topics, mut socket: WebSocket, handshake: Handshake) {
-    let Some(Room(room)) = handshake.extensions().get::<Room>().cloned() else {
-        return;
-    };
-    topics.subscribe(&socket, &room);
-    while let Some(Ok(message)) = socket.recv().await {
-        // Text is relayed unchanged; binary messages are not part of this chat.
-        if let Message::Text(_) = message {
-            topics.publish(&room, message);
-        }
-    }
-    // The socket leaves the room by itself when its session ends.
+/// Whether `room` names a room: 1 to 64 bytes.
+fn is_room(room: &str) -> bool {
+    !room.is_empty() && room.len() <= MAX_ROOM
 }
 
 /// What a request without a good room is told.
@@ -68,7 +64,7 @@ fn room_of(uri: &Uri) -> Option<String> {
         .split('&')
         .find_map(|pair| pair.strip_prefix("room="))?;
     let room = percent_decode(value)?;
-    (!room.is_empty() && room.len() <= MAX_ROOM).then_some(room)
+    is_room(&room).then_some(room)
 }
 
 /// Decodes `%XX` escapes and `+` (a space, in a query).
@@ -101,6 +97,7 @@ async fn pages<B>(topics: Topics, req: Request<B>) -> Result<Response<Full<Bytes
     let text = "text/plain; charset=utf-8";
     Ok(match req.uri().path() {
         "/" | "/index.html" => respond(StatusCode::OK, "text/html; charset=utf-8", PAGE),
+        "/client.js" => respond(StatusCode::OK, "text/javascript; charset=utf-8", CLIENT),
         "/members" => match room_of(req.uri()) {
             Some(room) => {
                 let members = topics.subscribers(&room);
@@ -115,6 +112,11 @@ async fn pages<B>(topics: Topics, req: Request<B>) -> Result<Response<Full<Bytes
 }
 
 /// With `REDIS_URL` set: rooms shared with every chat process on that Redis.
+/// The rooms' hub: each room keeps its last 100 messages for two minutes.
+fn rooms() -> TopicsBuilder {
+    Topics::builder().history(History::new().max_publications(100))
+}
+
 #[cfg(feature = "redis")]
 async fn shared_topics(url: &str) -> std::io::Result<Topics> {
     let backplane = tower_websockets::redis::RedisBackplane::builder(url)
@@ -123,7 +125,7 @@ async fn shared_topics(url: &str) -> std::io::Result<Topics> {
         .await
         .map_err(|e| std::io::Error::other(format!("REDIS_URL {url}: {e}")))?;
     support::say(&format!("rooms shared through Redis at {url}"));
-    Ok(Topics::builder().backplane(backplane).build())
+    Ok(rooms().backplane(backplane).build())
 }
 
 #[cfg(not(feature = "redis"))]
@@ -140,7 +142,7 @@ async fn main() -> std::io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let port = listener.local_addr()?.port();
     support::say(&format!(
-        "chat sample on http://localhost:{port} (sockets at ws://localhost:{port}/chat?room=NAME)"
+        "chat sample on http://localhost:{port} (the topics protocol at ws://localhost:{port}/chat)"
     ));
 
     let topics = match std::env::var("REDIS_URL") {
@@ -152,30 +154,16 @@ async fn main() -> std::io::Result<()> {
                 std::process::exit(2);
             }
         },
-        Err(_) => Topics::new(),
+        Err(_) => rooms().build(),
     };
-    let handler = {
-        let topics = topics.clone();
-        move |socket: WebSocket, handshake: Handshake| member(topics.clone(), socket, handshake)
-    };
-    let sockets = WebSocketLayer::new(handler)
-        .path("/chat")
-        // The room is checked before the 101: a bad one gets a 400 that says why.
-        .on_accept(|mut handshake: Handshake| async move {
-            match room_of(handshake.uri()) {
-                Some(room) => {
-                    handshake.extensions_mut().insert(Room(room));
-                    Decision::accept(handshake)
-                }
-                None => Decision::refuse(
-                    Response::builder()
-                        .status(StatusCode::BAD_REQUEST)
-                        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-                        .body(BAD_ROOM)
-                        .expect("static response parts are valid"),
-                ),
-            }
+    // Any room a client names, as long as it is a room name.
+    let sockets = TopicsProtocol::new(topics.clone())
+        .authorize(|_, access| match access {
+            Access::Subscribe(room) | Access::Publish(room) => is_room(room),
+            _ => false,
         })
+        .layer()
+        .path("/chat")
         .max_message_size(64 * 1024)
         .deflate(DeflateConfig::new());
     let shutdown = sockets.shutdown_handle();

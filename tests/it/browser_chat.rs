@@ -1,12 +1,14 @@
-//! The chat page in two headless Chromium browsers: what one member sends, both see.
-//! Ignored by a plain `cargo test`, as `browser` is (see there).
+//! The chat page in headless Chromium: what one member sends, both see; a page whose
+//! connection drops shows what it missed once each and in order, or says that it missed
+//! some. Ignored by a plain `cargo test`, as `browser` is (see there).
 
 use fantoccini::Client;
 use serde_json::json;
 
 use crate::{
     browser::{click, open_browsers, save_screenshot, type_into, wait_until, Step},
-    common::sample,
+    common::{proxy::Proxy, sample},
+    topics_protocol::Peer,
 };
 
 fn shows(text: &str) -> String {
@@ -21,10 +23,11 @@ fn members_are(n: usize) -> String {
 }
 
 async fn join(browser: &Client, addr: std::net::SocketAddr, room: &str, name: &str) -> Step {
-    browser
-        .goto(&format!("http://{addr}/"))
-        .await
-        .map_err(|e| e.to_string())?;
+    join_at(browser, &format!("http://{addr}/"), room, name).await
+}
+
+async fn join_at(browser: &Client, page: &str, room: &str, name: &str) -> Step {
+    browser.goto(page).await.map_err(|e| e.to_string())?;
     type_into(browser, "room", room).await?;
     type_into(browser, "name", name).await?;
     click(browser, "join").await?;
@@ -73,5 +76,108 @@ async fn two_chat_pages_in_one_room_see_each_others_messages() {
     let (_sample, addr) = sample::start("chat");
     let browsers = open_browsers("chat", 2).await;
     let outcome = chat(&browsers.pages[0], &browsers.pages[1], addr).await;
+    browsers.finish(outcome).await;
+}
+
+/// The texts of the page's messages and notices, in order.
+const SHOWN: &str = "[...document.querySelectorAll('#messages li')].map(li => li.textContent)";
+
+async fn shown(browser: &Client) -> Result<Vec<String>, String> {
+    let value = browser
+        .execute(&format!("return {SHOWN};"), vec![])
+        .await
+        .map_err(|e| e.to_string())?;
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+/// The network between the page and the server goes down; `bob` says `count` things
+/// (`{prefix} 1`, ...) meanwhile; the network comes back.
+async fn away_while(
+    page: &Client,
+    proxy: &Proxy,
+    bob: &mut Peer,
+    prefix: &str,
+    count: u64,
+) -> Step {
+    proxy.refuse(true);
+    proxy.cut();
+    wait_until(
+        page,
+        "the page sees its connection go",
+        "document.getElementById('status').textContent === 'Reconnecting'",
+    )
+    .await?;
+    for i in 1..=count {
+        let text = format!("{prefix} {i}");
+        bob.ask(
+            "publish",
+            json!({"topic": "tea room", "data": {"name": "bob", "text": text}}),
+        )
+        .await;
+        let reply = bob.next().await;
+        if reply["type"] != "published" {
+            return Err(format!("bob's publish: {reply}"));
+        }
+    }
+    proxy.refuse(false);
+    Ok(())
+}
+
+async fn drop_and_recover(page: &Client, addr: std::net::SocketAddr) -> Step {
+    let proxy = Proxy::start(addr).await;
+    let servers = format!("ws://{}/chat", proxy.addr);
+    join_at(
+        page,
+        &format!("http://{addr}/?servers={servers}"),
+        "tea room",
+        "ada",
+    )
+    .await?;
+    let mut bob = Peer::connect_to(&format!("ws://{addr}/chat")).await;
+
+    // Fifty missed, all kept: each shown once, in order, and then the notice.
+    away_while(page, &proxy, &mut bob, "missed", 50).await?;
+    let notice = "Reconnected: 50 missed messages recovered.";
+    wait_until(page, "the page says it recovered", &shows(notice)).await?;
+    wait_until(page, "the last one shows", &shows("bob: missed 50")).await?;
+    let texts = shown(page).await?;
+    let at = texts.iter().position(|t| t == notice).unwrap();
+    let missed: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.starts_with("bob: missed "))
+        .collect();
+    let expected: Vec<String> = (1..=50).map(|i| format!("bob: missed {i}")).collect();
+    if missed != expected.iter().collect::<Vec<_>>() {
+        return Err(format!("not each once in order: {missed:?}"));
+    }
+    if at == 0 || texts[at - 1] != expected[49] {
+        return Err(format!("the notice is not right after them: {texts:?}"));
+    }
+
+    // A hundred and fifty missed, a hundred kept: the page says it missed some, then
+    // shows the hundred.
+    away_while(page, &proxy, &mut bob, "later", 150).await?;
+    let gap = "Reconnected, but some messages were missed and could not be recovered: reload to see them all.";
+    wait_until(page, "the page says it missed messages", &shows(gap)).await?;
+    wait_until(page, "the last one shows", &shows("bob: later 150")).await?;
+    let texts = shown(page).await?;
+    let at = texts.iter().position(|t| t == gap).unwrap();
+    let expected: Vec<String> = (51..=150).map(|i| format!("bob: later {i}")).collect();
+    if texts[at + 1..] != expected[..] {
+        return Err(format!(
+            "not the hundred kept after the notice: {:?}",
+            &texts[at..]
+        ));
+    }
+    save_screenshot(page, "chat-recovered.png").await;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver (Debian: chromium, chromium-driver); .ci/run installs them and runs it"]
+async fn a_page_that_lost_its_connection_shows_what_it_missed_or_says_it_cannot() {
+    let (_sample, addr) = sample::start("chat");
+    let browsers = open_browsers("chat-recovery", 1).await;
+    let outcome = drop_and_recover(&browsers.pages[0], addr).await;
     browsers.finish(outcome).await;
 }

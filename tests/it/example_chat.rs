@@ -1,15 +1,38 @@
-//! `cargo run --example chat`: rooms over real sockets, with the real binary.
+//! `cargo run --example chat`: rooms as topics of the topics protocol, over real sockets,
+//! with the real binary; the page and the client it imports.
 
-use futures_util::SinkExt;
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
 
-use crate::common::{next_data, raw_http, sample, within, Client};
+use crate::{
+    common::{raw_http, sample},
+    topics_protocol::Peer,
+};
 
-async fn join(addr: std::net::SocketAddr, room: &str) -> Client {
-    let url = format!("ws://{addr}/chat?room={room}");
-    let (client, response) = within(tokio_tungstenite::connect_async(url)).await.unwrap();
-    assert_eq!(response.status(), 101);
-    client
+/// A member of `room`, on the chat at `addr`.
+async fn join(addr: std::net::SocketAddr, room: &str) -> Peer {
+    let mut peer = Peer::connect_to(&format!("ws://{addr}/chat")).await;
+    peer.subscribe(room, None).await;
+    peer
+}
+
+/// Says `text` in `room` as `name`.
+async fn say(peer: &mut Peer, room: &str, name: &str, text: &str) {
+    peer.ask(
+        "publish",
+        json!({"topic": room, "data": {"name": name, "text": text}}),
+    )
+    .await;
+}
+
+/// The next chat message `peer` receives, skipping the replies to its own requests.
+async fn heard(peer: &mut Peer) -> serde_json::Value {
+    loop {
+        let message = peer.next().await;
+        if message["type"] == "publication" {
+            return message["data"].clone();
+        }
+        assert_eq!(message["type"], "published", "{message}");
+    }
 }
 
 /// The member count the page shows.
@@ -31,52 +54,74 @@ async fn members_of_a_room_get_every_message_and_other_rooms_none() {
         ">Join<",
         "id=\"members\"",
         ">Send<",
+        "import { TopicsClient } from \"/client.js\"",
     ] {
         assert!(page.contains(needle), "the page lacks {needle}");
     }
+    let (status, head, client) =
+        raw_http(addr, "GET /client.js HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/javascript"),
+        "{head}"
+    );
+    assert!(client.contains("export class TopicsClient"));
 
-    let mut ada = join(addr, "tea%20room").await;
-    let mut bob = join(addr, "tea+room").await;
+    let mut ada = join(addr, "tea room").await;
+    let mut bob = join(addr, "tea room").await;
     let mut eve = join(addr, "lobby").await;
-    // Each member is subscribed by the time its handler reads: wait until both count.
-    within(async {
-        while members(addr, "tea%20room").await != "{\"room\":\"tea room\",\"members\":2}" {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    assert_eq!(
+        members(addr, "tea%20room").await,
+        "{\"room\":\"tea room\",\"members\":2}"
+    );
 
-    ada.send(Message::text("ada: hello ✓")).await.unwrap();
+    say(&mut ada, "tea room", "ada", "hello ✓").await;
     for member in [&mut ada, &mut bob] {
-        assert_eq!(next_data(member).await, Message::text("ada: hello ✓"));
+        assert_eq!(
+            heard(member).await,
+            json!({"name": "ada", "text": "hello ✓"})
+        );
     }
-    bob.send(Message::text("bob: hi")).await.unwrap();
+    say(&mut bob, "tea room", "bob", "hi").await;
     for member in [&mut ada, &mut bob] {
-        assert_eq!(next_data(member).await, Message::text("bob: hi"));
+        assert_eq!(heard(member).await, json!({"name": "bob", "text": "hi"}));
     }
     // The lobby heard nothing: its next message is its own.
-    eve.send(Message::text("eve: anyone?")).await.unwrap();
-    assert_eq!(next_data(&mut eve).await, Message::text("eve: anyone?"));
+    say(&mut eve, "lobby", "eve", "anyone?").await;
+    assert_eq!(
+        heard(&mut eve).await,
+        json!({"name": "eve", "text": "anyone?"})
+    );
 
-    // A missing or overlong room is refused before the upgrade, with a reason.
+    // A room name that is not one is refused.
     let long = "x".repeat(65);
-    for query in ["", "?room=", &format!("?room={long}"), "?room=%FF"] {
-        let request = format!(
-            "GET /chat{query} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
-             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    for action in ["subscribe", "publish"] {
+        let id = eve.ask(action, json!({"topic": long, "data": 1})).await;
+        let mut error = eve.next().await;
+        while error["type"] == "published" {
+            error = eve.next().await;
+        }
+        assert_eq!(
+            (error["id"].clone(), error["code"].clone()),
+            (json!(id), json!("forbidden"))
         );
-        let (status, _, body) = raw_http(addr, &request).await;
-        assert_eq!(status, 400, "{query}");
-        assert!(body.contains("?room=NAME"), "{body}");
     }
+    // Without the subprotocol, no socket.
+    let request = "GET /chat HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+                   Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    assert_eq!(raw_http(addr, request).await.0, 400);
     drop(sample);
 }
 
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn two_chat_processes_on_one_redis_share_their_rooms() {
-    use crate::common::redis_server::{subscribers, RedisServer};
+    use crate::common::{
+        redis_server::{subscribers, RedisServer},
+        within,
+    };
     let redis = RedisServer::start().await;
     let url = redis.url();
     let (first, first_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
@@ -93,13 +138,16 @@ async fn two_chat_processes_on_one_redis_share_their_rooms() {
         }
     })
     .await;
-    ada.send(Message::text("ada: over there?")).await.unwrap();
+    say(&mut ada, "shared", "ada", "over there?").await;
     for member in [&mut ada, &mut bob] {
-        assert_eq!(next_data(member).await, Message::text("ada: over there?"));
+        assert_eq!(
+            heard(member).await,
+            json!({"name": "ada", "text": "over there?"})
+        );
     }
-    bob.send(Message::text("bob: yes")).await.unwrap();
+    say(&mut bob, "shared", "bob", "yes").await;
     for member in [&mut ada, &mut bob] {
-        assert_eq!(next_data(member).await, Message::text("bob: yes"));
+        assert_eq!(heard(member).await, json!({"name": "bob", "text": "yes"}));
     }
 }
 

@@ -11,6 +11,7 @@ mod app_state;
 mod axum_router;
 mod backpressure;
 mod browser;
+#[cfg(feature = "protocol")]
 mod browser_chat;
 mod browser_dashboard;
 mod browser_tls;
@@ -25,6 +26,7 @@ mod docs;
 mod echo;
 mod example_auth;
 mod example_axum;
+#[cfg(feature = "protocol")]
 mod example_chat;
 mod example_dashboard;
 mod example_echo;

@@ -1,5 +1,7 @@
 //! A real server on a loopback port, the way users serve the layer, with probes for tests.
 
+#[cfg(feature = "protocol")]
+pub mod proxy;
 #[cfg(feature = "redis")]
 pub mod redis_server;
 pub mod sample;
