@@ -44,6 +44,7 @@ pub(super) enum Code {
     AlreadySubscribed,
     NotSubscribed,
     TooManySubscriptions,
+    Unavailable,
 }
 
 impl Code {
@@ -56,6 +57,7 @@ impl Code {
             Code::AlreadySubscribed => "already_subscribed",
             Code::NotSubscribed => "not_subscribed",
             Code::TooManySubscriptions => "too_many_subscriptions",
+            Code::Unavailable => "unavailable",
         }
     }
 }

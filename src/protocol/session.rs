@@ -89,13 +89,19 @@ impl<'a> Client<'a> {
                 let write = &self.socket.shared().write;
                 poll_fn(|cx| write.poll_reserve(cx)).await?;
                 let came_back = since.is_some();
-                let joined = self.settings.topics.join(
-                    self.socket.shared(),
-                    &topic,
-                    Framing::Enveloped,
-                    since.as_ref(),
-                    |recovery| Some(Reply::subscribed(id, &topic, recovery, came_back).payload()),
-                );
+                let joined = self
+                    .settings
+                    .topics
+                    .recover(
+                        self.socket.shared(),
+                        &topic,
+                        Framing::Enveloped,
+                        since.as_ref(),
+                        |recovery| {
+                            Some(Reply::subscribed(id, &topic, recovery, came_back).payload())
+                        },
+                    )
+                    .await;
                 match joined {
                     Ok(_) => {
                         self.subscriptions += 1;
@@ -129,9 +135,20 @@ impl<'a> Client<'a> {
                 if !self.allowed(Access::Publish(&topic)) {
                     return self.forbid(id).await;
                 }
-                let position = self.settings.topics.publish_payload(&topic, payload);
-                self.reply(&Reply::published(id, &topic, position.as_ref()))
-                    .await
+                match self.settings.topics.publish_payload(&topic, payload).await {
+                    Ok(position) => {
+                        self.reply(&Reply::published(id, &topic, position.as_ref()))
+                            .await
+                    }
+                    Err(error) => {
+                        let failure = Failure::new(
+                            Some(id),
+                            Code::Unavailable,
+                            format!("not published: {error}"),
+                        );
+                        self.refuse(&failure).await
+                    }
+                }
             }
         }
     }

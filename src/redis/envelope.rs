@@ -12,7 +12,8 @@ use crate::{random::random_u64, Message, Utf8Bytes};
 const VERSION: u8 = 1;
 const TEXT: u8 = 1;
 const BINARY: u8 = 2;
-const HEADER: usize = 2 + 16;
+/// The envelope's length before the payload.
+pub(super) const HEADER: usize = 2 + 16;
 
 /// A server's id: tells its own messages from the others' when they come back.
 pub(super) type Origin = [u8; 16];

@@ -7,6 +7,11 @@
 //! is redis-rs's `ConnectionManager` over RESP3, which reconnects with backoff and
 //! subscribes again to what was subscribed; `worker.rs` holds the tasks beside it.
 //!
+//! Topics that keep [history](crate::topics::History) keep it in Redis (`history.rs`):
+//! a publication gets its offset, joins the topic's Redis stream and goes to every
+//! server in one script, so every server sees one order, and a client that drops from
+//! one server recovers on another.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -24,6 +29,7 @@
 //! ```
 
 mod envelope;
+mod history;
 mod state;
 mod worker;
 
@@ -44,10 +50,12 @@ use tokio::sync::mpsc;
 use crate::{
     error::BoxError,
     sync::lock,
-    topics::{Backplane, BackplaneStats, Inbox},
+    topics::{
+        Backplane, BackplaneStats, BoxFuture, History, HistoryStore, Inbox, Position, Stored,
+    },
     Message,
 };
-use state::{Control, Inner};
+use state::{Append, Control, Inner};
 
 /// How many published messages may wait for Redis; past that, they are lost (counted).
 const OUTGOING: usize = 64 * 1024;
@@ -98,12 +106,16 @@ impl RedisBackplaneBuilder {
         let manager = ConnectionManager::new_with_config(client, config).await?;
         let (control, controls) = mpsc::unbounded_channel();
         let (outgoing, published) = mpsc::channel(OUTGOING);
+        let (appends, appended) = mpsc::channel(OUTGOING);
         let inner = Arc::new(Inner {
             prefix: self.prefix,
             origin: envelope::new_origin(),
             inbox: OnceLock::new(),
             control,
             outgoing,
+            appends,
+            manager: manager.clone(),
+            scripts: history::Scripts::new(),
             connected: AtomicBool::new(true),
             reconnects: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -114,6 +126,7 @@ impl RedisBackplaneBuilder {
         let weak = Arc::downgrade(&inner);
         tokio::spawn(worker::control(manager.clone(), controls, weak.clone()));
         tokio::spawn(worker::publish(manager.clone(), published, weak.clone()));
+        tokio::spawn(worker::append(manager.clone(), appended, weak.clone()));
         tokio::spawn(worker::receive(pushed, weak.clone()));
         tokio::spawn(worker::check_health(manager, self.health_interval, weak));
         Ok(RedisBackplane { inner })
@@ -132,6 +145,15 @@ impl RedisBackplaneBuilder {
 ///   answers; when it is back, every topic with local subscribers is subscribed again.
 /// - Order: messages from one server to a topic arrive at another server in the order
 ///   they were published.
+/// - **History.** For topics that keep [history](crate::topics::History), Redis keeps
+///   it (a stream per topic, trimmed to the bounds in the same script that appends) and
+///   gives the positions: one order for every server, and a client that comes back to
+///   any of them recovers what it missed. Such a publication reaches the local members
+///   when it comes back from Redis; while Redis is unreachable it is refused (the
+///   protocol's publisher gets `unavailable`) rather than delivered without a place in
+///   the stream. A Redis that lost its data starts each stream over under a new epoch:
+///   clients that come back are told they did not recover. A burst of clients coming
+///   back to a server reads each topic's stream once.
 ///
 /// Cheap to clone; the clones share one connection.
 #[derive(Clone)]
@@ -194,6 +216,10 @@ impl Backplane for RedisBackplane {
         }
     }
 
+    fn history(&self) -> Option<&dyn HistoryStore> {
+        Some(self)
+    }
+
     fn stats(&self) -> BackplaneStats {
         let inner = &self.inner;
         let mut stats = BackplaneStats::new();
@@ -204,6 +230,86 @@ impl Backplane for RedisBackplane {
         stats.messages_out = inner.messages_out.load(Ordering::Relaxed);
         stats.lost = inner.lost.load(Ordering::Relaxed);
         stats
+    }
+}
+
+/// Topics' history in Redis streams (see `history.rs`): a topic that keeps history is
+/// recovered from on any server that shares the Redis and the prefix.
+impl HistoryStore for RedisBackplane {
+    fn append(
+        &self,
+        topic: &str,
+        message: &Message,
+        history: History,
+    ) -> BoxFuture<Result<Position, BoxError>> {
+        let inner = &self.inner;
+        let failed = |why: &str| -> BoxFuture<Result<Position, BoxError>> {
+            let why = why.to_owned();
+            Box::pin(async move { Err(why.into()) })
+        };
+        if !inner.connected.load(Ordering::Acquire) {
+            inner.lose(1);
+            return failed("Redis is unreachable");
+        }
+        let Some(envelope) = envelope::seal(&inner.origin, message) else {
+            return failed("only text and binary messages are published");
+        };
+        let (reply, position) = tokio::sync::oneshot::channel();
+        let append = Append {
+            channel: inner.channel(topic),
+            keys: history::keys(&inner.prefix, topic),
+            envelope,
+            epoch: Position::start().epoch().to_owned(),
+            bounds: history::bounds(history),
+            reply,
+        };
+        if inner.appends.try_send(append).is_err() {
+            inner.lose(1);
+            return failed("too many publications wait for Redis");
+        }
+        Box::pin(async move {
+            match position.await {
+                Ok(Ok(position)) => Ok(position),
+                Ok(Err(why)) => Err(why.into()),
+                Err(_) => Err("the backplane is gone".into()),
+            }
+        })
+    }
+
+    fn read(&self, topic: &str) -> BoxFuture<Result<Stored, BoxError>> {
+        let inner = self.inner.clone();
+        let [meta, stream] = history::keys(&inner.prefix, topic);
+        Box::pin(async move {
+            let mut manager = inner.manager.clone();
+            type Entry = (String, Vec<Vec<u8>>);
+            let (epoch, top, entries): (String, u64, Vec<Entry>) = inner
+                .scripts
+                .read
+                .key(meta)
+                .key(stream)
+                .arg(Position::start().epoch())
+                .invoke_async(&mut manager)
+                .await?;
+            let publications = entries
+                .into_iter()
+                .filter_map(|(id, mut fields)| {
+                    let offset = id.split_once('-')?.0.parse().ok()?;
+                    // Fields: at, its value, body, its value.
+                    let body = fields.pop()?;
+                    let (_, message) = envelope::open(bytes::Bytes::from(body))?;
+                    Some((offset, message))
+                })
+                .collect();
+            Ok(Stored::new(Position::new(epoch, top), publications))
+        })
+    }
+
+    fn settled(&self) -> BoxFuture<()> {
+        let (done, settled) = tokio::sync::oneshot::channel();
+        let _ = self.inner.control.send(Control::Settled(done));
+        Box::pin(async move {
+            let _ = settled.await;
+        })
     }
 }
 

@@ -6,10 +6,14 @@ use std::sync::{
 };
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
 
-use super::envelope::Origin;
-use crate::{sync::lock, topics::Inbox};
+use super::{envelope::Origin, history::Scripts};
+use crate::{
+    sync::lock,
+    topics::{Inbox, Position},
+};
 
 /// What the control task is asked to do, in order.
 pub(super) enum Control {
@@ -17,6 +21,19 @@ pub(super) enum Control {
     Unsubscribe(String),
     /// The connection is back: subscribe again to every channel wanted.
     Resync,
+    /// Answer once everything asked before is done.
+    Settled(oneshot::Sender<()>),
+}
+
+/// A publication to append to a topic's history (and publish), and where its position
+/// goes.
+pub(super) struct Append {
+    pub(super) channel: String,
+    pub(super) keys: [String; 2],
+    pub(super) envelope: Bytes,
+    pub(super) epoch: String,
+    pub(super) bounds: [i64; 4],
+    pub(super) reply: oneshot::Sender<Result<Position, String>>,
 }
 
 /// What the backplane's handle and its tasks share.
@@ -26,6 +43,10 @@ pub(super) struct Inner {
     pub(super) inbox: OnceLock<Inbox>,
     pub(super) control: mpsc::UnboundedSender<Control>,
     pub(super) outgoing: mpsc::Sender<(String, Bytes)>,
+    pub(super) appends: mpsc::Sender<Append>,
+    /// For reading histories.
+    pub(super) manager: ConnectionManager,
+    pub(super) scripts: Scripts,
     pub(super) connected: AtomicBool,
     pub(super) reconnects: AtomicU64,
     pub(super) last_error: Mutex<Option<String>>,

@@ -10,13 +10,15 @@ use std::{
 };
 
 use bytes::Bytes;
-use redis::{aio::ConnectionManager, PushInfo, PushKind, Value};
+use redis::{aio::ConnectionManager, ErrorKind, PushInfo, PushKind, ServerErrorKind, Value};
 use tokio::sync::mpsc;
 
 use super::{
     envelope,
-    state::{Control, Inner},
+    history::{self, Scripts},
+    state::{Append, Control, Inner},
 };
+use crate::topics::Position;
 
 /// How many published messages go to Redis in one pipeline at most.
 const BATCH: usize = 256;
@@ -57,6 +59,9 @@ pub(super) async fn control(
                         wanted.remove(channel);
                     }
                     result = result.and(manager.unsubscribe(&channels).await);
+                }
+                Control::Settled(done) => {
+                    let _ = done.send(());
                 }
                 Control::Resync => {
                     let channels: Vec<&String> = wanted.iter().collect();
@@ -118,6 +123,67 @@ pub(super) async fn publish(
     }
 }
 
+/// Appends publications to their topics' histories, in pipelines of what has queued up,
+/// in the order asked; each learns its position, or why it has none (then it reached
+/// nobody).
+pub(super) async fn append(
+    mut manager: ConnectionManager,
+    mut appends: mpsc::Receiver<Append>,
+    inner: Weak<Inner>,
+) {
+    let scripts = Scripts::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    while appends.recv_many(&mut batch, BATCH).await > 0 {
+        let mut pipeline = redis::pipe();
+        for append in &batch {
+            let [meta, stream] = &append.keys;
+            let [most, bytes, age, lifetime] = append.bounds;
+            pipeline
+                .cmd("EVALSHA")
+                .arg(scripts.append.get_hash())
+                .arg(2)
+                .arg(meta)
+                .arg(stream)
+                .arg(&append.channel)
+                .arg(append.envelope.as_ref())
+                .arg(&append.epoch)
+                .arg(most)
+                .arg(bytes)
+                .arg(age)
+                .arg(lifetime)
+                .arg(envelope::HEADER);
+        }
+        let mut result: redis::RedisResult<Vec<(String, u64)>> =
+            pipeline.query_async(&mut manager).await;
+        if matches!(&result, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript)) {
+            // Redis forgot the script (it restarted): load it, and try once more.
+            let loaded: redis::RedisResult<String> = scripts.append.load_async(&mut manager).await;
+            result = match loaded {
+                Ok(_) => pipeline.query_async(&mut manager).await,
+                Err(e) => Err(e),
+            };
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let count = batch.len() as u64;
+        match result {
+            Ok(positions) => {
+                inner.messages_out.fetch_add(count, Ordering::Relaxed);
+                for (append, (epoch, offset)) in batch.drain(..).zip(positions) {
+                    let _ = append.reply.send(Ok(Position::new(epoch, offset)));
+                }
+            }
+            Err(error) => {
+                inner.note_error(&error);
+                inner.lose(count);
+                for append in batch.drain(..) {
+                    let _ = append.reply.send(Err(error.to_string()));
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
 /// Hands what other servers publish to the hub, and notes a lost connection.
 pub(super) async fn receive(mut pushes: mpsc::UnboundedReceiver<PushInfo>, inner: Weak<Inner>) {
     while let Some(push) = pushes.recv().await {
@@ -127,6 +193,10 @@ pub(super) async fn receive(mut pushes: mpsc::UnboundedReceiver<PushInfo>, inner
             PushKind::Disconnection => {
                 inner.note_error("connection to Redis lost");
                 inner.connected.store(false, Ordering::Release);
+                // Publications may pass while it is down: histories are read again.
+                if let Some(inbox) = inner.inbox.get() {
+                    inbox.continuity_lost();
+                }
             }
             _ => {}
         }
@@ -144,10 +214,23 @@ fn deliver(inner: &Inner, data: Vec<Value>) {
     let Some(topic) = channel.strip_prefix(inner.prefix.as_bytes()) else {
         return;
     };
-    let (Ok(topic), Some((origin, message))) = (
-        std::str::from_utf8(topic),
-        envelope::open(Bytes::from(payload)),
-    ) else {
+    let payload = Bytes::from(payload);
+    if let Some((position, envelope)) = history::open(&payload) {
+        // Appended to the topic's history: every server delivers it, its own included.
+        let (Ok(topic), Some((_, message))) =
+            (std::str::from_utf8(topic), envelope::open(envelope))
+        else {
+            return;
+        };
+        inner.messages_in.fetch_add(1, Ordering::Relaxed);
+        if let Some(inbox) = inner.inbox.get() {
+            inbox.deliver_at(topic, message, position);
+        }
+        return;
+    }
+    let (Ok(topic), Some((origin, message))) =
+        (std::str::from_utf8(topic), envelope::open(payload))
+    else {
         return;
     };
     if origin == inner.origin {
@@ -179,6 +262,9 @@ pub(super) async fn check_health(
                 if !inner.connected.swap(true, Ordering::AcqRel) {
                     inner.reconnects.fetch_add(1, Ordering::Relaxed);
                     let _ = inner.control.send(Control::Resync);
+                    if let Some(inbox) = inner.inbox.get() {
+                        inbox.continuity_lost();
+                    }
                 }
             }
             Err(error) => {

@@ -1,8 +1,12 @@
 //! [`Backplane`]: how hubs in several server processes share their topics.
 
-use std::sync::Weak;
+use std::{future::Future, pin::Pin, sync::Weak};
 
-use crate::Message;
+use super::{history::History, position::Position, stored::Stored};
+use crate::{error::BoxError, Message};
+
+/// A boxed future, as [`HistoryStore`]'s methods return them.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Carries a hub's topics between server processes, so that a message published on one
 /// server reaches the subscribers on the others. A hub tells its backplane which topics
@@ -26,6 +30,38 @@ pub trait Backplane: Send + Sync + 'static {
     fn publish(&self, topic: &str, message: &Message);
     /// Where the backplane stands.
     fn stats(&self) -> BackplaneStats;
+
+    /// The store of topics' history that every server shares, if this backplane has one
+    /// (default: none, each server keeps its own). With one, a topic that keeps
+    /// [history](History) gets its positions from the store, in one order for all
+    /// servers, and a client that comes back to another server recovers there.
+    fn history(&self) -> Option<&dyn HistoryStore> {
+        None
+    }
+}
+
+/// Topics' history kept where every server reaches it, beside a [`Backplane`]:
+/// appending gives a publication its position and publishes it to every server (this one
+/// included) through the backplane, which hands it over with
+/// [`Inbox::deliver_at`]; reading gives what a topic keeps.
+pub trait HistoryStore: Send + Sync {
+    /// Appends `message` to `topic`'s stream, trimmed to `history`'s bounds, and publishes
+    /// it to every server with its position. Resolves with the position, or fails (the
+    /// store unreachable): then the message reached nobody.
+    fn append(
+        &self,
+        topic: &str,
+        message: &Message,
+        history: History,
+    ) -> BoxFuture<Result<Position, BoxError>>;
+
+    /// What `topic`'s stream keeps: its last position, and its publications with their
+    /// offsets, oldest first. A topic without a stream gets one, empty, under a new epoch.
+    fn read(&self, topic: &str) -> BoxFuture<Result<Stored, BoxError>>;
+
+    /// Resolves once what was asked of the backplane before (subscribing a topic, say)
+    /// is done: publications to the topics subscribed then reach this server from then on.
+    fn settled(&self) -> BoxFuture<()>;
 }
 
 /// Where a [`Backplane`] delivers what other servers publish: the local subscribers of a
@@ -39,6 +75,8 @@ pub struct Inbox {
 /// A hub's delivery to its own subscribers.
 pub(super) trait Local: Send + Sync {
     fn publish_local(&self, topic: &str, message: Message) -> usize;
+    fn publish_at(&self, topic: &str, message: Message, position: Position) -> usize;
+    fn continuity_lost(&self);
 }
 
 impl Inbox {
@@ -48,6 +86,25 @@ impl Inbox {
         match self.hub.upgrade() {
             Some(hub) => hub.publish_local(topic, message),
             None => 0,
+        }
+    }
+
+    /// Publishes `message`, which the [`HistoryStore`] placed at `position` in `topic`'s
+    /// stream, to this server's subscribers, this server's own publications included.
+    /// Returns how many sockets it reached.
+    pub fn deliver_at(&self, topic: &str, message: Message, position: Position) -> usize {
+        match self.hub.upgrade() {
+            Some(hub) => hub.publish_at(topic, message, position),
+            None => 0,
+        }
+    }
+
+    /// Tells the hub that publications may have been missed (the connection to the
+    /// broker was lost): what it holds of the store's streams must be read again before
+    /// it serves a recovery from it.
+    pub fn continuity_lost(&self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.continuity_lost();
         }
     }
 }

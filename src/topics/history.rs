@@ -5,7 +5,7 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use super::{broadcast::Payload, position::Position, publication::Publication};
+use super::{broadcast::Payload, position::Position, publication::Publication, stored::Stored};
 
 /// How much of a topic's recent publications a hub keeps, so that a client that drops and
 /// comes back is given what it missed ([`Topics::subscribe_from`](crate::Topics::subscribe_from)).
@@ -64,6 +64,12 @@ impl History {
         self.age = age;
         self
     }
+
+    /// The bounds: publications, bytes, age.
+    #[cfg(feature = "redis")]
+    pub(crate) fn bounds(self) -> (usize, usize, Duration) {
+        (self.publications, self.bytes, self.age)
+    }
 }
 
 impl Default for History {
@@ -85,6 +91,10 @@ pub(super) struct Stream {
     bytes: usize,
     /// When a publish or a subscribe last used the stream.
     used: Instant,
+    /// For a copy of a store's stream (a backplane with a `HistoryStore`): whether it is
+    /// known to hold every publication from its first kept to its top, as the store does.
+    /// A stream of this server's own is always.
+    current: bool,
 }
 
 /// What a client that comes back at some position is given.
@@ -104,7 +114,92 @@ impl Stream {
             kept: VecDeque::new(),
             bytes: 0,
             used: now,
+            current: true,
         }
+    }
+
+    /// A copy of a store's stream, not yet read from the store.
+    pub(super) fn copy(history: History, now: Instant) -> Stream {
+        Stream {
+            current: false,
+            ..Stream::new(history, now)
+        }
+    }
+
+    /// Whether the copy holds what its store does (always, for a stream of this server's
+    /// own).
+    pub(super) fn is_current(&self) -> bool {
+        self.current
+    }
+
+    /// Marks the copy as possibly missing publications: it is read again before it
+    /// answers a recovery.
+    pub(super) fn lose_continuity(&mut self) {
+        self.current = false;
+    }
+
+    /// Takes a publication the store placed at `position`: kept in order, `None` if it is
+    /// one already held. One from another epoch starts the copy over; one past the next
+    /// offset leaves a hole, so what was kept goes and the copy is no longer current.
+    pub(super) fn insert_at(
+        &mut self,
+        topic: Arc<str>,
+        position: Position,
+        payload: Payload,
+        now: Instant,
+    ) -> Option<Arc<Publication>> {
+        let next = position.offset().checked_sub(1)?;
+        if position.epoch() != self.top.epoch() || next > self.top.offset() {
+            self.kept.clear();
+            self.bytes = 0;
+            self.current = false;
+        } else if position.offset() <= self.top.offset() {
+            return None;
+        }
+        let publication = Arc::new(Publication::new(topic, Some(position.clone()), payload));
+        self.top = position;
+        self.bytes += publication.len();
+        self.kept.push_back((now, publication.clone()));
+        self.used = now;
+        self.trim(now);
+        Some(publication)
+    }
+
+    /// Makes the copy what the store read holds, followed by what this copy received
+    /// since in the same epoch, and current.
+    pub(super) fn fill(&mut self, topic: &Arc<str>, stored: Stored, now: Instant) {
+        let live: Vec<(Instant, Arc<Publication>)> = if stored.top.epoch() == self.top.epoch() {
+            self.kept
+                .drain(..)
+                .filter(|(_, p)| p.offset().is_some_and(|o| o > stored.top.offset()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let newest = live.last().and_then(|(_, p)| p.position().cloned());
+        self.kept.clear();
+        self.bytes = 0;
+        let epoch = stored.top.epoch().to_owned();
+        for (offset, message) in stored.publications {
+            if offset > stored.top.offset() {
+                continue;
+            }
+            let Some(payload) = Payload::new(message) else {
+                continue;
+            };
+            let position = Position::new(epoch.as_str(), offset);
+            let publication = Arc::new(Publication::new(topic.clone(), Some(position), payload));
+            self.bytes += publication.len();
+            self.kept.push_back((now, publication));
+        }
+        for (at, publication) in live {
+            self.bytes += publication.len();
+            self.kept.push_back((at, publication));
+        }
+        self.top = newest.unwrap_or(stored.top);
+        self.current = true;
+        self.used = now;
+        self.trim(now);
     }
 
     /// The last publication's position.

@@ -43,23 +43,25 @@ mod config;
 #[cfg(feature = "protocol")]
 mod envelope;
 mod history;
+mod hub;
 mod member;
 mod position;
 mod publication;
 mod recovery;
 mod registry;
 mod stats;
+mod stored;
 mod streams;
 
 use std::{
     fmt,
-    sync::{atomic::Ordering, Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak},
+    sync::{atomic::Ordering, Arc, RwLock, Weak},
 };
 
 use tokio::time::Instant;
 
 use backplane::Local;
-pub use backplane::{Backplane, BackplaneStats, Inbox};
+pub use backplane::{Backplane, BackplaneStats, BoxFuture, HistoryStore, Inbox};
 use broadcast::Broadcast;
 pub(crate) use broadcast::Payload;
 use config::TopicsConfig;
@@ -67,18 +69,19 @@ pub use config::WhenFull;
 #[cfg(feature = "protocol")]
 pub(crate) use envelope::At;
 pub use history::History;
+use hub::{Hold, Hub};
 pub use member::Member;
 pub use position::Position;
 pub(crate) use publication::Framing;
-use publication::Publication;
 pub use recovery::{Recovery, SubscribeError};
-use registry::{Registry, Topic};
-use stats::{Counters, Tally};
+use registry::Topic;
+use stats::Counters;
 pub use stats::{HistoryStats, TopicStats};
+pub use stored::Stored;
 use streams::{HistoryRules, Streams};
 
 use crate::{
-    socket::{Group, OfferOutcome, Shared},
+    socket::{Group, Shared},
     sync::lock,
     Message,
 };
@@ -109,17 +112,6 @@ pub struct Topics {
     hub: Arc<Hub>,
 }
 
-/// What the clones of a [`Topics`] share.
-#[derive(Default)]
-struct Hub {
-    registry: RwLock<Registry>,
-    config: TopicsConfig,
-    counters: Counters,
-    backplane: Option<Arc<dyn Backplane>>,
-    /// The streams of topics that keep history; `None` when none may.
-    streams: Option<Streams>,
-}
-
 impl Topics {
     /// A hub with the default settings: 1 MiB queues, [`WhenFull::Drop`].
     pub fn new() -> Self {
@@ -136,12 +128,13 @@ impl Topics {
         backplane: Option<Arc<dyn Backplane>>,
         history: HistoryRules,
     ) -> Self {
+        let copies = backplane.as_ref().is_some_and(|b| b.history().is_some());
         let hub = Arc::new(Hub {
             registry: RwLock::default(),
             config,
             counters: Counters::default(),
             backplane,
-            streams: history.any().then(|| Streams::new(history)),
+            streams: history.any().then(|| Streams::new(history, copies)),
         });
         if let Some(backplane) = &hub.backplane {
             let local: Weak<dyn Local> = Arc::downgrade(&hub) as Weak<dyn Local>;
@@ -153,7 +146,7 @@ impl Topics {
     /// Subscribes `socket` to `topic`. Returns `false` if it already was, or if its session
     /// has ended (a socket can't join anything then).
     pub fn subscribe(&self, socket: &impl Member, topic: &str) -> bool {
-        self.join(socket.socket().0, topic, Framing::Raw, None, |_| None)
+        self.join(socket.socket().0, topic, Framing::Raw, None, true, |_| None)
             .is_ok()
     }
 
@@ -195,15 +188,42 @@ impl Topics {
         topic: &str,
         since: Option<&Position>,
     ) -> Result<Recovery, SubscribeError> {
-        self.join(socket.socket().0, topic, Framing::Raw, since, |_| None)
+        self.recover(socket.socket().0, topic, Framing::Raw, since, |_| None)
+            .await
+    }
+
+    /// [`join`](Self::join), after bringing this server's copy of the topic's stream up to
+    /// date from the backplane's history store, if it has one: the topic's channel is
+    /// subscribed first (and stays so while this waits), then the store is read, unless
+    /// the copy is current already (the read of a recovery before served this one).
+    pub(crate) async fn recover(
+        &self,
+        socket: &Arc<Shared>,
+        topic: &str,
+        framing: Framing,
+        since: Option<&Position>,
+        reply: impl FnOnce(&Recovery) -> Option<Payload>,
+    ) -> Result<Recovery, SubscribeError> {
+        let hub = &self.hub;
+        let (Some(store), Some(streams)) = (hub.store(), hub.streams.as_ref()) else {
+            return self.join(socket, topic, framing, since, true, reply);
+        };
+        if streams.history_for(topic).is_none() {
+            return self.join(socket, topic, framing, since, true, reply);
+        }
+        let _hold = Hold::new(hub, topic);
+        store.settled().await;
+        let trusted = hub.bring_up_to_date(topic, store).await;
+        self.join(socket, topic, framing, since, trusted, reply)
     }
 
     /// The position of `topic`'s last publication (offset 0 before any), for a topic that
     /// keeps history; `None` for one that does not. An app that sends its state over
-    /// plain HTTP sends this with it, and the client subscribes from there.
+    /// plain HTTP sends this with it, and the client subscribes from there. With a
+    /// backplane's history store, it is the last position this server has seen.
     pub fn position(&self, topic: &str) -> Option<Position> {
         let (_, stream) = self.hub.streams.as_ref()?.stream(topic, Instant::now())?;
-        let position = lock(&stream).top().clone();
+        let position = lock(&stream.stream).top().clone();
         Some(position)
     }
 
@@ -211,10 +231,8 @@ impl Topics {
     pub fn unsubscribe(&self, socket: &impl Member, topic: &str) -> bool {
         let mut registry = self.hub.write();
         let unsubscribed = registry.unsubscribe(socket.socket().0.key(), topic);
-        if let (true, None, Some(backplane)) =
-            (unsubscribed, registry.topic(topic), &self.hub.backplane)
-        {
-            backplane.unsubscribe(topic);
+        if unsubscribed && !registry.interested(topic) {
+            self.hub.lose_interest(topic);
         }
         unsubscribed
     }
@@ -238,6 +256,14 @@ impl Topics {
         if !matches!(message, Message::Text(_) | Message::Binary(_)) {
             return 0;
         }
+        if let Some((store, history)) = self.hub.recorded(topic) {
+            // The store gives it its place and publishes it to every server, this one
+            // included: it reaches the members here when it comes back. Under way once
+            // `append` returns; its outcome is not waited for.
+            drop(store.append(topic, &message, history));
+            self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
+            return 0;
+        }
         if let Some(backplane) = &self.hub.backplane {
             backplane.publish(topic, &message);
         }
@@ -249,26 +275,37 @@ impl Topics {
     }
 
     /// Publishes `payload` to every subscriber of `topic`; its position, if the topic
-    /// keeps history.
+    /// keeps history. Fails only where a history store gives positions and cannot.
     #[cfg(feature = "protocol")]
-    pub(crate) fn publish_payload(&self, topic: &str, payload: Payload) -> Option<Position> {
+    pub(crate) async fn publish_payload(
+        &self,
+        topic: &str,
+        payload: Payload,
+    ) -> Result<Option<Position>, crate::error::BoxError> {
+        if let Some((store, history)) = self.hub.recorded(topic) {
+            let appended = store.append(topic, &Message::from(payload), history);
+            self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
+            return appended.await.map(Some);
+        }
         if let Some(backplane) = &self.hub.backplane {
             backplane.publish(topic, &Message::from(payload.clone()));
         }
         self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
-        self.hub.publish_local(topic, payload, None).1
+        Ok(self.hub.publish_local(topic, payload, None).1)
     }
 
     /// Subscribes `socket` to `topic`, in `framing`. Under the registry's lock, so that no
     /// publication passes meanwhile: first the `reply` (made from how the subscription
     /// began) and whatever the topic's history holds after `since` are queued for the
-    /// socket, then it becomes a member.
-    pub(crate) fn join(
+    /// socket, then it becomes a member. Not `trusted`: the stream may lack publications
+    /// (its store could not be read), so nothing counts as recovered.
+    fn join(
         &self,
         socket: &Arc<Shared>,
         topic: &str,
         framing: Framing,
         since: Option<&Position>,
+        trusted: bool,
         reply: impl FnOnce(&Recovery) -> Option<Payload>,
     ) -> Result<Recovery, SubscribeError> {
         let hub = &self.hub;
@@ -286,11 +323,11 @@ impl Topics {
             .streams
             .as_ref()
             .and_then(|streams| streams.stream(topic, now));
-        let mut stream = stream.as_ref().map(|(_, stream)| lock(stream));
+        let mut stream = stream.as_ref().map(|(_, slot)| lock(&slot.stream));
         let (recovered, replay) = match (stream.as_deref_mut(), since) {
             (Some(stream), Some(since)) => {
                 let replay = stream.since(since, now);
-                (replay.recovered, replay.publications)
+                (replay.recovered && trusted, replay.publications)
             }
             _ => (false, Vec::new()),
         };
@@ -305,7 +342,7 @@ impl Topics {
         for publication in &replay {
             socket.write.offer(publication.frames(framing), usize::MAX);
         }
-        let first = registry.topic(topic).is_none();
+        let first = !registry.interested(topic);
         registry.subscribe(socket, topic, framing);
         if let (true, Some(backplane)) = (first, &hub.backplane) {
             backplane.subscribe(topic);
@@ -431,109 +468,6 @@ impl TopicsBuilder {
     /// The hub.
     pub fn build(self) -> Topics {
         Topics::with_config(self.config, self.backplane, self.history)
-    }
-}
-
-impl Hub {
-    /// Queues `payload` for this server's subscribers of `topic` (but `except`), after
-    /// giving it its place in the topic's stream if the topic keeps history. Returns how
-    /// many it was queued for, and its position.
-    fn publish_local(
-        &self,
-        topic: &str,
-        payload: Payload,
-        except: Option<usize>,
-    ) -> (usize, Option<Position>) {
-        let registry = self.read();
-        if let Some(streams) = &self.streams {
-            let now = Instant::now();
-            if let Some((name, stream)) = streams.stream(topic, now) {
-                // Delivered under the stream's lock: every member gets the topic's
-                // publications in the order of their offsets.
-                let mut stream = lock(&stream);
-                let publication = stream.append(name, payload, now);
-                let delivered = self.deliver(registry.topic(topic), &publication, except);
-                return (delivered, Some(stream.top().clone()));
-            }
-        }
-        let Some((name, members)) = registry.topic_named(topic) else {
-            return (0, None);
-        };
-        let publication = Publication::new(name.clone(), None, payload);
-        (self.deliver(Some(members), &publication, except), None)
-    }
-
-    /// Queues `publication` for the members of `topic` (but `except`), each in its
-    /// framing, and counts what happened.
-    fn deliver(
-        &self,
-        topic: Option<&Topic>,
-        publication: &Publication,
-        except: Option<usize>,
-    ) -> usize {
-        let config = self.config;
-        let mut tally = Tally::default();
-        for framing in Framing::ALL {
-            let members = topic.map_or(&[][..], |topic| topic.members(framing));
-            if members.is_empty() {
-                continue;
-            }
-            let frames = publication.frames(framing);
-            for member in members {
-                if Some(member.key()) == except {
-                    continue;
-                }
-                match member.write.offer(frames, config.queue_limit) {
-                    OfferOutcome::Queued => tally.delivered += 1,
-                    OfferOutcome::Closed => {}
-                    OfferOutcome::Full => match config.when_full {
-                        WhenFull::Drop => tally.dropped += 1,
-                        WhenFull::Close => {
-                            member.write.evict();
-                            tally.closed += 1;
-                        }
-                    },
-                }
-            }
-        }
-        #[cfg(feature = "deflate")]
-        {
-            tally.compressed = publication.compressions();
-        }
-        self.counters.add(&tally);
-        tally.delivered as usize
-    }
-
-    fn read(&self) -> RwLockReadGuard<'_, Registry> {
-        self.registry
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, Registry> {
-        self.registry
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Local for Hub {
-    fn publish_local(&self, topic: &str, message: Message) -> usize {
-        match Payload::new(message) {
-            Some(payload) => Hub::publish_local(self, topic, payload, None).0,
-            None => 0,
-        }
-    }
-}
-
-impl Group for Hub {
-    fn leave(&self, socket: usize) {
-        let mut registry = self.write();
-        registry.remove_member(socket, |topic| {
-            if let Some(backplane) = &self.backplane {
-                backplane.unsubscribe(topic);
-            }
-        });
     }
 }
 

@@ -32,7 +32,6 @@ impl Framing {
 pub(crate) struct Publication {
     #[cfg_attr(not(feature = "protocol"), allow(dead_code))]
     topic: Arc<str>,
-    #[cfg_attr(not(feature = "protocol"), allow(dead_code))]
     position: Option<Position>,
     payload: Payload,
     raw: OnceLock<Broadcast>,
@@ -57,9 +56,13 @@ impl Publication {
         self.payload.len()
     }
 
-    #[cfg(test)]
     pub(super) fn position(&self) -> Option<&Position> {
         self.position.as_ref()
+    }
+
+    /// Its offset, for a publication with a position.
+    pub(super) fn offset(&self) -> Option<u64> {
+        self.position.as_ref().map(Position::offset)
     }
 
     /// The frames for subscribers that take publications as `framing` says, encoded for

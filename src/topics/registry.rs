@@ -15,6 +15,9 @@ pub(super) struct Registry {
     /// By socket key: the topics each member is subscribed to.
     members: HashMap<usize, Vec<Arc<str>>>,
     subscriptions: usize,
+    /// Topics held for recoveries under way (see `Hold`), with how many: their channel
+    /// stays subscribed while there are any, members or not.
+    holds: HashMap<Arc<str>, usize>,
 }
 
 /// One topic's members, kept in vectors (one for each [`Framing`]) so that a publish walks
@@ -128,13 +131,36 @@ impl Registry {
     }
 
     /// Unsubscribes the socket with `key` from every topic; calls `emptied` with each topic
-    /// it was the last subscriber of.
+    /// in which nobody is interested any more.
     pub(super) fn remove_member(&mut self, key: usize, mut emptied: impl FnMut(&str)) {
         for name in self.members.remove(&key).unwrap_or_default() {
-            if self.leave(key, &name) == Some(true) {
+            if self.leave(key, &name) == Some(true) && !self.holds.contains_key(&name) {
                 emptied(&name);
             }
         }
+    }
+
+    /// Whether `name` has members or holds: its channel is wanted.
+    pub(super) fn interested(&self, name: &str) -> bool {
+        self.topics.contains_key(name) || self.holds.contains_key(name)
+    }
+
+    /// Holds `name` for a recovery; `true` if nobody was interested in it before.
+    pub(super) fn hold(&mut self, name: &str) -> bool {
+        let first = !self.interested(name);
+        *self.holds.entry(Arc::from(name)).or_default() += 1;
+        first
+    }
+
+    /// Lets go of a hold on `name`; `true` if nobody is interested in it any more.
+    pub(super) fn release(&mut self, name: &str) -> bool {
+        if let Entry::Occupied(mut holds) = self.holds.entry(Arc::from(name)) {
+            *holds.get_mut() -= 1;
+            if *holds.get() == 0 {
+                holds.remove();
+            }
+        }
+        !self.interested(name)
     }
 
     /// Takes the socket with `key` out of `name`'s members, and the topic away once it has

@@ -51,6 +51,12 @@ pub struct HistoryStats {
     pub recovered: u64,
     /// And the ones told that they missed some.
     pub not_recovered: u64,
+    /// With a backplane's history store: reads of a topic's stream from the store, to
+    /// serve a subscription.
+    pub reads: u64,
+    /// And subscriptions served without a read of their own: the copy was current, read
+    /// for a subscription before them (a burst of reconnections reads each topic once).
+    pub reads_coalesced: u64,
 }
 
 /// What publishing counts: for one publish (a [`Tally`]), or the running totals of all
@@ -77,6 +83,8 @@ pub(super) struct Counters {
     totals: Counts<AtomicU64>,
     recoveries: AtomicU64,
     recovered: AtomicU64,
+    reads: AtomicU64,
+    reads_coalesced: AtomicU64,
 }
 
 impl Counters {
@@ -103,6 +111,16 @@ impl Counters {
         }
     }
 
+    /// Counts a subscription served from a store: with a read of its own, or not.
+    pub(super) fn history_read(&self, read: bool) {
+        let counter = if read {
+            &self.reads
+        } else {
+            &self.reads_coalesced
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The stats, given what is there now: topics, subscriptions, the backplane's stats,
     /// and the histories' streams, publications and bytes.
     pub(super) fn snapshot(
@@ -122,6 +140,8 @@ impl Counters {
                 recoveries,
                 recovered,
                 not_recovered: recoveries.saturating_sub(recovered),
+                reads: self.reads.load(Ordering::Relaxed),
+                reads_coalesced: self.reads_coalesced.load(Ordering::Relaxed),
             }
         });
         TopicStats {

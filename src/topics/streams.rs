@@ -52,19 +52,42 @@ impl fmt::Debug for HistoryRules {
 }
 
 /// A topic's stream, shared by the map and whoever publishes to it now.
-pub(super) type SharedStream = Arc<Mutex<Stream>>;
+pub(super) type SharedStream = Arc<Slot>;
+
+/// A topic's stream, and the turn to read it from the store (one read at a time: the
+/// recoveries that wait for it are served by the read before them).
+pub(super) struct Slot {
+    pub(super) stream: Mutex<Stream>,
+    pub(super) reading: tokio::sync::Mutex<()>,
+}
 
 /// The streams of the topics that keep history, by name.
 pub(super) struct Streams {
     rules: HistoryRules,
+    /// Whether the streams are copies of a store's (a backplane's `HistoryStore`).
+    copies: bool,
     streams: Mutex<HashMap<Arc<str>, SharedStream>>,
 }
 
 impl Streams {
-    pub(super) fn new(rules: HistoryRules) -> Streams {
+    pub(super) fn new(rules: HistoryRules, copies: bool) -> Streams {
         Streams {
             rules,
+            copies,
             streams: Mutex::default(),
+        }
+    }
+
+    /// The history `topic` keeps, if any.
+    pub(super) fn history_for(&self, topic: &str) -> Option<History> {
+        self.rules.history_for(topic)
+    }
+
+    /// Calls `f` with each stream.
+    pub(super) fn each(&self, mut f: impl FnMut(&mut Stream)) {
+        let streams: Vec<SharedStream> = lock(&self.streams).values().cloned().collect();
+        for slot in streams {
+            f(&mut lock(&slot.stream));
         }
     }
 
@@ -88,17 +111,32 @@ impl Streams {
             }
         }
         let name: Arc<str> = Arc::from(topic);
-        let stream = Arc::new(Mutex::new(Stream::new(history, now)));
+        let stream = if self.copies {
+            Stream::copy(history, now)
+        } else {
+            Stream::new(history, now)
+        };
+        let stream = Arc::new(Slot {
+            stream: Mutex::new(stream),
+            reading: tokio::sync::Mutex::new(()),
+        });
         streams.insert(name.clone(), stream.clone());
         Some((name, stream))
+    }
+
+    /// `topic`'s stream if it has one.
+    pub(super) fn existing(&self, topic: &str) -> Option<(Arc<str>, SharedStream)> {
+        let streams = lock(&self.streams);
+        let (name, slot) = streams.get_key_value(topic)?;
+        Some((name.clone(), slot.clone()))
     }
 
     /// How many streams there are, how many publications they keep, and their bytes.
     pub(super) fn held(&self, now: Instant) -> (usize, u64, u64) {
         let streams: Vec<SharedStream> = lock(&self.streams).values().cloned().collect();
         let (mut publications, mut bytes) = (0u64, 0u64);
-        for stream in &streams {
-            let mut stream = lock(stream);
+        for slot in &streams {
+            let mut stream = lock(&slot.stream);
             stream.trim(now);
             let (count, size) = stream.kept();
             publications += count as u64;
@@ -113,7 +151,7 @@ impl Streams {
 fn evict(streams: &mut HashMap<Arc<str>, SharedStream>, max: usize) {
     let mut idle: Vec<(Instant, Arc<str>)> = streams
         .iter()
-        .filter_map(|(name, stream)| Some((stream.try_lock().ok()?.used(), name.clone())))
+        .filter_map(|(name, slot)| Some((slot.stream.try_lock().ok()?.used(), name.clone())))
         .collect();
     let count = (max / 16).clamp(1, idle.len().max(1));
     if idle.len() > count {

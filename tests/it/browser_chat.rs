@@ -181,3 +181,83 @@ async fn a_page_that_lost_its_connection_shows_what_it_missed_or_says_it_cannot(
     let outcome = drop_and_recover(&browsers.pages[0], addr).await;
     browsers.finish(outcome).await;
 }
+
+/// Two chat servers on one Redis: ada's page is on A and knows B (through a proxy that
+/// can keep it out); bob's page is on B. A is killed; while ada cannot reach B, bob sends
+/// 50 messages; ada's page comes back on B and shows each once, in order, and says it
+/// recovered. Then a gap larger than the history: her page says it missed messages.
+#[cfg(feature = "redis")]
+async fn move_to_the_other_server(
+    ada: &Client,
+    bob: &Client,
+    a: sample::Sample,
+    a_addr: std::net::SocketAddr,
+    b_addr: std::net::SocketAddr,
+) -> Step {
+    let proxy = Proxy::start(b_addr).await;
+    let servers = format!("ws://{a_addr}/chat,ws://{}/chat", proxy.addr);
+    join_at(
+        ada,
+        &format!("http://{a_addr}/?servers={servers}"),
+        "tea room",
+        "ada",
+    )
+    .await?;
+    join(bob, b_addr, "tea room", "bob").await?;
+    say(bob, "before").await?;
+    wait_until(ada, "ada hears bob across servers", &shows("bob: before")).await?;
+
+    proxy.refuse(true);
+    drop(a); // server A is killed
+    wait_until(
+        ada,
+        "ada's page sees its server go",
+        "document.getElementById('status').textContent === 'Reconnecting'",
+    )
+    .await?;
+    for i in 1..=50 {
+        say(bob, &format!("missed {i}")).await?;
+    }
+    wait_until(
+        bob,
+        "bob's page shows its fiftieth",
+        &shows("bob: missed 50"),
+    )
+    .await?;
+    proxy.refuse(false);
+    let notice = "Reconnected: 50 missed messages recovered.";
+    wait_until(ada, "ada's page says it recovered", &shows(notice)).await?;
+    let texts = shown(ada).await?;
+    let missed: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.starts_with("bob: missed "))
+        .collect();
+    let expected: Vec<String> = (1..=50).map(|i| format!("bob: missed {i}")).collect();
+    if missed != expected.iter().collect::<Vec<_>>() {
+        return Err(format!("not each once in order: {missed:?}"));
+    }
+    save_screenshot(ada, "chat-moved.png").await;
+
+    // Away again, for longer than the history (100) reaches.
+    let mut carl = Peer::connect_to(&format!("ws://{b_addr}/chat")).await;
+    away_while(ada, &proxy, &mut carl, "later", 150).await?;
+    let gap = "Reconnected, but some messages were missed and could not be recovered: reload to see them all.";
+    wait_until(ada, "ada's page says she missed messages", &shows(gap)).await?;
+    wait_until(ada, "the last one shows", &shows("bob: later 150")).await?;
+    Ok(())
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver, and redis-server; .ci/run installs them and runs it"]
+async fn a_page_moves_to_the_other_server_and_shows_what_it_missed() {
+    use crate::common::redis_server::RedisServer;
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (a, a_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
+    let (_b, b_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
+    let browsers = open_browsers("chat-servers", 2).await;
+    let outcome =
+        move_to_the_other_server(&browsers.pages[0], &browsers.pages[1], a, a_addr, b_addr).await;
+    browsers.finish(outcome).await;
+}

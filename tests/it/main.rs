@@ -45,6 +45,8 @@ mod pipelining;
 mod protocol;
 #[cfg(feature = "redis")]
 mod redis_backplane;
+#[cfg(all(feature = "redis", feature = "protocol"))]
+mod redis_history;
 mod routing;
 mod sender;
 mod session;
