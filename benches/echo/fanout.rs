@@ -461,10 +461,23 @@ async fn across_servers(options: &Options) {
     );
     println!("\n| where | deliveries/s | server CPU µs per delivery (both servers) | latency p50/p99 µs | every member got every message |");
     println!("|---|---|---|---|---|");
-    for (label, across) in [("one server", false), ("across two servers", true)] {
+    for (label, kind, across) in [
+        ("one server", "topics-redis", false),
+        ("across two servers", "topics-redis", true),
+        (
+            "one server, history in Redis",
+            "topics-redis-history",
+            false,
+        ),
+        (
+            "across two servers, history in Redis",
+            "topics-redis-history",
+            true,
+        ),
+    ] {
         let mut runs = Vec::new();
         for _ in 0..options.rounds {
-            runs.push(round("topics-redis", 1_000, options.window, across).await);
+            runs.push(round(kind, 1_000, options.window, across).await);
         }
         let of = |f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
         println!(

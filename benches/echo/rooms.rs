@@ -34,13 +34,27 @@ pub async fn topics_history(listener: TcpListener) {
 /// The same, sharing the room through the Redis at `TW_BENCH_REDIS_URL`.
 #[cfg(feature = "redis")]
 pub async fn topics_redis(listener: TcpListener) {
+    serve_topics(listener, redis_hub("bench:").await.build()).await
+}
+
+/// The same, the room keeping its history in Redis.
+#[cfg(feature = "redis")]
+pub async fn topics_redis_history(listener: TcpListener) {
+    let history = tower_websockets::topics::History::new();
+    let hub = redis_hub("bench-history:").await.history(history);
+    serve_topics(listener, hub.build()).await
+}
+
+/// A hub on the Redis at `TW_BENCH_REDIS_URL`.
+#[cfg(feature = "redis")]
+async fn redis_hub(prefix: &str) -> tower_websockets::topics::TopicsBuilder {
     let url = std::env::var("TW_BENCH_REDIS_URL").expect("TW_BENCH_REDIS_URL");
     let backplane = tower_websockets::redis::RedisBackplane::builder(url)
-        .prefix("bench:")
+        .prefix(prefix)
         .connect()
         .await
         .expect("Redis for the bench");
-    serve_topics(listener, Topics::builder().backplane(backplane).build()).await
+    Topics::builder().backplane(backplane)
 }
 
 async fn serve_topics(listener: TcpListener, topics: Topics) {

@@ -52,6 +52,8 @@ pub fn serve(kind: &str) {
             "broadcast" => crate::rooms::broadcast(listener).await,
             #[cfg(feature = "redis")]
             "topics-redis" => crate::rooms::topics_redis(listener).await,
+            #[cfg(feature = "redis")]
+            "topics-redis-history" => crate::rooms::topics_redis_history(listener).await,
             "bare" => bare(listener).await,
             "axum" => axum(listener).await,
             other => panic!("unknown server kind {other}"),
