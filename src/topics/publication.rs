@@ -34,9 +34,11 @@ pub(crate) struct Publication {
     topic: Arc<str>,
     position: Option<Position>,
     payload: Payload,
-    raw: OnceLock<Broadcast>,
+    // Boxed: a history keeps its publications, most of them never encoded for a
+    // framing, and a `Broadcast` inline is some 350 bytes.
+    raw: OnceLock<Box<Broadcast>>,
     #[cfg(feature = "protocol")]
-    enveloped: OnceLock<Broadcast>,
+    enveloped: OnceLock<Box<Broadcast>>,
 }
 
 impl Publication {
@@ -69,14 +71,16 @@ impl Publication {
     /// the first of them.
     pub(super) fn frames(&self, framing: Framing) -> &Broadcast {
         match framing {
-            Framing::Raw => self.raw.get_or_init(|| Broadcast::new(&self.payload)),
+            Framing::Raw => self
+                .raw
+                .get_or_init(|| Box::new(Broadcast::new(&self.payload))),
             #[cfg(feature = "protocol")]
             Framing::Enveloped => self.enveloped.get_or_init(|| {
-                Broadcast::new(&super::envelope::publication(
+                Box::new(Broadcast::new(&super::envelope::publication(
                     &self.topic,
                     self.position.as_ref(),
                     &self.payload,
-                ))
+                )))
             }),
         }
     }
@@ -84,9 +88,9 @@ impl Publication {
     /// How many compressed frames were made for it.
     #[cfg(feature = "deflate")]
     pub(super) fn compressions(&self) -> u64 {
-        let made = self.raw.get().map_or(0, Broadcast::compressions);
+        let made = self.raw.get().map_or(0, |b| b.compressions());
         #[cfg(feature = "protocol")]
-        let made = made + self.enveloped.get().map_or(0, Broadcast::compressions);
+        let made = made + self.enveloped.get().map_or(0, |b| b.compressions());
         made
     }
 }
