@@ -242,6 +242,12 @@ impl Topics {
     /// their queue was full, are not counted. Only text and binary messages are published:
     /// anything else reaches nobody (0). With a [`Backplane`], the message also goes to the
     /// other servers' subscribers.
+    ///
+    /// For a topic that keeps [history](History) in a backplane's [`HistoryStore`] (Redis),
+    /// the store gives the message its position and publishes it to every server, this
+    /// one included: it reaches the members here when it comes back, so this returns 0.
+    /// While the store is unreachable, such a message reaches nobody (counted in
+    /// [`BackplaneStats::lost`]).
     pub fn publish(&self, topic: &str, message: Message) -> usize {
         self.publish_to(topic, message, None)
     }
