@@ -425,36 +425,12 @@ async fn with_history(options: &Options) {
 /// the sender on one, 1,000 members on the other; beside the one-server figure.
 #[cfg(feature = "redis")]
 async fn across_servers(options: &Options) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let Ok(redis) = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-    else {
+    let Some(redis) = crate::redis::RedisServer::start().await else {
         println!("\nacross servers: skipped, no redis-server (apt install redis-server)");
         return;
     };
-    struct Stop(std::process::Child);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _redis = Stop(redis);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     // The servers this bench starts read it.
-    std::env::set_var("TW_BENCH_REDIS_URL", format!("redis://127.0.0.1:{port}"));
+    std::env::set_var("TW_BENCH_REDIS_URL", redis.url());
     println!(
         "\nacross servers: (a) with a RedisBackplane, 1,000 members on one server, the sender on another (median of {})",
         options.rounds

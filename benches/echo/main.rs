@@ -9,6 +9,7 @@
 //! cargo bench --bench echo -- --scenarios none --no-idle --no-http2 --no-compression   # fan-out only
 //! cargo build --release --example echo && cargo bench --bench echo -- --soak    # see endurance.rs
 //! cargo build --release --example echo && cargo bench --bench echo -- --churn
+//! cargo bench --bench echo --features redis -- --recovery   # see recovery.rs
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x16384 --h2   # streams of one HTTP/2 connection
@@ -33,6 +34,10 @@ mod endurance;
 mod fanout;
 mod load;
 mod passthrough;
+#[cfg(feature = "redis")]
+mod recovery;
+#[cfg(feature = "redis")]
+mod redis;
 mod rooms;
 mod servers;
 mod uws;
@@ -91,6 +96,11 @@ struct Server {
 
 impl Server {
     fn start(kind: &str) -> Server {
+        Server::start_on(kind, 0)
+    }
+
+    /// A `kind` server on `port` (0: any free port): where one that stopped was.
+    fn start_on(kind: &str, port: u16) -> Server {
         let mut line: Vec<OsString> = match kind {
             "uws" => uws::command_line(),
             _ => vec![
@@ -103,7 +113,9 @@ impl Server {
             line.splice(0..0, ["taskset".into(), "-c".into(), "0".into()]);
         }
         let mut command = Command::new(&line[0]);
-        command.args(&line[1..]);
+        command
+            .args(&line[1..])
+            .env("TW_BENCH_PORT", port.to_string());
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -181,6 +193,22 @@ fn main() {
             .status()
             .unwrap();
         std::process::exit(status.code().unwrap_or(1));
+    }
+    if args.iter().any(|a| a == "--recovery") {
+        #[cfg(feature = "redis")]
+        {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(recovery::run());
+            return;
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            eprintln!("--recovery needs the Redis backplane: cargo bench --bench echo --features redis -- --recovery");
+            std::process::exit(2);
+        }
     }
     let options = Options {
         rounds: arg(&args, "--rounds", 5) as usize,

@@ -47,7 +47,7 @@ pub async fn topics_redis_history(listener: TcpListener) {
 
 /// A hub on the Redis at `TW_BENCH_REDIS_URL`.
 #[cfg(feature = "redis")]
-async fn redis_hub(prefix: &str) -> tower_websockets::topics::TopicsBuilder {
+pub async fn redis_hub(prefix: &str) -> tower_websockets::topics::TopicsBuilder {
     let url = std::env::var("TW_BENCH_REDIS_URL").expect("TW_BENCH_REDIS_URL");
     let backplane = tower_websockets::redis::RedisBackplane::builder(url)
         .prefix(prefix)

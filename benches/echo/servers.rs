@@ -6,14 +6,17 @@
 use std::{convert::Infallible, net::SocketAddr};
 
 use http_body_util::{Empty, Full};
-use hyper::{body::Bytes, body::Incoming, Request, Response};
+use hyper::{
+    body::{Body, Bytes, Incoming},
+    Request, Response,
+};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
     service::TowerToHyperService,
 };
 use tokio::net::TcpListener;
-use tower::{service_fn, ServiceBuilder};
+use tower::{service_fn, Service, ServiceBuilder};
 use tower_websockets::{deflate::DeflateConfig, Echo, Handler, WebSocketLayer};
 
 /// Serves `kind` on a free loopback port, prints the port, and serves until stdin closes.
@@ -23,7 +26,9 @@ pub fn serve(kind: &str) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A port of the bench's choosing (a server restarted where it was), or any.
+        let port: u16 = std::env::var("TW_BENCH_PORT").map_or(0, |p| p.parse().unwrap());
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());
         // The bench closes our stdin to stop us.
         tokio::task::spawn_blocking(|| {
@@ -54,6 +59,8 @@ pub fn serve(kind: &str) {
             "topics-redis" => crate::rooms::topics_redis(listener).await,
             #[cfg(feature = "redis")]
             "topics-redis-history" => crate::rooms::topics_redis_history(listener).await,
+            #[cfg(feature = "redis")]
+            "topics-protocol-redis" => crate::recovery::serve(listener).await,
             "bare" => bare(listener).await,
             "axum" => axum(listener).await,
             other => panic!("unknown server kind {other}"),
@@ -70,6 +77,19 @@ pub async fn layer<H: Handler>(listener: TcpListener, sockets: WebSocketLayer<H>
             .service(service_fn(|_: Request<Incoming>| async {
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"page"))))
             }));
+    serve_app(listener, app).await
+}
+
+/// Serves `app` on every connection `listener` takes.
+pub async fn serve_app<S, B>(listener: TcpListener, app: S)
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     loop {
         let (stream, _) = listener.accept().await.unwrap();
         let _ = stream.set_nodelay(true);
