@@ -318,6 +318,15 @@ pub fn rss_kib(pid: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// How the sockets of [`idle_bytes_per_socket`] have been used before they go idle.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Their clients never sent anything.
+    NeverUsed,
+    /// Each client sent one message of 20 B and read its echo.
+    AfterOneEcho,
+}
+
 /// RSS growth per open idle socket, in bytes, with `count` sockets.
 ///
 /// Sockets are opened one after the other: many handshakes at once leave the server's
@@ -328,14 +337,31 @@ pub async fn idle_bytes_per_socket(
     server_pid: &str,
     count: usize,
     extra: &str,
+    idle: Idle,
 ) -> f64 {
+    let open = || async {
+        let mut socket = connect_offering(addr, extra).await;
+        if idle == Idle::AfterOneEcho {
+            let message = [b'i'; 20];
+            socket.write_all(&masked_frame(&message)).await.unwrap();
+            // Compressed, where compression was agreed (RSV1): then only its length is known.
+            let mut head = [0u8; 2];
+            socket.read_exact(&mut head).await.expect("the echo");
+            let mut echo = vec![0u8; usize::from(head[1] & 0x7f)];
+            socket.read_exact(&mut echo).await.expect("the echo");
+            if head[0] & 0x40 == 0 {
+                assert_eq!(echo, message, "the echo of an idle socket's message");
+            }
+        }
+        socket
+    };
     // One socket first, so that one-time allocations (runtime, buffers) are not counted.
-    let first = connect_offering(addr, extra).await;
+    let first = open().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_kib(server_pid);
     let mut sockets = Vec::with_capacity(count);
     for _ in 0..count {
-        sockets.push(connect_offering(addr, extra).await);
+        sockets.push(open().await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(server_pid);

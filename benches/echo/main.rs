@@ -518,31 +518,42 @@ async fn run(options: Options) {
         return;
     }
     println!("\nidle memory: RSS growth per open socket with {IDLE_SOCKETS} idle sockets (median of {rounds})");
-    let mut idle: [Vec<f64>; 4] = Default::default();
+    println!("\n| server | never used, KiB per socket | after one echo of 20 B, KiB per socket |");
+    println!("|---|---|---|");
+    const USES: [load::Idle; 2] = [load::Idle::NeverUsed, load::Idle::AfterOneEcho];
+    // By server kind, then by use.
+    let mut idle: [[Vec<f64>; 2]; 4] = Default::default();
     // And (a) with compression agreed, clients offering what Chromium offers.
-    let mut compressed = Vec::new();
+    let mut compressed: [Vec<f64>; 2] = Default::default();
     let with_layer = kinds.iter().any(|&(_, kind, _)| kind == "layer");
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
     for _ in 0..rounds {
-        for &(k, kind, _) in &kinds {
-            let server = Server::start(kind);
-            let addr = servers::addr(server.port);
-            idle[k].push(load::idle_bytes_per_socket(addr, &server.pid, IDLE_SOCKETS, "").await);
-        }
-        if with_layer {
-            let server = Server::start("layer-deflate");
-            let addr = servers::addr(server.port);
-            let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
-            compressed
-                .push(load::idle_bytes_per_socket(addr, &server.pid, IDLE_SOCKETS, offer).await);
+        for (u, use_) in USES.into_iter().enumerate() {
+            for &(k, kind, _) in &kinds {
+                let server = Server::start(kind);
+                let addr = servers::addr(server.port);
+                let bytes =
+                    load::idle_bytes_per_socket(addr, &server.pid, IDLE_SOCKETS, "", use_).await;
+                idle[k][u].push(bytes);
+            }
+            if with_layer {
+                let server = Server::start("layer-deflate");
+                let addr = servers::addr(server.port);
+                let bytes =
+                    load::idle_bytes_per_socket(addr, &server.pid, IDLE_SOCKETS, offer, use_).await;
+                compressed[u].push(bytes);
+            }
         }
     }
+    let kib = |values: &[f64]| format!("{:.2}", median(values) / 1024.0);
     for &(k, _, label) in &kinds {
-        println!("  {label}: {:.2} KiB per socket", median(&idle[k]) / 1024.0);
+        println!("| {label} | {} | {} |", kib(&idle[k][0]), kib(&idle[k][1]));
     }
     if with_layer {
         println!(
-            "  (a) with permessage-deflate agreed: {:.2} KiB per socket",
-            median(&compressed) / 1024.0
+            "| (a) with permessage-deflate agreed | {} | {} |",
+            kib(&compressed[0]),
+            kib(&compressed[1])
         );
     }
 }
