@@ -96,7 +96,12 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
             let socket = &this.config.socket;
             while let Poll::Ready(tick) = keep_alive.as_mut().poll_tick(cx, this.shared, socket) {
                 match tick {
-                    Tick::Pinged => this.shared.write.flush_deferred(cx),
+                    Tick::Pinged => {
+                        this.shared.write.flush_deferred(cx);
+                        // A socket that may have gone quiet gives its read buffer back;
+                        // a busy one takes a new one at its next frame.
+                        this.shared.read.park_engine();
+                    }
                     Tick::Silent => {
                         return Poll::Ready(Supervised::Dropped(SessionError::KeepAliveTimeout))
                     }

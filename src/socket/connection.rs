@@ -14,6 +14,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::read::engine::Reopen;
 #[cfg(feature = "deflate")]
 use super::read::marks::{FrameMarks, Mark};
 #[cfg(feature = "deflate")]
@@ -81,6 +82,20 @@ fn share<T>(connection: Connection<T>) -> (ReadIo<T>, WriteIo<T>) {
 
 /// The read side; it counts the bytes it reads.
 pub(crate) struct ReadIo<T>(Arc<Connection<T>>);
+
+impl<T> Reopen for ReadIo<T> {
+    fn reopen(&self) -> Self {
+        ReadIo(self.0.clone())
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl<T> Reopen for MarkingIo<T> {
+    // The marks' state is the connection's: a second handle goes on where the first was.
+    fn reopen(&self) -> Self {
+        MarkingIo(self.0.reopen())
+    }
+}
 
 impl<T> ReadIo<T> {
     /// A handle on what the read side learns as it reads, for the side that consumes it.

@@ -200,6 +200,52 @@ async fn compressed_plain_and_fragmented_messages_mix_on_one_socket() {
     assert_eq!(socket.expect_close().await, 1000);
 }
 
+/// The next frame from the server, which must be a ping.
+async fn expect_ping(socket: &mut RawSocket) {
+    let frame = within(socket.recv()).await.expect("a frame");
+    assert_eq!(frame.opcode, 0x9, "{frame:?}");
+}
+
+/// With compression, a socket that gives its engine's read buffer back at a ping reads on
+/// as before: whether each frame was compressed is still known, across messages and
+/// across the fragments of one.
+#[tokio::test(start_paused = true)]
+async fn compressed_messages_go_on_after_the_read_buffer_is_given_back() {
+    let layer =
+        layer(DeflateConfig::new()).keep_alive_interval(std::time::Duration::from_millis(100));
+    let server = serve(layer).await;
+    let (mut socket, _) = connect(server.addr, "permessage-deflate; client_max_window_bits").await;
+    let mut codec = ClientCodec::new(15, false, false);
+    for round in 0..3 {
+        let message = json(round, 4000);
+        socket
+            .send(FIN | RSV1 | TEXT, &codec.deflate(&message), true)
+            .await;
+        let echo = next_data(&mut socket).await;
+        assert!(echo.rsv1 && echo.opcode == TEXT);
+        assert_eq!(codec.inflate(&echo.payload), message);
+        expect_ping(&mut socket).await;
+        // Plain after compressed, then compressed in two fragments around a ping.
+        let plain = json(round + 10, 500);
+        socket.send(FIN | BINARY, &plain, true).await;
+        let echo = next_data(&mut socket).await;
+        assert_eq!(codec.inflate(&echo.payload), plain);
+        let message = json(round + 20, 6000);
+        let compressed = codec.deflate(&message);
+        let half = compressed.len() / 2;
+        socket.send(RSV1 | TEXT, &compressed[..half], true).await;
+        expect_ping(&mut socket).await;
+        socket
+            .send(FIN | CONTINUATION, &compressed[half..], true)
+            .await;
+        let echo = next_data(&mut socket).await;
+        assert!(echo.rsv1 && echo.opcode == TEXT);
+        assert_eq!(codec.inflate(&echo.payload), message);
+    }
+    socket.send(FIN | 0x8, &1000u16.to_be_bytes(), true).await;
+    assert_eq!(socket.expect_close().await, 1000);
+}
+
 #[tokio::test]
 async fn short_messages_and_uncompressed_sends_go_out_plain() {
     let handler = |mut socket: WebSocket, handshake: Handshake| async move {

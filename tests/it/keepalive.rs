@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::common::{round_trip, serve, within, RawSocket};
+use crate::common::{expect_text, round_trip, send_fragment, serve, within, RawSocket};
 use futures_util::StreamExt;
-use tokio_tungstenite::tungstenite::Message as ClientMessage;
+use tokio_tungstenite::tungstenite::{protocol::frame::coding::Data, Message as ClientMessage};
 use tower_websockets::{
     error::SessionError, session::ClosedBy, CloseCode, Handshake, Message, WebSocket,
     WebSocketLayer,
@@ -137,4 +137,34 @@ async fn intervals_and_timeouts_of_duration_max_never_fire() {
         round_trip(&mut client, ClientMessage::text("still connected")).await;
         assert!(session.summary().is_none(), "{:?}", session.summary());
     }
+}
+
+/// Waits for the server's next ping, which no data may come before.
+async fn next_ping(client: &mut crate::common::Client) {
+    match within(client.next()).await {
+        Some(Ok(ClientMessage::Ping(_))) => {}
+        other => panic!("expected a ping, got {other:?}"),
+    }
+}
+
+/// At each ping a socket whose input is all read gives its engine's read buffer back; it
+/// reads on after: a message larger than the buffer, a message whose fragments have a ping
+/// between them, and a message after a message, round after round.
+#[tokio::test(start_paused = true)]
+async fn a_socket_reads_on_after_giving_its_read_buffer_back_at_a_ping() {
+    let layer = WebSocketLayer::default().keep_alive_interval(Duration::from_millis(100));
+    let mut server = serve(layer).await;
+    let mut client = server.connect().await;
+    let session = server.next_session().await;
+    for round in 0..3u8 {
+        round_trip(&mut client, ClientMessage::text(format!("round {round}"))).await;
+        next_ping(&mut client).await;
+        round_trip(&mut client, ClientMessage::binary(vec![round; 100_000])).await;
+        send_fragment(&mut client, b"frag", Some(Data::Text), false).await;
+        next_ping(&mut client).await;
+        send_fragment(&mut client, b"ments", None, true).await;
+        expect_text(&mut client, "fragments").await;
+        next_ping(&mut client).await;
+    }
+    assert!(session.summary().is_none(), "{:?}", session.summary());
 }

@@ -21,6 +21,18 @@ pub(crate) trait FrameSource: Send {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<RawFrame, WebSocketError>>;
+
+    /// Drops the engine, and its read buffer with it, to wait on the connection with a
+    /// few bytes of its own again, as before the client's first byte. Only for a caller
+    /// that knows the engine holds no unread input (every byte it read came back in a
+    /// frame): what it had buffered would be lost.
+    fn park(self: Pin<&mut Self>);
+}
+
+/// A read side that opens again on the same connection: a second handle, kept while the
+/// engine holds the first, for [`FrameSource::park`].
+pub(crate) trait Reopen {
+    fn reopen(&self) -> Self;
 }
 
 /// The longest frame header (RFC 6455 §5.2): what a socket reads before it has an engine.
@@ -35,7 +47,8 @@ pin_project! {
     /// The engine comes with its own read buffer (8 KiB), so a socket gets one only once
     /// its client has sent something: until then it waits on the connection with a few
     /// bytes of its own, which the engine then reads first. A socket whose client never
-    /// speaks (one that only receives published messages, say) costs that much less.
+    /// speaks (one that only receives published messages, say) costs that much less, and
+    /// one that has gone quiet goes back to waiting so ([`FrameSource::park`]).
     struct EngineFrames<R, F, Fut> {
         start: F,
         max_frame_size: usize,
@@ -49,13 +62,14 @@ pin_project! {
     enum State<R, Fut> {
         /// No engine yet: the connection, and the first bytes read from it.
         Waiting { io: Option<R>, head: [u8; MAX_HEAD] },
-        Reading { #[pin] read: Fut },
+        // `spare`: a second handle on the connection, for when the engine is dropped.
+        Reading { #[pin] read: Fut, spare: Option<R> },
     }
 }
 
 impl<R, F, Fut> FrameSource for EngineFrames<R, F, Fut>
 where
-    R: AsyncRead + Unpin + Send,
+    R: AsyncRead + Reopen + Unpin + Send,
     F: Fn(Box<WebSocketRead<Prefixed<R>>>) -> Fut + Send,
     Fut: Future<
             Output = (
@@ -71,10 +85,12 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Reading { read } => {
+                StateProj::Reading { read, spare } => {
                     let (engine, result) = std::task::ready!(read.poll(cx));
+                    let spare = spare.take();
                     this.state.set(State::Reading {
                         read: (this.start)(engine),
+                        spare,
                     });
                     return Poll::Ready(result);
                 }
@@ -90,18 +106,33 @@ where
                     if len == 0 {
                         return Poll::Ready(Err(WebSocketError::UnexpectedEOF));
                     }
+                    let io = io.take().expect("checked above");
+                    let spare = Some(io.reopen());
                     let io = Prefixed {
                         head: *head,
                         at: 0,
                         len: len as u8,
-                        io: io.take().expect("checked above"),
+                        io,
                     };
                     let engine = engine(io, *this.max_frame_size);
                     this.state.set(State::Reading {
                         read: (this.start)(engine),
+                        spare,
                     });
                 }
             }
+        }
+    }
+
+    fn park(self: Pin<&mut Self>) {
+        let mut this = self.project();
+        if let StateProj::Reading { spare, .. } = this.state.as_mut().project() {
+            let io = spare.take();
+            // Drops the read under way, and the engine in it.
+            this.state.set(State::Waiting {
+                io,
+                head: [0; MAX_HEAD],
+            });
         }
     }
 }
@@ -109,7 +140,7 @@ where
 /// The engine over the connection's read side, boxed for the frame source.
 pub(crate) fn frames<R>(io: R, max_frame_size: usize) -> Pin<Box<dyn FrameSource>>
 where
-    R: AsyncRead + Unpin + Send + 'static,
+    R: AsyncRead + Reopen + Unpin + Send + 'static,
 {
     Box::pin(EngineFrames {
         start: read_one::<Prefixed<R>>,
@@ -239,17 +270,42 @@ mod tests {
         task::{Context, Poll},
     };
 
+    use std::sync::{Arc, Mutex};
+
     use fastwebsockets::OpCode;
     use tokio::io::{AsyncRead, ReadBuf};
 
-    use super::frames;
+    use super::{frames, Reopen, MAX_HEAD};
 
-    /// A connection that hands over its bytes `step` at a time, and is pending before each.
-    struct Trickle {
+    /// A connection that hands over its bytes `step` at a time, and is pending before each;
+    /// its handles share it, and it notes how much each read asked for.
+    #[derive(Clone)]
+    struct Trickle(Arc<Mutex<Bytes>>);
+
+    struct Bytes {
         bytes: Vec<u8>,
         at: usize,
         step: usize,
         ready: bool,
+        asked: Vec<usize>,
+    }
+
+    impl Trickle {
+        fn new(bytes: Vec<u8>, step: usize) -> Trickle {
+            Trickle(Arc::new(Mutex::new(Bytes {
+                bytes,
+                at: 0,
+                step,
+                ready: true,
+                asked: Vec::new(),
+            })))
+        }
+    }
+
+    impl Reopen for Trickle {
+        fn reopen(&self) -> Self {
+            self.clone()
+        }
     }
 
     impl AsyncRead for Trickle {
@@ -258,12 +314,14 @@ mod tests {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
+            let mut this = self.0.lock().unwrap();
+            let this = &mut *this;
             this.ready = !this.ready;
             if !this.ready {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+            this.asked.push(buf.remaining());
             let n = this
                 .step
                 .min(this.bytes.len() - this.at)
@@ -291,13 +349,7 @@ mod tests {
 
     /// The frames read from `bytes` delivered `step` bytes at a time, until the end.
     async fn read_all(bytes: Vec<u8>, step: usize) -> (Vec<(OpCode, Vec<u8>)>, bool) {
-        let io = Trickle {
-            bytes,
-            at: 0,
-            step,
-            ready: true,
-        };
-        let mut source = frames(io, 1 << 20);
+        let mut source = frames(Trickle::new(bytes, step), 1 << 20);
         let mut read = Vec::new();
         loop {
             match std::future::poll_fn(|cx| source.as_mut().poll_frame(cx)).await {
@@ -338,5 +390,45 @@ mod tests {
         let (read, eof) = read_all(Vec::new(), 1).await;
         assert!(read.is_empty());
         assert!(eof);
+    }
+
+    #[tokio::test]
+    async fn a_parked_source_reads_on_from_the_next_frame_without_its_engine() {
+        let first: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        let sent = [
+            (0x82, OpCode::Binary, first),
+            (0x81, OpCode::Text, b"second".to_vec()),
+            (0x89, OpCode::Ping, Vec::new()),
+            (0x81, OpCode::Text, b"fourth".to_vec()),
+        ];
+        let bytes: Vec<u8> = sent.iter().flat_map(|(b, _, p)| masked(*b, p)).collect();
+        for step in [1, 13, 14, 15, 4096] {
+            let io = Trickle::new(bytes.clone(), step);
+            let mut source = frames(io.clone(), 1 << 20);
+            let (mut consumed, mut parked) = (0, 0);
+            for (_, opcode, payload) in &sent {
+                let frame = std::future::poll_fn(|cx| source.as_mut().poll_frame(cx))
+                    .await
+                    .expect("a frame");
+                assert_eq!((frame.opcode, &frame.payload[..]), (*opcode, &payload[..]));
+                consumed += frame.wire_len as usize;
+                // As the reader does: only when every byte read came back in a frame.
+                let all_back = io.0.lock().unwrap().at == consumed;
+                if all_back && consumed < bytes.len() {
+                    source.as_mut().park();
+                    parked += 1;
+                }
+            }
+            assert_eq!(consumed, bytes.len());
+            // Each wait without an engine reads the socket's own few bytes first: once at
+            // the start, and once after each park.
+            let asked = io.0.lock().unwrap().asked.clone();
+            let own = asked.iter().filter(|&&n| n == MAX_HEAD).count();
+            assert_eq!(own, 1 + parked, "step {step}: reads asked for {asked:?}");
+            // A byte at a time, every frame ends a read: a park after each but the last.
+            if step == 1 {
+                assert_eq!(parked, 3);
+            }
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! frame (the payload rules are in `checks`) and reassembles messages or hands over parts.
 
 mod checks;
-mod engine;
+/// Its read side reopens on the connection (`engine::Reopen`).
+pub(super) mod engine;
 /// Read by the connection, which filters what it reads through them.
 #[cfg(feature = "deflate")]
 pub(super) mod marks;
@@ -42,6 +43,15 @@ impl ReadSide {
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Reader> {
         crate::sync::lock(&self.reader)
+    }
+
+    /// Gives the engine's read buffer back if the socket holds no unread input (see
+    /// `Reader::park_engine`); not while a receive is reading. Whether it did.
+    pub(crate) fn park_engine(&self) -> bool {
+        match self.reader.try_lock() {
+            Ok(mut reader) => reader.park_engine(),
+            Err(_) => false,
+        }
     }
 
     /// How many frames have been received so far.

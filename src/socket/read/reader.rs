@@ -166,6 +166,22 @@ impl Reader {
         self.progress.delivered() > self.consumed
     }
 
+    /// Gives the engine back, with its read buffer, when it holds no input that has not
+    /// come back in a frame: the socket then waits on its connection with a few bytes of
+    /// its own until its client sends again. Whether it did.
+    pub(crate) fn park_engine(&mut self) -> bool {
+        if self.input_waiting() {
+            return false;
+        }
+        match self.frames_in.as_mut() {
+            Some(frames) => {
+                frames.as_mut().park();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Polls the engine for the next frame.
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, Error>> {
         match self.frames_in.as_mut() {
