@@ -52,6 +52,8 @@ pin_project! {
     struct EngineFrames<R, F, Fut> {
         start: F,
         max_frame_size: usize,
+        // While the engine reads: a second handle on the connection, for when it is dropped.
+        spare: Option<R>,
         #[pin]
         state: State<R, Fut>,
     }
@@ -60,10 +62,10 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<R, Fut> {
-        /// No engine yet: the connection, and the first bytes read from it.
+        /// No engine, yet or again (see `park`): the connection, and the first bytes read
+        /// from it.
         Waiting { io: Option<R>, head: [u8; MAX_HEAD] },
-        // `spare`: a second handle on the connection, for when the engine is dropped.
-        Reading { #[pin] read: Fut, spare: Option<R> },
+        Reading { #[pin] read: Fut },
     }
 }
 
@@ -85,12 +87,10 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Reading { read, spare } => {
+                StateProj::Reading { read } => {
                     let (engine, result) = std::task::ready!(read.poll(cx));
-                    let spare = spare.take();
                     this.state.set(State::Reading {
                         read: (this.start)(engine),
-                        spare,
                     });
                     return Poll::Ready(result);
                 }
@@ -107,7 +107,7 @@ where
                         return Poll::Ready(Err(WebSocketError::UnexpectedEOF));
                     }
                     let io = io.take().expect("checked above");
-                    let spare = Some(io.reopen());
+                    *this.spare = Some(io.reopen());
                     let io = Prefixed {
                         head: *head,
                         at: 0,
@@ -117,7 +117,6 @@ where
                     let engine = engine(io, *this.max_frame_size);
                     this.state.set(State::Reading {
                         read: (this.start)(engine),
-                        spare,
                     });
                 }
             }
@@ -126,11 +125,11 @@ where
 
     fn park(self: Pin<&mut Self>) {
         let mut this = self.project();
-        if let StateProj::Reading { spare, .. } = this.state.as_mut().project() {
-            let io = spare.take();
+        // Only while reading: then the engine holds the connection, and `spare` is set.
+        if let Some(io) = this.spare.take() {
             // Drops the read under way, and the engine in it.
             this.state.set(State::Waiting {
-                io,
+                io: Some(io),
                 head: [0; MAX_HEAD],
             });
         }
@@ -145,6 +144,7 @@ where
     Box::pin(EngineFrames {
         start: read_one::<Prefixed<R>>,
         max_frame_size,
+        spare: None,
         state: State::Waiting {
             io: Some(io),
             head: [0; MAX_HEAD],
@@ -267,10 +267,9 @@ mod tests {
     use std::{
         io,
         pin::Pin,
+        sync::{Arc, Mutex},
         task::{Context, Poll},
     };
-
-    use std::sync::{Arc, Mutex};
 
     use fastwebsockets::OpCode;
     use tokio::io::{AsyncRead, ReadBuf};

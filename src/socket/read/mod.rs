@@ -46,11 +46,10 @@ impl ReadSide {
     }
 
     /// Gives the engine's read buffer back if the socket holds no unread input (see
-    /// `Reader::park_engine`); not while a receive is reading. Whether it did.
-    pub(crate) fn park_engine(&self) -> bool {
-        match self.reader.try_lock() {
-            Ok(mut reader) => reader.park_engine(),
-            Err(_) => false,
+    /// `Reader::park_engine`); not while a receive is reading.
+    pub(crate) fn park_engine(&self) {
+        if let Ok(mut reader) = self.reader.try_lock() {
+            reader.park_engine();
         }
     }
 

@@ -168,17 +168,13 @@ impl Reader {
 
     /// Gives the engine back, with its read buffer, when it holds no input that has not
     /// come back in a frame: the socket then waits on its connection with a few bytes of
-    /// its own until its client sends again. Whether it did.
-    pub(crate) fn park_engine(&mut self) -> bool {
+    /// its own until its client sends again.
+    pub(crate) fn park_engine(&mut self) {
         if self.input_waiting() {
-            return false;
+            return;
         }
-        match self.frames_in.as_mut() {
-            Some(frames) => {
-                frames.as_mut().park();
-                true
-            }
-            None => false,
+        if let Some(frames) = self.frames_in.as_mut() {
+            frames.as_mut().park();
         }
     }
 
