@@ -86,13 +86,6 @@ impl Drop for Sample {
     }
 }
 
-/// A client's masked text frame.
-fn text(payload: &[u8]) -> Vec<u8> {
-    let mut frame = load::masked_frame(payload);
-    frame[0] = 0x81;
-    frame
-}
-
 /// Reads one whole server frame: its first byte and payload.
 async fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u8, Vec<u8>)> {
     loop {
@@ -173,7 +166,11 @@ pub async fn soak(args: &[String]) {
                 let payload = format!("{id:08x}:{seq:016x}:soak!!");
                 let sent = Instant::now();
                 counts.sent.fetch_add(1, Ordering::Relaxed);
-                if stream.write_all(&text(payload.as_bytes())).await.is_err() {
+                if stream
+                    .write_all(&load::masked_text_frame(payload.as_bytes()))
+                    .await
+                    .is_err()
+                {
                     counts.errors.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -245,7 +242,7 @@ async fn one_life(addr: SocketAddr, source: Ipv4Addr) -> Result<(), &'static str
         .await
         .map_err(|(step, _)| step)?;
     stream
-        .write_all(&text(b"churn"))
+        .write_all(&load::masked_text_frame(b"churn"))
         .await
         .map_err(|_| "write message")?;
     let (first, echoed) = read_frame(&mut stream, &mut buf)

@@ -29,13 +29,6 @@ const KINDS: [(&str, &str); 2] = [
 const BURST: usize = 100;
 const SIZE: usize = 100;
 
-/// A client's masked text frame.
-fn text_frame(payload: &[u8]) -> Vec<u8> {
-    let mut frame = load::masked_frame(payload);
-    frame[0] = 0x81;
-    frame
-}
-
 /// What the members have received, counted as it arrives.
 struct Tally {
     /// By member.
@@ -160,7 +153,7 @@ async fn round(kind: &str, members: usize, window: Duration, across: bool) -> Ru
     // has, a message is lost, so the first one is sent again until one arrives.
     loop {
         publisher
-            .write_all(&text_frame(&[b'w'; SIZE]))
+            .write_all(&load::masked_text_frame(&[b'w'; SIZE]))
             .await
             .unwrap();
         let arrived = tally.wait_for(members as u64);
@@ -185,7 +178,7 @@ async fn round(kind: &str, members: usize, window: Duration, across: bool) -> Ru
     let mut bursts = 0u64;
     while bursts == 0 || started.elapsed() < window {
         let burst: Vec<u8> = (0..BURST)
-            .flat_map(|_| text_frame(&stamped(tally.epoch)))
+            .flat_map(|_| load::masked_text_frame(&stamped(tally.epoch)))
             .collect();
         publisher.write_all(&burst).await.unwrap();
         bursts += 1;
@@ -226,7 +219,10 @@ async fn slow_members_memory(kind: &str) -> (u64, usize) {
     }
     let reader = load::connect(addr).await;
     // Everyone subscribed: the publisher has its first message back.
-    publisher.write_all(&text_frame(b"hello")).await.unwrap();
+    publisher
+        .write_all(&load::masked_text_frame(b"hello"))
+        .await
+        .unwrap();
     let mut own = Reading::default();
     own.until(&mut own_copies, 1).await;
     // The reading member counts what it gets, whatever the pace.
@@ -242,7 +238,9 @@ async fn slow_members_memory(kind: &str) -> (u64, usize) {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = load::rss_kib(&server.pid);
-    let batch: Vec<u8> = (0..100).flat_map(|_| text_frame(&[b'x'; 1024])).collect();
+    let batch: Vec<u8> = (0..100)
+        .flat_map(|_| load::masked_text_frame(&[b'x'; 1024]))
+        .collect();
     for sent in (100..=MESSAGES).step_by(100) {
         if publisher.write_all(&batch).await.is_err() {
             break;

@@ -139,6 +139,13 @@ pub fn masked_frame(payload: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// A client's text frame carrying `payload`, masked.
+pub fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = masked_frame(payload);
+    frame[0] = 0x81;
+    frame
+}
+
 /// Either transport's stream, boxed so that one client loop serves both.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}

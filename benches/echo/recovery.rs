@@ -114,11 +114,9 @@ struct ServerMessage {
     message: Option<String>,
 }
 
-/// A masked text frame of the client's.
-fn text_frame(json: &serde_json::Value) -> Vec<u8> {
-    let mut frame = load::masked_frame(json.to_string().as_bytes());
-    frame[0] = 0x81;
-    frame
+/// A client's message, in a masked text frame.
+fn json_frame(json: &serde_json::Value) -> Vec<u8> {
+    load::masked_text_frame(json.to_string().as_bytes())
 }
 
 /// Opens a connection to `/ws` asking for the topics protocol; what was read past the
@@ -218,7 +216,7 @@ async fn client(
         if let Some((epoch, offset)) = &position {
             subscribe["since"] = serde_json::json!({"epoch": epoch, "offset": offset});
         }
-        if writer.write_all(&text_frame(&subscribe)).await.is_err() {
+        if writer.write_all(&json_frame(&subscribe)).await.is_err() {
             continue;
         }
         // The offset a recovery must reach: the stream's end when the server answered.
@@ -352,7 +350,7 @@ impl Publisher {
                 let mut batch = Vec::new();
                 for topic in 0..TOPICS {
                     id += 1;
-                    batch.extend(text_frame(&serde_json::json!({
+                    batch.extend(json_frame(&serde_json::json!({
                         "type": "publish", "id": id, "topic": format!("t{topic}"), "data": {"n": id}
                     })));
                 }
