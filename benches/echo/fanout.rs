@@ -21,10 +21,20 @@ use tokio::{
 
 use crate::{load, median, servers, Options, Server};
 
-const KINDS: [(&str, &str); 2] = [
+const KINDS: [(&str, &str); 3] = [
     ("topics", "(a) layer + Topics"),
     ("broadcast", "(c) axum + broadcast"),
+    ("uws-native-room", "(e) uWebSockets, pub/sub"),
 ];
+
+/// The kinds to run: (e) when it has been built (see uws.rs).
+fn kinds() -> impl Iterator<Item = (usize, &'static str, &'static str)> {
+    KINDS
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k < 2 || crate::uws::native().is_some())
+        .map(|(k, (kind, label))| (k, *kind, *label))
+}
 
 const BURST: usize = 100;
 const SIZE: usize = 100;
@@ -300,10 +310,12 @@ pub async fn compare(options: &Options) {
          | server CPU µs per delivery (a, c) | latency p50/p99 µs (a; c) | every member got every message (a, c) |"
     );
     println!("|---|---|---|---|---|---|---|");
+    // Against (e), when it ran: printed after this table.
+    let mut against_native = Vec::new();
     for members in [1_000, 10_000] {
-        let mut runs: [Vec<Run>; 2] = Default::default();
+        let mut runs: [Vec<Run>; KINDS.len()] = Default::default();
         for _ in 0..options.rounds {
-            for (k, (kind, _)) in KINDS.iter().enumerate() {
+            for (k, kind, _) in kinds() {
                 runs[k].push(round(kind, members, options.window, false).await);
             }
         }
@@ -353,6 +365,36 @@ pub async fn compare(options: &Options) {
             complete(0),
             complete(1),
         );
+        if !runs[2].is_empty() {
+            // Rounds run back to back: each round's ratio compares like with like.
+            let paired: Vec<f64> = runs[0]
+                .iter()
+                .zip(&runs[2])
+                .map(|(a, e)| a.cpu_per_delivery_us / e.cpu_per_delivery_us)
+                .collect();
+            let paired = median(&paired);
+            against_native.push(format!(
+                "| {members} | {:.3}, {:.3} | {:.3} ({paired:.3}) | {} | {:.0}, {:.0} | {}, {} |",
+                cost(0),
+                cost(2),
+                cost(0) / cost(2),
+                if paired <= 1.0 { "met" } else { "not met" },
+                rate(0),
+                rate(2),
+                complete(0),
+                complete(2),
+            ));
+        }
+    }
+    if !against_native.is_empty() {
+        println!(
+            "\n(a) layer + Topics against (e) native uWebSockets pub/sub: server CPU per delivery"
+        );
+        println!("\n| members | server CPU µs per delivery (a, e) | CPU a/e (paired) | a at or below e | deliveries/s (a, e) | every member got every message (a, e) |");
+        println!("|---|---|---|---|---|---|");
+        for row in against_native {
+            println!("{row}");
+        }
     }
     with_history(options).await;
     #[cfg(feature = "redis")]
@@ -360,7 +402,7 @@ pub async fn compare(options: &Options) {
     println!(
         "\nmemory: server RSS growth while 10 members never read and 20,000 x 1 KiB are published"
     );
-    for (kind, label) in KINDS {
+    for (_, kind, label) in kinds() {
         let (growth, got) = slow_members_memory(kind).await;
         println!(
             "  {label}: {:.1} MiB; a reading member got {got} of 20000",

@@ -1,6 +1,7 @@
 //! Echo throughput, idle memory and pass-through cost, side by side in one run:
 //! (a) `WebSocketLayer` + `Echo`, (b) the bare engine (hyper + fastwebsockets), (c) axum 0.8,
-//! and (d) uWebSockets as uWebSockets.js runs it, when that is installed (see uws.rs).
+//! (d) uWebSockets as uWebSockets.js runs it and (e) native uWebSockets (C++), each when it
+//! is installed or built (see uws.rs).
 //!
 //! ```text
 //! cargo bench --bench echo                 # 5 rounds of 2 s per server and scenario
@@ -49,12 +50,16 @@ use std::{
     time::Duration,
 };
 
-const KINDS: [(&str, &str); 4] = [
+const KINDS: [(&str, &str); 5] = [
     ("layer", "(a) layer"),
     ("bare", "(b) bare engine"),
     ("axum", "(c) axum"),
     ("uws", "(d) uWebSockets.js"),
+    ("uws-native", "(e) uWebSockets"),
 ];
+
+/// The servers the layer is measured against for the CPU goal, by index in [`KINDS`].
+const MARKS: [usize; 2] = [3, 4];
 
 /// Connections, message size, messages in flight on each connection, label.
 const SCENARIOS: [(usize, usize, usize, &str); 6] = [
@@ -103,6 +108,8 @@ impl Server {
     fn start_on(kind: &str, port: u16) -> Server {
         let mut line: Vec<OsString> = match kind {
             "uws" => uws::command_line(),
+            "uws-native" => uws::native_command_line("echo"),
+            "uws-native-room" => uws::native_command_line("room"),
             _ => vec![
                 std::env::current_exe().unwrap().into(),
                 "--serve".into(),
@@ -267,7 +274,7 @@ fn load_only(port: u16, args: &[String]) {
 struct Options {
     rounds: usize,
     window: Duration,
-    /// Only these servers (`layer`, `bare`, `axum`); all by default.
+    /// Only these servers (`layer`, `bare`, `axum`, `uws`, `uws-native`); all there by default.
     servers: Option<Vec<String>>,
     /// Only these scenarios, as `CONNECTIONSxBYTES`; all by default.
     scenarios: Option<Vec<String>>,
@@ -338,8 +345,12 @@ async fn run(options: Options) {
         .enumerate()
         .filter(|(_, (kind, _))| match options.servers.as_ref() {
             Some(only) => only.iter().any(|o| o == kind),
-            // (d) when it is installed.
-            None => *kind != "uws" || uws::module().is_some(),
+            // (d) and (e) when they are there.
+            None => match *kind {
+                "uws" => uws::module().is_some(),
+                "uws-native" => uws::native().is_some(),
+                _ => true,
+            },
         })
         .map(|(k, (kind, label))| (k, *kind, *label))
         .collect();
@@ -368,8 +379,8 @@ async fn run(options: Options) {
          | a/b (paired) | a/c (paired) | server CPU µs per message (a, b, c) | CPU cost b/a | CPU server / load (a, b, c) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    // Against (d), when it ran: printed after the main table.
-    let mut against_uws = Vec::new();
+    // Against (d) and (e), when they ran: printed after the main table.
+    let mut against_uws: [Vec<String>; MARKS.len()] = Default::default();
     for (connections, size, depth, name) in SCENARIOS {
         let key = if depth == 1 {
             format!("{connections}x{size}")
@@ -383,8 +394,8 @@ async fn run(options: Options) {
         {
             continue;
         }
-        let mut rates: [Vec<f64>; 4] = Default::default();
-        let mut cpu: [Vec<(f64, f64)>; 4] = Default::default();
+        let mut rates: [Vec<f64>; KINDS.len()] = Default::default();
+        let mut cpu: [Vec<(f64, f64)>; KINDS.len()] = Default::default();
         for _ in 0..rounds {
             for &(k, kind, _) in &kinds {
                 let server = Server::start(kind);
@@ -475,29 +486,37 @@ async fn run(options: Options) {
             usage.join(", ")
         );
         // Each round's CPU ratio, as for the rates: servers measured back to back.
-        if let (Some(a_cost), Some(d_cost), Some(paired_cpu)) = (
-            costs[0],
-            costs[3],
-            paired_ratio(&round_costs[0], &round_costs[3]),
-        ) {
-            let (d, _) = cell(&rates[3]);
-            against_uws.push(format!(
+        for (rows, &d) in against_uws.iter_mut().zip(&MARKS) {
+            let (Some(a_cost), Some(d_cost), Some(paired_cpu)) = (
+                costs[0],
+                costs[d],
+                paired_ratio(&round_costs[0], &round_costs[d]),
+            ) else {
+                continue;
+            };
+            let (d_rate, _) = cell(&rates[d]);
+            rows.push(format!(
                 "| {name} | {a_cost:.2}, {d_cost:.2} | {:.3} ({paired_cpu:.3}) | {} | {} ({}) |",
                 a_cost / d_cost,
                 if paired_cpu <= 1.0 { "met" } else { "not met" },
-                ratio(a, d, 3),
-                paired(0, 3),
+                ratio(a, d_rate, 3),
+                paired(0, d),
             ));
         }
     }
 
-    if !against_uws.is_empty() {
-        println!("\n(a) layer against (d) uWebSockets.js (see uws.rs): server CPU per message");
+    for (rows, &d) in against_uws.iter().zip(&MARKS) {
+        if rows.is_empty() {
+            continue;
+        }
+        let label = KINDS[d].1;
+        let letter = &label[1..2];
+        println!("\n(a) layer against {label} (see uws.rs): server CPU per message");
         println!(
-            "\n| scenario | server CPU µs per message (a, d) | CPU a/d (paired) | a at or below d | throughput a/d (paired) |"
+            "\n| scenario | server CPU µs per message (a, {letter}) | CPU a/{letter} (paired) | a at or below {letter} | throughput a/{letter} (paired) |"
         );
         println!("|---|---|---|---|---|");
-        for row in against_uws {
+        for row in rows {
             println!("{row}");
         }
     }
@@ -522,7 +541,7 @@ async fn run(options: Options) {
     println!("|---|---|---|");
     const USES: [load::Idle; 2] = [load::Idle::NeverUsed, load::Idle::AfterOneEcho];
     // By server kind, then by use.
-    let mut idle: [[Vec<f64>; 2]; 4] = Default::default();
+    let mut idle: [[Vec<f64>; 2]; KINDS.len()] = Default::default();
     // And (a) with compression agreed, clients offering what Chromium offers.
     let mut compressed: [Vec<f64>; 2] = Default::default();
     let with_layer = kinds.iter().any(|&(_, kind, _)| kind == "layer");

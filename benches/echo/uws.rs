@@ -1,5 +1,17 @@
-//! (d) uWebSockets, the C++ server that holds the record for WebSocket throughput, as
-//! uWebSockets.js runs it under Node.js. Optional: measured when the package is installed.
+//! uWebSockets, the C++ server that holds the record for WebSocket throughput, two ways:
+//! (e) native, its C++ core on uSockets built with `-O3` (native/server.cpp), the mark the
+//! layer is measured against; and (d) as uWebSockets.js runs it under Node.js. Both are
+//! optional: measured when they are there.
+//!
+//! ```text
+//! bash benches/echo/native/build.sh UWEBSOCKETS_DIR USOCKETS_DIR target/uws-native/server
+//! cargo bench --bench echo -- --servers layer,uws-native --no-http2 --no-compression
+//! ```
+//!
+//! The build takes checkouts of github.com/uNetworking/uWebSockets and
+//! github.com/uNetworking/uSockets (never committed here); another binary can be named with
+//! `TW_BENCH_UWS_NATIVE=/path/to/server`. It serves the echo (`server echo`) and the
+//! fan-out room (`server room`, a topic that every socket subscribes to).
 //!
 //! ```text
 //! npm install --prefix target/uws @trufflesuite/uws-js-unofficial@20.30.0-unofficial.0
@@ -23,6 +35,12 @@ use std::{
 
 /// The environment variable naming the uWebSockets.js package to load.
 const ENV: &str = "TW_BENCH_UWS";
+
+/// The environment variable naming the native server binary.
+const NATIVE_ENV: &str = "TW_BENCH_UWS_NATIVE";
+
+/// Where the native server is looked for when the variable is not set.
+const NATIVE_DEFAULT: &str = "target/uws-native/server";
 
 /// Where `npm install --prefix target/uws` puts the package.
 const DEFAULT: &str = "target/uws/node_modules/@trufflesuite/uws-js-unofficial";
@@ -62,7 +80,29 @@ pub fn module() -> Option<PathBuf> {
         .clone()
 }
 
-/// The command line of the echo server, for the bench to start (pinned).
+/// The native server, when it has been built.
+pub fn native() -> Option<PathBuf> {
+    static NATIVE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    NATIVE
+        .get_or_init(|| {
+            let path = std::env::var_os(NATIVE_ENV)
+                .map_or_else(|| PathBuf::from(NATIVE_DEFAULT), PathBuf::from);
+            std::fs::canonicalize(path).ok().filter(|p| p.is_file())
+        })
+        .clone()
+}
+
+/// The command line of the native server in `mode` (`echo` or `room`).
+pub fn native_command_line(mode: &str) -> Vec<OsString> {
+    let binary = native().unwrap_or_else(|| {
+        panic!(
+            "(e) wants the native uWebSockets server: see benches/echo/uws.rs, or set {NATIVE_ENV}"
+        )
+    });
+    vec![binary.into(), mode.into()]
+}
+
+/// The command line of the uWebSockets.js echo server, for the bench to start (pinned).
 pub fn command_line() -> Vec<OsString> {
     let module = module().unwrap_or_else(|| {
         panic!("(d) wants uWebSockets.js and Node.js: see benches/echo/uws.rs, or set {ENV}")
