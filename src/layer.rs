@@ -199,9 +199,7 @@ impl<H: Handler> WebSocketLayer<H> {
 
     /// How often to send a ping so that proxies keep an idle connection open; `None` sends
     /// none. Pings go out whatever the handler is doing: waiting to receive, sending, or
-    /// neither. At each ping a socket with no unread input also gives back its read buffer
-    /// (8 KiB, taken at its client's first frame), until its client sends again. Default:
-    /// 2 minutes.
+    /// neither. Default: 2 minutes.
     pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
         self.config.socket.keep_alive_interval = interval.into();
         self

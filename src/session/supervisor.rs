@@ -98,8 +98,8 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
                 match tick {
                     Tick::Pinged => {
                         this.shared.write.flush_deferred(cx);
-                        // A socket that may have gone quiet gives its read buffer back;
-                        // a busy one takes a new one at its next frame.
+                        // A receive gives the read buffer back before it waits; a handler
+                        // that stopped receiving after a message gives it back here.
                         this.shared.read.park_engine();
                     }
                     Tick::Silent => {

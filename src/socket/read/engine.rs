@@ -1,14 +1,16 @@
-//! The engine's side of reading: frames from fastwebsockets, one read in flight per socket.
+//! The engine's side of reading: frames from fastwebsockets, one read in flight per socket,
+//! and an engine (with its read buffer) only while the socket has input to read.
 
 use std::{
+    cell::RefCell,
     future::Future,
+    io,
     pin::Pin,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 use bytes::BytesMut;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
-use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::error::ProtocolError;
@@ -17,56 +19,63 @@ use crate::Error;
 /// Where frames come from: the engine, and its read of the next frame while one is under
 /// way. Boxed once per socket, behind this trait because the read's type has no name.
 pub(crate) trait FrameSource: Send {
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<RawFrame, WebSocketError>>;
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, WebSocketError>>;
 
-    /// Drops the engine, and its read buffer with it, to wait on the connection with a
-    /// few bytes of its own again, as before the client's first byte. Only for a caller
-    /// that knows the engine holds no unread input (every byte it read came back in a
-    /// frame): what it had buffered would be lost.
-    fn park(self: Pin<&mut Self>);
+    /// Drops the engine, and its read buffer with it: the socket waits on its connection
+    /// with no buffer of its own until its client sends again. Only for a caller that knows
+    /// the engine holds no unread input (every byte it read came back in a frame): what it
+    /// had buffered would be lost.
+    fn park(&mut self);
+
+    /// Whether the engine, and its read buffer, is there.
+    #[cfg(test)]
+    fn holds_engine(&self) -> bool;
 }
 
-/// A read side that opens again on the same connection: a second handle, kept while the
-/// engine holds the first, for [`FrameSource::park`].
+/// A read side that opens again on the same connection: the engine reads through a second
+/// handle, and the socket keeps the first for when the engine is dropped.
 pub(crate) trait Reopen {
     fn reopen(&self) -> Self;
 }
 
-/// The longest frame header (RFC 6455 §5.2): what a socket reads before it has an engine.
-const MAX_HEAD: usize = 14;
+/// The most a socket without an engine reads at once: what a new engine's buffer takes in
+/// its first read (fastwebsockets starts it at 8 KiB).
+const FIRST_READ: usize = 8192;
 
-pin_project! {
-    /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here
-    /// until it finishes, whoever stops polling it. When it finishes, the next read takes
-    /// its place at once (a read starts when first polled): reading a frame allocates
-    /// nothing. The engine travels boxed from one read to the next, which moves a pointer.
-    ///
-    /// The engine comes with its own read buffer (8 KiB), so a socket gets one only once
-    /// its client has sent something: until then it waits on the connection with a few
-    /// bytes of its own, which the engine then reads first. A socket whose client never
-    /// speaks (one that only receives published messages, say) costs that much less, and
-    /// one that has gone quiet goes back to waiting so ([`FrameSource::park`]).
-    struct EngineFrames<R, F, Fut> {
-        start: F,
-        max_frame_size: usize,
-        // While the engine reads: a second handle on the connection, for when it is dropped.
-        spare: Option<R>,
-        #[pin]
-        state: State<R, Fut>,
-    }
+thread_local! {
+    /// What a socket without an engine reads into, one per thread as uWebSockets has one
+    /// per event loop: a new engine takes it all in its first read, in the same poll.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
+        bytes: vec![0; FIRST_READ].into_boxed_slice(),
+        len: 0,
+        serial: 0,
+    });
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<R, Fut> {
-        /// No engine, yet or again (see `park`): the connection, and the first bytes read
-        /// from it.
-        Waiting { io: Option<R>, head: [u8; MAX_HEAD] },
-        Reading { #[pin] read: Fut },
-    }
+/// The bytes read by the last socket that woke without an engine.
+struct Scratch {
+    bytes: Box<[u8]>,
+    len: usize,
+    /// Counts the reads into it: an engine takes only the read it was made for.
+    serial: u64,
+}
+
+/// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here until
+/// it finishes, whoever stops polling it. When it finishes, the next read takes its place
+/// at once (a read starts when first polled): reading a frame allocates nothing.
+///
+/// The engine comes with its own read buffer (8 KiB), so a socket has one only while it
+/// has input to read: a socket waits for its client without an engine, reading into this
+/// thread's scratch buffer, and the engine made when bytes arrive takes them from there.
+/// Once the engine holds no unread input the reader drops it ([`FrameSource::park`]), so
+/// an idle socket costs the same whether or not its client has ever spoken.
+struct EngineFrames<R, F, Fut> {
+    start: F,
+    max_frame_size: usize,
+    /// The connection; while an engine reads, through a second handle (see [`Reopen`]).
+    io: R,
+    /// The read under way, and the engine in it; `None` while the socket waits without one.
+    read: Option<Pin<Box<Fut>>>,
 }
 
 impl<R, F, Fut> FrameSource for EngineFrames<R, F, Fut>
@@ -80,79 +89,71 @@ where
             ),
         > + Send,
 {
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<RawFrame, WebSocketError>> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Reading { read } => {
-                    let (engine, result) = std::task::ready!(read.poll(cx));
-                    this.state.set(State::Reading {
-                        read: (this.start)(engine),
-                    });
-                    return Poll::Ready(result);
-                }
-                StateProj::Waiting { io, head } => {
-                    let Some(reader) = io.as_mut() else {
-                        return Poll::Ready(Err(WebSocketError::ConnectionClosed));
-                    };
-                    let mut buf = ReadBuf::new(head);
-                    if let Err(e) = std::task::ready!(Pin::new(reader).poll_read(cx, &mut buf)) {
-                        return Poll::Ready(Err(WebSocketError::IoError(e)));
-                    }
-                    let len = buf.filled().len();
-                    if len == 0 {
-                        return Poll::Ready(Err(WebSocketError::UnexpectedEOF));
-                    }
-                    let io = io.take().expect("checked above");
-                    *this.spare = Some(io.reopen());
-                    let io = Prefixed {
-                        head: *head,
-                        at: 0,
-                        len: len as u8,
-                        io,
-                    };
-                    let engine = engine(io, *this.max_frame_size);
-                    this.state.set(State::Reading {
-                        read: (this.start)(engine),
-                    });
-                }
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, WebSocketError>> {
+        let read = match &mut self.read {
+            Some(read) => read,
+            None => {
+                let serial = match ready!(read_into_scratch(&mut self.io, cx)) {
+                    Ok(Some(serial)) => serial,
+                    Ok(None) => return Poll::Ready(Err(WebSocketError::UnexpectedEOF)),
+                    Err(e) => return Poll::Ready(Err(WebSocketError::IoError(e))),
+                };
+                let io = Prefixed {
+                    scratch: Some(serial),
+                    io: self.io.reopen(),
+                };
+                // Polled below, in this same poll: its first read takes the scratch bytes.
+                let engine = engine(io, self.max_frame_size);
+                self.read.insert(Box::pin((self.start)(engine)))
             }
-        }
+        };
+        let (engine, result) = ready!(read.as_mut().poll(cx));
+        read.set((self.start)(engine));
+        Poll::Ready(result)
     }
 
-    fn park(self: Pin<&mut Self>) {
-        let mut this = self.project();
-        // Only while reading: then the engine holds the connection, and `spare` is set.
-        if let Some(io) = this.spare.take() {
-            // Drops the read under way, and the engine in it.
-            this.state.set(State::Waiting {
-                io: Some(io),
-                head: [0; MAX_HEAD],
-            });
-        }
+    fn park(&mut self) {
+        // Drops the read under way, and the engine in it.
+        self.read = None;
+    }
+
+    #[cfg(test)]
+    fn holds_engine(&self) -> bool {
+        self.read.is_some()
     }
 }
 
-/// The engine over the connection's read side, boxed for the frame source.
-pub(crate) fn frames<R>(io: R, max_frame_size: usize) -> Pin<Box<dyn FrameSource>>
-where
-    R: AsyncRead + Reopen + Unpin + Send + 'static,
-{
-    Box::pin(EngineFrames {
-        start: read_one::<Prefixed<R>>,
-        max_frame_size,
-        spare: None,
-        state: State::Waiting {
-            io: Some(io),
-            head: [0; MAX_HEAD],
-        },
+/// Reads from `io` into this thread's scratch buffer: the read's serial, or `None` at the
+/// end of the connection.
+fn read_into_scratch<R: AsyncRead + Unpin>(
+    io: &mut R,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<u64>>> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut buf = ReadBuf::new(&mut scratch.bytes);
+        ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+        let len = buf.filled().len();
+        scratch.len = len;
+        scratch.serial = scratch.serial.wrapping_add(1);
+        Poll::Ready(Ok((len > 0).then_some(scratch.serial)))
     })
 }
 
-/// The engine, set up for our socket, over `io`.
+/// The engine over the connection's read side, boxed for the frame source.
+pub(crate) fn frames<R>(io: R, max_frame_size: usize) -> Box<dyn FrameSource>
+where
+    R: AsyncRead + Reopen + Unpin + Send + 'static,
+{
+    Box::new(EngineFrames {
+        start: read_one::<Prefixed<R>>,
+        max_frame_size,
+        io,
+        read: None,
+    })
+}
+
+/// The engine, set up for our socket, over `io`; boxed, so that it moves from one read to
+/// the next as a pointer.
 fn engine<R: AsyncRead + Unpin>(io: R, max_frame_size: usize) -> Box<WebSocketRead<R>> {
     let (mut engine, _) =
         fastwebsockets::after_handshake_split(io, tokio::io::empty(), fastwebsockets::Role::Server);
@@ -164,11 +165,10 @@ fn engine<R: AsyncRead + Unpin>(io: R, max_frame_size: usize) -> Box<WebSocketRe
     Box::new(engine)
 }
 
-/// The connection's read side, after the bytes read from it before the engine existed.
+/// The connection's read side, after the bytes in the scratch buffer that woke the socket.
 pub(crate) struct Prefixed<R> {
-    head: [u8; MAX_HEAD],
-    at: u8,
-    len: u8,
+    /// Until the engine's first read: the scratch read it was made for.
+    scratch: Option<u64>,
     io: R,
 }
 
@@ -179,23 +179,27 @@ impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.at < self.len {
-            let (at, len) = (self.at as usize, self.len as usize);
-            let n = (len - at).min(buf.remaining());
-            buf.put_slice(&self.head[at..at + n]);
-            self.at += n as u8;
-            // And whatever else is already here, in the same read: the engine sizes its
-            // buffer by what its first read brings, as it would without us.
-            if buf.remaining() > 0 {
-                if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_read(cx, buf) {
-                    return Poll::Ready(Err(e));
-                }
-            }
-            return Poll::Ready(Ok(()));
+    ) -> Poll<io::Result<()>> {
+        match self.scratch.take() {
+            Some(serial) => Poll::Ready(take_scratch(serial, buf)),
+            None => Pin::new(&mut self.io).poll_read(cx, buf),
         }
-        Pin::new(&mut self.io).poll_read(cx, buf)
     }
+}
+
+/// The engine's first read: the scratch bytes read for it. A new engine's buffer takes
+/// them all; were they read over, or not all taken, the socket fails rather than read
+/// bytes that are not its own or lose some.
+fn take_scratch(serial: u64, buf: &mut ReadBuf<'_>) -> io::Result<()> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let len = std::mem::take(&mut scratch.len);
+        // Empty: taken already (an empty read makes no engine).
+        if scratch.serial != serial || len == 0 || len > buf.remaining() {
+            return Err(io::Error::other("a socket's first bytes were lost"));
+        }
+        buf.put_slice(&scratch.bytes[..len]);
+        Ok(())
+    })
 }
 
 /// One read of the engine: the next frame, with its payload owned.
@@ -274,7 +278,7 @@ mod tests {
     use fastwebsockets::OpCode;
     use tokio::io::{AsyncRead, ReadBuf};
 
-    use super::{frames, Reopen, MAX_HEAD};
+    use super::{frames, read_into_scratch, take_scratch, Reopen, FIRST_READ};
 
     /// A connection that hands over its bytes `step` at a time, and is pending before each;
     /// its handles share it, and it notes how much each read asked for.
@@ -351,7 +355,7 @@ mod tests {
         let mut source = frames(Trickle::new(bytes, step), 1 << 20);
         let mut read = Vec::new();
         loop {
-            match std::future::poll_fn(|cx| source.as_mut().poll_frame(cx)).await {
+            match std::future::poll_fn(|cx| source.poll_frame(cx)).await {
                 Ok(frame) => read.push((frame.opcode, frame.payload.to_vec())),
                 Err(e) => {
                     let eof = matches!(e, fastwebsockets::WebSocketError::UnexpectedEOF);
@@ -406,7 +410,7 @@ mod tests {
             let mut source = frames(io.clone(), 1 << 20);
             let (mut consumed, mut parked) = (0, 0);
             for (_, opcode, payload) in &sent {
-                let frame = std::future::poll_fn(|cx| source.as_mut().poll_frame(cx))
+                let frame = std::future::poll_fn(|cx| source.poll_frame(cx))
                     .await
                     .expect("a frame");
                 assert_eq!((frame.opcode, &frame.payload[..]), (*opcode, &payload[..]));
@@ -414,20 +418,70 @@ mod tests {
                 // As the reader does: only when every byte read came back in a frame.
                 let all_back = io.0.lock().unwrap().at == consumed;
                 if all_back && consumed < bytes.len() {
-                    source.as_mut().park();
+                    source.park();
+                    assert!(!source.holds_engine(), "step {step}: parked, yet an engine");
                     parked += 1;
                 }
             }
             assert_eq!(consumed, bytes.len());
-            // Each wait without an engine reads the socket's own few bytes first: once at
-            // the start, and once after each park.
+            // Each wait without an engine reads into the thread's scratch buffer first: once
+            // at the start, and once after each park.
             let asked = io.0.lock().unwrap().asked.clone();
-            let own = asked.iter().filter(|&&n| n == MAX_HEAD).count();
+            let own = asked.iter().filter(|&&n| n == FIRST_READ).count();
             assert_eq!(own, 1 + parked, "step {step}: reads asked for {asked:?}");
             // A byte at a time, every frame ends a read: a park after each but the last.
             if step == 1 {
                 assert_eq!(parked, 3);
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_source_holds_an_engine_only_while_a_frame_is_under_way() {
+        let bytes = masked(0x81, b"hello");
+        let io = Trickle::new(bytes.clone(), 3);
+        let mut source = frames(io, 1 << 20);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(!source.holds_engine(), "an engine before the first byte");
+        // Pending, then three bytes: the engine is made and waits for the rest.
+        while source.poll_frame(&mut cx).is_pending() && !source.holds_engine() {}
+        assert!(source.holds_engine(), "no engine with half a frame read");
+        let frame = std::future::poll_fn(|cx| source.poll_frame(cx))
+            .await
+            .unwrap();
+        assert_eq!(&frame.payload[..], b"hello");
+        source.park();
+        assert!(!source.holds_engine());
+    }
+
+    #[test]
+    fn an_engine_takes_only_the_scratch_read_it_was_made_for() {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut first = Trickle::new(b"first".to_vec(), 64);
+        let mut second = Trickle::new(b"second".to_vec(), 64);
+        let read = |io: &mut Trickle, cx: &mut Context<'_>| loop {
+            if let Poll::Ready(serial) = read_into_scratch(io, cx) {
+                return serial.unwrap().unwrap();
+            }
+        };
+        let old = read(&mut first, &mut cx);
+        let own = read(&mut second, &mut cx);
+        let mut space = [0u8; 64];
+        let mut buf = ReadBuf::new(&mut space);
+        assert!(
+            take_scratch(old, &mut buf).is_err(),
+            "read over by another socket"
+        );
+        assert!(buf.filled().is_empty());
+        // Its own read, and only once.
+        let own = {
+            let _ = own;
+            read(&mut Trickle::new(b"second".to_vec(), 64), &mut cx)
+        };
+        take_scratch(own, &mut buf).unwrap();
+        assert_eq!(buf.filled(), b"second");
+        assert!(take_scratch(own, &mut buf).is_err(), "taken twice");
     }
 }

@@ -2,10 +2,7 @@
 //! over a frame at a time as parts (see [`Part`]). Both go through one front half
 //! ([`Reader::front`]) and differ only after it.
 
-use std::{
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::OpCode;
@@ -102,7 +99,7 @@ struct ReadEnd {
 
 pub(crate) struct Reader {
     /// `None` once reading has ended: the engine and its half of the connection are gone.
-    frames_in: Option<Pin<Box<dyn FrameSource>>>,
+    frames_in: Option<Box<dyn FrameSource>>,
     /// Boxed: needed only while a fragmented message is being reassembled.
     partial: Option<Box<Partial>>,
     pub(super) max_message_size: usize,
@@ -167,23 +164,29 @@ impl Reader {
     }
 
     /// Gives the engine back, with its read buffer, when it holds no input that has not
-    /// come back in a frame: the socket then waits on its connection with a few bytes of
+    /// come back in a frame: the socket then waits on its connection with no buffer of
     /// its own until its client sends again.
     pub(crate) fn park_engine(&mut self) {
         if self.input_waiting() {
             return;
         }
         if let Some(frames) = self.frames_in.as_mut() {
-            frames.as_mut().park();
+            frames.park();
         }
     }
 
-    /// Polls the engine for the next frame.
+    /// Polls for the next frame. Once every byte read has come back in a frame, the
+    /// engine goes first (see [`park_engine`](Self::park_engine)): a socket holds a read
+    /// buffer only while it has input to read, as uWebSockets holds none between reads.
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, Error>> {
-        match self.frames_in.as_mut() {
-            Some(frames) => frames.as_mut().poll_frame(cx).map_err(engine::engine_error),
-            None => Poll::Ready(Err(Error::ConnectionReset)),
+        let input_waiting = self.input_waiting();
+        let Some(frames) = self.frames_in.as_mut() else {
+            return Poll::Ready(Err(Error::ConnectionReset));
+        };
+        if !input_waiting {
+            frames.park();
         }
+        frames.poll_frame(cx).map_err(engine::engine_error)
     }
 
     /// Turns a frame into a message: [`Step::More`] while a fragmented message is
