@@ -122,73 +122,82 @@ impl<H> Begin<H> for OneSocket {
     }
 }
 
-async fn run<H: Handler>(session: Session<H>, handler: impl Begin<H>) {
+/// The session's future. Not an `async fn`: that would copy its argument into a local of
+/// the future, and every idle session's task would carry both.
+fn run<H: Handler>(
+    session: Session<H>,
+    handler: impl Begin<H>,
+) -> impl Future<Output = ()> + Send + 'static {
     let Session {
         on_upgrade,
         config,
         handshake,
         publisher,
-        place: _place,
+        place,
         max_message_size,
     } = session;
-    let upgraded = match on_upgrade.await {
-        Ok(upgraded) => upgraded,
-        Err(e) => {
-            let error = SessionError::Upgrade(Arc::new(e));
-            publisher.publish(SessionSummary::abnormal(publisher.elapsed(), error));
-            return;
-        }
-    };
-    // This task's waker: other tasks that queue frames for the socket (publishing to a
-    // topic) wake it to write them.
-    let session = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-    let shared = socket(upgraded, &config, &handshake, max_message_size, session);
-    // However the session ends, even with its task dropped, the socket leaves its topics.
-    let _leave = LeaveGroups(&shared);
-    let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
-    // Built and awaited in one expression: the handler's future then has one slot in
-    // this one, not a second for a local it was first put in.
-    let outcome = Supervisor::new(
-        handler.begin(&config.handler, (socket, handshake)),
-        &shared,
-        &config,
-    )
-    .await;
-    let outcome = match outcome {
-        Supervised::Ended(outcome) => outcome,
-        Supervised::Dropped(error) => {
-            // Past a shutdown's deadline, or a peer that stopped answering pings: drop the
-            // connection where it stands, whoever still holds the socket.
-            shared.abort(error.clone());
-            shared.leave_groups();
-            let mut summary = summarize(shared.snapshot(), None, publisher.elapsed());
-            summary.error = Some(error);
-            publisher.publish(summary);
-            return;
-        }
-    };
-    let handler_error = match outcome {
-        Ok(output) => output
-            .into_result()
-            .err()
-            .map(|e| SessionError::Handler(Arc::new(e))),
-        Err(panic) => Some(SessionError::HandlerPanicked(panic_message(&*panic))),
-    };
-    // Boxed: its state (a timer among it) is needed only once the session ends, and
-    // would otherwise make every idle session's task larger.
-    Box::pin(finish(
-        &shared,
-        handler_error.is_some(),
-        config.close_timeout,
-    ))
-    .await;
+    async move {
+        // Held until the session ends, however it ends.
+        let _place = &place;
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                let error = SessionError::Upgrade(Arc::new(e));
+                publisher.publish(SessionSummary::abnormal(publisher.elapsed(), error));
+                return;
+            }
+        };
+        // This task's waker: other tasks that queue frames for the socket (publishing to a
+        // topic) wake it to write them.
+        let session = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        let shared = socket(upgraded, &config, &handshake, max_message_size, session);
+        // However the session ends, even with its task dropped, the socket leaves its topics.
+        let _leave = LeaveGroups(&shared);
+        let socket = WebSocket::new(shared.clone(), handshake.protocol().map(str::to_owned));
+        // Built and awaited in one expression: the handler's future then has one slot in
+        // this one, not a second for a local it was first put in.
+        let outcome = Supervisor::new(
+            handler.begin(&config.handler, (socket, handshake)),
+            &shared,
+            &config,
+        )
+        .await;
+        let outcome = match outcome {
+            Supervised::Ended(outcome) => outcome,
+            Supervised::Dropped(error) => {
+                // Past a shutdown's deadline, or a peer that stopped answering pings: drop the
+                // connection where it stands, whoever still holds the socket.
+                shared.abort(error.clone());
+                shared.leave_groups();
+                let mut summary = summarize(shared.snapshot(), None, publisher.elapsed());
+                summary.error = Some(error);
+                publisher.publish(summary);
+                return;
+            }
+        };
+        let handler_error = match outcome {
+            Ok(output) => output
+                .into_result()
+                .err()
+                .map(|e| SessionError::Handler(Arc::new(e))),
+            Err(panic) => Some(SessionError::HandlerPanicked(panic_message(&*panic))),
+        };
+        // Boxed: its state (a timer among it) is needed only once the session ends, and
+        // would otherwise make every idle session's task larger.
+        Box::pin(finish(
+            &shared,
+            handler_error.is_some(),
+            config.close_timeout,
+        ))
+        .await;
 
-    shared.leave_groups();
-    publisher.publish(summarize(
-        shared.snapshot(),
-        handler_error,
-        publisher.elapsed(),
-    ));
+        shared.leave_groups();
+        publisher.publish(summarize(
+            shared.snapshot(),
+            handler_error,
+            publisher.elapsed(),
+        ));
+    }
 }
 
 /// Makes the socket leave the groups it joined when dropped.
