@@ -1,20 +1,14 @@
 //! Graceful shutdown: refuse new sockets, say "going away" to the open ones, wait for them.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::{
         atomic::{AtomicU8, Ordering},
-        Arc,
+        Arc, Mutex, Weak,
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
-use pin_project_lite::pin_project;
-use tokio::sync::{futures::Notified, Notify};
-
-use crate::stats::Stats;
+use crate::{socket::Shared, stats::Stats, sync::lock};
 
 /// Shuts down a layer's sockets politely. From [`WebSocketLayer::shutdown_handle`].
 ///
@@ -80,15 +74,29 @@ impl Phase {
 
 /// What the layer, its services and its sessions share about a shutdown.
 ///
-/// Hand-written rather than a `tokio::sync::watch` channel. A session looks at the phase
-/// on every poll, and a watch receiver's `changed()` future has to be polled again each
-/// time to stay registered, which locks the channel's waiter list: here a session reads one
-/// atomic and polls its wait only after the phase moved. The wait is also smaller: a
-/// `Notified` is 64 bytes, a receiver with its `changed()` future 136, in every session.
-#[derive(Debug, Default)]
+/// A session reads the phase (one atomic load) each time it is polled, and holds a
+/// [`Seat`] in the list of open sessions that a move of the phase wakes: 16 bytes in each
+/// session, where a `Notified` to wait on would be 64 and a watch receiver with its
+/// `changed()` future 136.
+#[derive(Default)]
 pub(crate) struct ShutdownState {
     phase: AtomicU8,
-    changed: Notify,
+    seats: Mutex<Seats>,
+}
+
+/// The open sessions, each by its socket, in slots that closed sessions leave free.
+#[derive(Default)]
+struct Seats {
+    taken: Vec<Option<Weak<Shared>>>,
+    free: Vec<usize>,
+}
+
+impl std::fmt::Debug for ShutdownState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownState")
+            .field("phase", &self.phase())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ShutdownState {
@@ -102,68 +110,59 @@ impl ShutdownState {
         self.phase() >= Phase::GoingAway
     }
 
-    /// The session's side: a wait for the phase to move.
-    pub(crate) fn watch(&self) -> PhaseWatch<'_> {
-        PhaseWatch {
-            state: self,
-            seen: Phase::Running,
-            armed: false,
-            changed: self.changed.notified(),
-        }
+    /// A session's place in the list that a move of the phase wakes, for as long as the
+    /// seat lives. The phase is read after taking it, so a move in between is not missed.
+    pub(crate) fn seat(&self, socket: &Arc<Shared>) -> Seat<'_> {
+        let mut seats = lock(&self.seats);
+        let socket = Some(Arc::downgrade(socket));
+        let index = match seats.free.pop() {
+            Some(index) => {
+                seats.taken[index] = socket;
+                index
+            }
+            None => {
+                seats.taken.push(socket);
+                seats.taken.len() - 1
+            }
+        };
+        Seat { state: self, index }
     }
 
     fn advance(&self, phase: Phase) {
         self.phase.fetch_max(phase as u8, Ordering::AcqRel);
-        self.changed.notify_waiters();
-    }
-}
-
-pin_project! {
-    /// A session's view of the shutdown: tells each phase it moves to, once.
-    pub(crate) struct PhaseWatch<'a> {
-        state: &'a ShutdownState,
-        // The phase last told.
-        seen: Phase,
-        // Whether `changed` was polled since it was made: polling registers the task.
-        armed: bool,
-        #[pin]
-        changed: Notified<'a>,
-    }
-}
-
-impl PhaseWatch<'_> {
-    /// `Ready` with the new phase when it moved since the last call; call again until
-    /// `Pending`, which leaves the task registered for the next move. Once registered,
-    /// a call that finds nothing new is one atomic load.
-    #[inline(always)]
-    pub(crate) fn poll_change(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Phase> {
-        if self.armed && self.state.phase() == self.seen {
-            return Poll::Pending;
+        // Woken outside the lock: a seat taken after it sees the new phase anyway.
+        let sockets: Vec<Arc<Shared>> = lock(&self.seats)
+            .taken
+            .iter()
+            .flatten()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for socket in sockets {
+            socket.write.wake_session();
         }
-        self.poll_moved(cx)
     }
+}
 
-    #[inline(never)]
-    fn poll_moved(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Phase> {
-        let mut this = self.project();
-        loop {
-            if !*this.armed {
-                if this.changed.as_mut().poll(cx).is_ready() {
-                    // Fired already: wait for the next move instead. The phase is read
-                    // after the new wait exists, so a move in between is not missed.
-                    this.changed.set(this.state.changed.notified());
-                    continue;
-                }
-                *this.armed = true;
-            }
-            let phase = this.state.phase();
-            if phase == *this.seen {
-                return Poll::Pending;
-            }
-            *this.seen = phase;
-            this.changed.set(this.state.changed.notified());
-            *this.armed = false;
-            return Poll::Ready(phase);
+/// A session's seat among those a shutdown wakes; given up when dropped.
+pub(crate) struct Seat<'a> {
+    state: &'a ShutdownState,
+    index: usize,
+}
+
+impl Seat<'_> {
+    /// The phase now.
+    #[inline(always)]
+    pub(crate) fn phase(&self) -> Phase {
+        self.state.phase()
+    }
+}
+
+impl Drop for Seat<'_> {
+    fn drop(&mut self) {
+        let mut seats = lock(&self.state.seats);
+        if let Some(slot) = seats.taken.get_mut(self.index) {
+            *slot = None;
+            seats.free.push(self.index);
         }
     }
 }

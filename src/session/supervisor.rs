@@ -4,6 +4,7 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -15,7 +16,7 @@ use super::keep_alive::{KeepAlive, Tick};
 use crate::{
     config::Config,
     error::SessionError,
-    shutdown::{Phase, PhaseWatch},
+    shutdown::{Phase, Seat},
     socket::Shared,
     CloseCode, CloseFrame,
 };
@@ -32,19 +33,21 @@ pub(super) enum Supervised<T> {
 pub(super) type Caught<F> = <CatchUnwind<AssertUnwindSafe<F>> as Future>::Output;
 
 pin_project! {
-    /// Runs the handler, and beside it: keep-alive pings (dropping a peer that answers
-    /// none within the timeout), and on a shutdown a close 1001, then the drop of the
+    /// Runs the handler, and beside it: writes what its sends gathered each time it goes
+    /// idle, keep-alive pings (dropping a peer that answers none within the timeout), and
+    /// on a shutdown a close 1001, then the drop of the
     /// session if the deadline passes. A panic in the handler becomes a value.
     ///
-    /// Timer and shutdown wait are polled once to register them, and then only once they
-    /// fired: a message costs the supervisor two atomic loads.
+    /// The timer is polled once to register it, and then only once it fired; a shutdown
+    /// wakes the session through its seat: a message costs the supervisor two atomic loads.
     pub(super) struct Supervisor<'a, H, F> {
         #[pin]
-        handler: CatchUnwind<AssertUnwindSafe<FlushWhenIdle<'a, F>>>,
+        handler: CatchUnwind<AssertUnwindSafe<F>>,
         shared: &'a Shared,
         config: &'a Config<H>,
-        #[pin]
-        shutdown: PhaseWatch<'a>,
+        shutdown: Seat<'a>,
+        // The shutdown's phase last acted on.
+        seen: Phase,
         #[pin]
         keep_alive: Option<KeepAlive>,
         // Boxed: set only for a socket closed for falling behind.
@@ -53,16 +56,13 @@ pin_project! {
 }
 
 impl<'a, H, F: Future> Supervisor<'a, H, F> {
-    pub(super) fn new(handler: F, shared: &'a Shared, config: &'a Config<H>) -> Self {
+    pub(super) fn new(handler: F, shared: &'a Arc<Shared>, config: &'a Config<H>) -> Self {
         Supervisor {
-            handler: AssertUnwindSafe(FlushWhenIdle {
-                inner: handler,
-                shared,
-            })
-            .catch_unwind(),
+            handler: AssertUnwindSafe(handler).catch_unwind(),
             shared,
             config,
-            shutdown: config.shutdown.watch(),
+            shutdown: config.shutdown.seat(shared),
+            seen: Phase::Running,
             keep_alive: config.socket.keep_alive_interval.map(KeepAlive::new),
             eviction: None,
         }
@@ -77,10 +77,15 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
         if let Poll::Ready(output) = this.handler.as_mut().poll(cx) {
             return Poll::Ready(Supervised::Ended(output));
         }
+        // Whatever the handler's sends gathered is written whenever it goes idle:
+        // gathering saves system calls under load, and must never hold a message back.
+        this.shared.write.flush_deferred(cx);
         if this.shared.write.evicted() && poll_eviction(this.eviction, this.config, cx).is_ready() {
             return Poll::Ready(Supervised::Dropped(SessionError::QueueFull));
         }
-        while let Poll::Ready(phase) = this.shutdown.as_mut().poll_change(cx) {
+        let phase = this.shutdown.phase();
+        if phase != *this.seen {
+            *this.seen = phase;
             if phase >= Phase::GoingAway {
                 this.shared.write.push_close_deferred(&CloseFrame::new(
                     CloseCode::GOING_AWAY,
@@ -127,27 +132,4 @@ fn poll_eviction<H>(
         .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)))
         .as_mut()
         .poll(cx)
-}
-
-pin_project! {
-    /// Writes what the handler's sends gathered whenever the handler goes idle: gathering
-    /// saves system calls under load, and must never hold a message back.
-    struct FlushWhenIdle<'a, F> {
-        #[pin]
-        inner: F,
-        shared: &'a Shared,
-    }
-}
-
-impl<F: Future> Future for FlushWhenIdle<'_, F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let polled = this.inner.poll(cx);
-        if polled.is_pending() {
-            this.shared.write.flush_deferred(cx);
-        }
-        polled
-    }
 }

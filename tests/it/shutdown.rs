@@ -4,11 +4,23 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::common::{raw_http, serve, upgrade_request, within};
+use crate::common::{raw_http, serve, upgrade_request, within, Client};
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message as ClientMessage;
 use tower_websockets::{error::SessionError, session::ClosedBy, CloseCode, WebSocketLayer};
+
+/// Reads until the connection ends, as a client does (tungstenite answers the close
+/// frame): the close code and reason received, if any.
+async fn read_to_the_end(mut client: Client) -> Option<(u16, String)> {
+    let mut close = None;
+    while let Some(Ok(message)) = client.next().await {
+        if let ClientMessage::Close(frame) = message {
+            close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+        }
+    }
+    close
+}
 
 #[tokio::test]
 async fn a_hundred_open_sockets_all_get_1001_and_close_cleanly() {
@@ -19,18 +31,9 @@ async fn a_hundred_open_sockets_all_get_1001_and_close_cleanly() {
     let mut clients = Vec::new();
     let mut sessions = Vec::new();
     for _ in 0..100 {
-        let mut client = server.connect().await;
+        let client = server.connect().await;
         sessions.push(server.next_session().await);
-        clients.push(tokio::spawn(async move {
-            // Read until the end, as a client does; tungstenite answers the close frame.
-            let mut close = None;
-            while let Some(Ok(message)) = client.next().await {
-                if let ClientMessage::Close(frame) = message {
-                    close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
-                }
-            }
-            close
-        }));
+        clients.push(tokio::spawn(read_to_the_end(client)));
     }
     assert_eq!(stats.open(), 100);
     let report = within(shutdown.shutdown(Duration::from_secs(5))).await;
@@ -60,6 +63,44 @@ async fn a_hundred_open_sockets_all_get_1001_and_close_cleanly() {
     );
     assert!(shutdown.is_shutting_down());
     assert_eq!(stats.rejections().shutting_down, 1);
+}
+
+/// Sockets that opened where closed ones had been (their places in the list a shutdown
+/// wakes taken again) are told 1001 like the others; the closed ones are not counted.
+#[tokio::test]
+async fn sockets_opened_after_others_closed_all_get_1001() {
+    let layer = WebSocketLayer::default();
+    let shutdown = layer.shutdown_handle();
+    let stats = layer.stats();
+    let mut server = serve(layer).await;
+    let mut open = Vec::new();
+    for round in 0..3 {
+        let mut batch = Vec::new();
+        for _ in 0..4 {
+            let client = server.connect().await;
+            batch.push((client, server.next_session().await));
+        }
+        // Close half of each batch; the next batch takes their places.
+        for (mut client, session) in batch.drain(..2) {
+            within(client.close(None)).await.unwrap();
+            let summary = within(session.ended()).await;
+            assert_eq!(summary.closed_by, ClosedBy::Client, "round {round}");
+        }
+        open.extend(batch);
+    }
+    assert_eq!(stats.open(), 6);
+    let readers: Vec<_> = open
+        .into_iter()
+        .map(|(client, session)| (tokio::spawn(read_to_the_end(client)), session))
+        .collect();
+    let report = within(shutdown.shutdown(Duration::from_secs(5))).await;
+    assert_eq!((report.closed, report.dropped), (6, 0));
+    for (reader, session) in readers {
+        let (code, _) = within(reader).await.unwrap().expect("a close frame");
+        assert_eq!(code, 1001);
+        let summary = within(session.ended()).await;
+        assert_eq!(summary.close_code, CloseCode::GOING_AWAY);
+    }
 }
 
 // On the paused clock: the deadline passes only once every task waits.

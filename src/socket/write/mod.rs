@@ -391,6 +391,11 @@ impl WriteSide {
         self.evicted.load(Ordering::Acquire)
     }
 
+    /// Wakes the session's task, to look at what changed (a shutdown's phase).
+    pub(crate) fn wake_session(&self) {
+        self.session.wake_by_ref();
+    }
+
     /// Marks what is queued for writing and wakes the session's task, which writes it out
     /// the next time its handler goes idle. Once marked, the session is woken again only
     /// after it has taken the mark.
