@@ -179,14 +179,11 @@ impl Reader {
     /// engine goes first (see [`park_engine`](Self::park_engine)): a socket holds a read
     /// buffer only while it has input to read, as uWebSockets holds none between reads.
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, Error>> {
-        let input_waiting = self.input_waiting();
-        let Some(frames) = self.frames_in.as_mut() else {
-            return Poll::Ready(Err(Error::ConnectionReset));
-        };
-        if !input_waiting {
-            frames.park();
+        self.park_engine();
+        match self.frames_in.as_mut() {
+            Some(frames) => frames.poll_frame(cx).map_err(engine::engine_error),
+            None => Poll::Ready(Err(Error::ConnectionReset)),
         }
-        frames.poll_frame(cx).map_err(engine::engine_error)
     }
 
     /// Turns a frame into a message: [`Step::More`] while a fragmented message is
