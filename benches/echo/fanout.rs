@@ -19,7 +19,7 @@ use tokio::{
     sync::Notify,
 };
 
-use crate::{load, median, servers, Options, Server};
+use crate::{load, median, paired_ratio, servers, Options, Server};
 
 const KINDS: [(&str, &str); 3] = [
     ("topics", "(a) layer + Topics"),
@@ -319,22 +319,15 @@ pub async fn compare(options: &Options) {
                 runs[k].push(round(kind, members, options.window, false).await);
             }
         }
-        let rate = |k: usize| {
-            median(
-                &runs[k]
-                    .iter()
-                    .map(|r| r.deliveries_per_second)
-                    .collect::<Vec<_>>(),
-            )
-        };
-        let cost = |k: usize| {
-            median(
-                &runs[k]
-                    .iter()
-                    .map(|r| r.cpu_per_delivery_us)
-                    .collect::<Vec<_>>(),
-            )
-        };
+        // Each kind's rounds, in order: rounds run back to back, so the median of each
+        // round's ratio (`paired_ratio`) compares like with like.
+        let per_second =
+            |k: usize| -> Vec<f64> { runs[k].iter().map(|r| r.deliveries_per_second).collect() };
+        let cpu =
+            |k: usize| -> Vec<f64> { runs[k].iter().map(|r| r.cpu_per_delivery_us).collect() };
+        let rate = |k: usize| median(&per_second(k));
+        let cost = |k: usize| median(&cpu(k));
+        let paired = |x: &[f64], y: &[f64]| paired_ratio(x, y).unwrap_or(f64::NAN);
         let p = |k: usize, f: fn(&Run) -> u32| {
             median(&runs[k].iter().map(|r| f(r) as f64).collect::<Vec<_>>())
         };
@@ -345,17 +338,12 @@ pub async fn compare(options: &Options) {
                 "NO"
             }
         };
-        let paired: Vec<f64> = runs[0]
-            .iter()
-            .zip(&runs[1])
-            .map(|(a, c)| a.deliveries_per_second / c.deliveries_per_second)
-            .collect();
         println!(
             "| {members} | {:.0} | {:.0} | {:.2} ({:.2}) | {:.3}, {:.3} | {:.0}/{:.0}; {:.0}/{:.0} | {}, {} |",
             rate(0),
             rate(1),
             rate(0) / rate(1),
-            median(&paired),
+            paired(&per_second(0), &per_second(1)),
             cost(0),
             cost(1),
             p(0, |r| r.p50_us),
@@ -366,13 +354,7 @@ pub async fn compare(options: &Options) {
             complete(1),
         );
         if !runs[2].is_empty() {
-            // Rounds run back to back: each round's ratio compares like with like.
-            let paired: Vec<f64> = runs[0]
-                .iter()
-                .zip(&runs[2])
-                .map(|(a, e)| a.cpu_per_delivery_us / e.cpu_per_delivery_us)
-                .collect();
-            let paired = median(&paired);
+            let paired = paired(&cpu(0), &cpu(2));
             against_native.push(format!(
                 "| {members} | {:.3}, {:.3} | {:.3} ({paired:.3}) | {} | {:.0}, {:.0} | {}, {} |",
                 cost(0),
