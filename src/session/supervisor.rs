@@ -35,8 +35,8 @@ pub(super) type Caught<F> = <CatchUnwind<AssertUnwindSafe<F>> as Future>::Output
 pin_project! {
     /// Runs the handler, and beside it: writes what its sends gathered each time it goes
     /// idle, keep-alive pings (dropping a peer that answers none within the timeout), and
-    /// on a shutdown a close 1001, then the drop of the
-    /// session if the deadline passes. A panic in the handler becomes a value.
+    /// on a shutdown a close 1001, then the drop of the session if the deadline passes. A
+    /// panic in the handler becomes a value.
     ///
     /// The timer is polled once to register it, and then only once it fired; a shutdown
     /// wakes the session through its seat: a message costs the supervisor two atomic loads.
