@@ -200,6 +200,10 @@ impl<H: Handler> WebSocketLayer<H> {
     /// How often to send a ping so that proxies keep an idle connection open; `None` sends
     /// none. Pings go out whatever the handler is doing: waiting to receive, sending, or
     /// neither. Default: 2 minutes.
+    ///
+    /// The layer's sockets share one clock (a task that runs while the layer has sessions),
+    /// so a socket's first ping comes at the layer's next tick, at most one interval after
+    /// it opened, and every interval after that.
     pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
         self.config.socket.keep_alive_interval = interval.into();
         self

@@ -3,12 +3,12 @@
 use std::{
     sync::{
         atomic::{AtomicU8, Ordering},
-        Arc, Mutex, Weak,
+        Arc,
     },
     time::Duration,
 };
 
-use crate::{socket::Shared, stats::Stats, sync::lock};
+use crate::{session::Seats, stats::Stats};
 
 /// Shuts down a layer's sockets politely. From [`WebSocketLayer::shutdown_handle`].
 ///
@@ -72,23 +72,15 @@ impl Phase {
     }
 }
 
-/// What the layer, its services and its sessions share about a shutdown.
-///
-/// A session reads the phase (one atomic load) each time it is polled, and holds a
-/// [`Seat`] in the list of open sessions that a move of the phase wakes: 16 bytes in each
-/// session, where a `Notified` to wait on would be 64 and a watch receiver with its
-/// `changed()` future 136.
+/// What the layer, its services and its sessions share about a shutdown: the phase,
+/// which a session reads (one atomic load) each time it is polled, and the layer's
+/// [`Seats`], whose sessions a move of the phase wakes. A seat is 16 bytes in each session,
+/// where a `Notified` to wait on would be 64 and a watch receiver with its `changed()`
+/// future 136.
 #[derive(Default)]
 pub(crate) struct ShutdownState {
     phase: AtomicU8,
-    seats: Mutex<Seats>,
-}
-
-/// The open sessions, each by its socket, in slots that closed sessions leave free.
-#[derive(Default)]
-struct Seats {
-    taken: Vec<Option<Weak<Shared>>>,
-    free: Vec<usize>,
+    seats: Arc<Seats>,
 }
 
 impl std::fmt::Debug for ShutdownState {
@@ -101,6 +93,7 @@ impl std::fmt::Debug for ShutdownState {
 
 impl ShutdownState {
     /// How far the shutdown has gone.
+    #[inline(always)]
     pub(crate) fn phase(&self) -> Phase {
         Phase::from_u8(self.phase.load(Ordering::Acquire))
     }
@@ -110,59 +103,17 @@ impl ShutdownState {
         self.phase() >= Phase::GoingAway
     }
 
-    /// A session's place in the list that a move of the phase wakes, for as long as the
-    /// seat lives. The phase is read after taking it, so a move in between is not missed.
-    pub(crate) fn seat(&self, socket: &Arc<Shared>) -> Seat<'_> {
-        let mut seats = lock(&self.seats);
-        let socket = Some(Arc::downgrade(socket));
-        let index = match seats.free.pop() {
-            Some(index) => {
-                seats.taken[index] = socket;
-                index
-            }
-            None => {
-                seats.taken.push(socket);
-                seats.taken.len() - 1
-            }
-        };
-        Seat { state: self, index }
+    /// The layer's open sessions. A session reads the phase after taking its seat, so
+    /// that a move in between is not missed.
+    pub(crate) fn seats(&self) -> &Arc<Seats> {
+        &self.seats
     }
 
     fn advance(&self, phase: Phase) {
         self.phase.fetch_max(phase as u8, Ordering::AcqRel);
         // Woken outside the lock: a seat taken after it sees the new phase anyway.
-        let sockets: Vec<Arc<Shared>> = lock(&self.seats)
-            .taken
-            .iter()
-            .flatten()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for socket in sockets {
+        for socket in self.seats.sockets() {
             socket.write.wake_session();
-        }
-    }
-}
-
-/// A session's seat among those a shutdown wakes; given up when dropped.
-pub(crate) struct Seat<'a> {
-    state: &'a ShutdownState,
-    index: usize,
-}
-
-impl Seat<'_> {
-    /// The phase now.
-    #[inline(always)]
-    pub(crate) fn phase(&self) -> Phase {
-        self.state.phase()
-    }
-}
-
-impl Drop for Seat<'_> {
-    fn drop(&mut self) {
-        let mut seats = lock(&self.state.seats);
-        if let Some(slot) = seats.taken.get_mut(self.index) {
-            *slot = None;
-            seats.free.push(self.index);
         }
     }
 }

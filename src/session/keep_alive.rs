@@ -1,121 +1,131 @@
-//! Keep-alive: a ping every interval, and the check that the peer still sends something.
+//! Keep-alive: the layer's clock, which pings every open socket each interval and has a
+//! socket dropped when its peer sends nothing within the timeout after a ping.
+//!
+//! One task per layer while it has sessions, not a timer in each session: an idle
+//! session's task then carries no timer (tokio's `Sleep` alone is 112 bytes) and its polls
+//! check none. The clock goes through the layer's [`Seats`] once per ping and once per
+//! timeout check; what it keeps of a socket is the [`Watch`] in its seat.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
+use super::seats::{Seats, Watch};
 use crate::socket::{Shared, SocketConfig};
 
-/// The longest wait the timer sets: a configured interval or timeout past it (up to
-/// `Duration::MAX`, "never") waits this long, so that no deadline overflows the clock.
-/// Thirty years, as tokio's own far future.
+/// The longest wait the clock sets: a configured interval or timeout past it (up to
+/// `Duration::MAX`, "never") means never. Thirty years, as tokio's own far future.
 const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
 
-/// `now` plus `wait`, at most [`FAR_FUTURE`] ahead.
-fn after(now: Instant, wait: Duration) -> Instant {
-    now + wait.min(FAR_FUTURE)
+/// The interval and the timeout the clock keeps, when `config` has the clock run at all.
+pub(super) fn settings(config: &SocketConfig) -> Option<(Duration, Option<Duration>)> {
+    let interval = config.keep_alive_interval.filter(|i| *i < FAR_FUTURE)?;
+    let timeout = config.keep_alive_timeout.filter(|t| *t < FAR_FUTURE);
+    Some((interval, timeout))
 }
 
-/// What the timer asks of the session.
-pub(super) enum Tick {
-    /// A ping was queued: write it.
-    Pinged,
-    /// The peer sent nothing (no pong, no other frame) within the timeout after a ping.
-    Silent,
+/// The ping of tick `tick` to `socket`: queued, and the session woken to write it. With a
+/// timeout and no ping unanswered, the peer's silence is watched from this one: `true` then.
+fn ping(watch: &mut Watch, tick: u32, socket: &Shared, timed: bool) -> bool {
+    socket.write.ping();
+    // A receive gives the engine's read buffer back before it waits; a handler that
+    // stopped receiving after a message gives it back here.
+    socket.read.park_engine();
+    if !timed || watch.tick != 0 {
+        return false;
+    }
+    *watch = Watch {
+        tick,
+        frames: frames(socket),
+    };
+    true
 }
 
-pin_project! {
-    /// A session's keep-alive timer. The interval and the timeout are read from the
-    /// configuration, not kept in every session.
-    ///
-    /// The timer is polled once to register it, and then only once it has fired
-    /// (`Sleep::is_elapsed`): a message costs the session one load, not a timer-wheel visit.
-    pub(super) struct KeepAlive {
-        #[pin]
-        timer: Sleep,
-        // Whether `timer` was polled since it was last set.
-        armed: bool,
-        next_ping: Instant,
-        // After a ping: when the peer must have sent a frame by, and the count then.
-        waiting: Option<(Instant, u64)>,
+/// The timeout after the ping of tick `pinged` is up: if `socket` was watched from that
+/// ping and its peer sent no frame since, its session is told to drop the connection.
+fn check(watch: &mut Watch, pinged: u32, socket: &Shared) {
+    if watch.tick != pinged {
+        return;
+    }
+    if frames(socket) == watch.frames {
+        socket.write.lapse();
+    } else {
+        watch.tick = 0;
     }
 }
 
-impl KeepAlive {
-    pub(super) fn new(interval: Duration) -> Self {
-        let next_ping = after(Instant::now(), interval);
-        KeepAlive {
-            timer: tokio::time::sleep_until(next_ping),
-            armed: false,
-            next_ping,
-            waiting: None,
+/// The frames `socket` has received, in the 32 bits a [`Watch`] keeps: a peer would have to
+/// send a multiple of 2^32 frames within one timeout to look silent.
+fn frames(socket: &Shared) -> u32 {
+    socket.read.frames_received() as u32
+}
+
+/// Starts the layer's clock, which runs until no seat is taken. [`Seats::take`] says when.
+pub(super) fn start(seats: Arc<Seats>, interval: Duration, timeout: Option<Duration>) {
+    tokio::spawn(async move {
+        let running = Running(Some(&seats));
+        run(&seats, interval, timeout).await;
+        running.stopped();
+    });
+}
+
+/// The clock: the first ping one interval after it starts, then one each interval; each
+/// ping's timeout checked at its end (before a ping due at the same instant).
+async fn run(seats: &Seats, interval: Duration, timeout: Option<Duration>) {
+    let mut tick = 0u32;
+    let mut next_ping = Instant::now() + interval;
+    // For each tick whose ping started a watch: when its timeout ends. In tick order, and
+    // never longer than the number of sockets watched.
+    let mut checks: VecDeque<(Instant, u32)> = VecDeque::new();
+    loop {
+        let wake = match checks.front() {
+            Some(&(deadline, _)) => deadline.min(next_ping),
+            None => next_ping,
+        };
+        tokio::time::sleep_until(wake).await;
+        let now = Instant::now();
+        while let Some(&(deadline, pinged)) = checks.front() {
+            if deadline > now {
+                break;
+            }
+            checks.pop_front();
+            if !seats.visit(|socket, watch| check(watch, pinged, socket)) {
+                return;
+            }
+        }
+        if now >= next_ping {
+            // Never 0, which a watch takes for "no ping unanswered".
+            tick = tick.checked_add(1).unwrap_or(1);
+            let mut watched = false;
+            let open = seats.visit(|socket, watch| {
+                watched |= ping(watch, tick, socket, timeout.is_some());
+            });
+            if !open {
+                return;
+            }
+            next_ping = now + interval;
+            if let (Some(timeout), true) = (timeout, watched) {
+                checks.push_back((now + timeout, tick));
+            }
         }
     }
+}
 
-    /// `Ready` when the timer fired and did something; call again until `Pending`. Inline
-    /// for what nearly every call finds, an armed timer that has not fired.
-    #[inline(always)]
-    pub(super) fn poll_tick(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        shared: &Shared,
-        config: &SocketConfig,
-    ) -> Poll<Tick> {
-        if self.armed && !self.timer.is_elapsed() {
-            return Poll::Pending;
-        }
-        self.poll_timer(cx, shared, config)
+/// Marks the clock stopped if its task is dropped before it stops by itself (its runtime
+/// shut down), so that the next session starts it again.
+struct Running<'a>(Option<&'a Seats>);
+
+impl Running<'_> {
+    /// The clock stopped by itself: [`Seats::visit`] marked it so.
+    fn stopped(mut self) {
+        self.0 = None;
     }
+}
 
-    #[inline(never)]
-    fn poll_timer(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        shared: &Shared,
-        config: &SocketConfig,
-    ) -> Poll<Tick> {
-        let mut this = self.project();
-        loop {
-            if *this.armed && !this.timer.is_elapsed() {
-                return Poll::Pending;
-            }
-            *this.armed = true;
-            if this.timer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            let now = Instant::now();
-            if let Some((deadline, frames)) = *this.waiting {
-                if now >= deadline {
-                    if shared.read.frames_received() == frames {
-                        return Poll::Ready(Tick::Silent);
-                    }
-                    *this.waiting = None;
-                }
-            }
-            let pinged = now >= *this.next_ping;
-            if pinged {
-                shared.write.push_ping_deferred();
-                *this.next_ping = after(now, config.keep_alive_interval.unwrap_or_default());
-                if let (Some(timeout), None) = (config.keep_alive_timeout, *this.waiting) {
-                    *this.waiting = Some((after(now, timeout), shared.read.frames_received()));
-                }
-            }
-            let next = match *this.waiting {
-                Some((deadline, _)) => deadline.min(*this.next_ping),
-                None => *this.next_ping,
-            };
-            this.timer.as_mut().reset(next);
-            // The next poll registers the new deadline.
-            *this.armed = false;
-            if pinged {
-                return Poll::Ready(Tick::Pinged);
-            }
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(seats) = self.0 {
+            seats.clock_dropped();
         }
     }
 }

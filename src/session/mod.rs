@@ -8,6 +8,7 @@
 
 mod handle;
 mod keep_alive;
+mod seats;
 mod summary;
 mod supervisor;
 
@@ -25,6 +26,7 @@ use tracing::Instrument;
 
 pub use handle::SessionHandle;
 pub(crate) use handle::{channel, Publisher};
+pub(crate) use seats::Seats;
 pub use summary::{ClosedBy, SessionSummary, Traffic};
 use supervisor::{Supervised, Supervisor};
 

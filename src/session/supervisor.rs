@@ -12,13 +12,9 @@ use futures_util::future::{CatchUnwind, FutureExt};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use super::keep_alive::{KeepAlive, Tick};
+use super::{keep_alive, seats::Seat};
 use crate::{
-    config::Config,
-    error::SessionError,
-    shutdown::{Phase, Seat},
-    socket::Shared,
-    CloseCode, CloseFrame,
+    config::Config, error::SessionError, shutdown::Phase, socket::Shared, CloseCode, CloseFrame,
 };
 
 /// How supervising a handler ended.
@@ -34,22 +30,21 @@ pub(super) type Caught<F> = <CatchUnwind<AssertUnwindSafe<F>> as Future>::Output
 
 pin_project! {
     /// Runs the handler, and beside it: writes what its sends gathered each time it goes
-    /// idle, keep-alive pings (dropping a peer that answers none within the timeout), and
-    /// on a shutdown a close 1001, then the drop of the session if the deadline passes. A
-    /// panic in the handler becomes a value.
+    /// idle (the keep-alive clock's pings among it), drops a peer that the clock found
+    /// silent, and on a shutdown sends a close 1001, then drops the session if the deadline
+    /// passes. A panic in the handler becomes a value.
     ///
-    /// The timer is polled once to register it, and then only once it fired; a shutdown
-    /// wakes the session through its seat: a message costs the supervisor two atomic loads.
+    /// The shutdown and the keep-alive clock wake the session through its seat among the
+    /// layer's: a message costs the supervisor four atomic loads and no timer.
     pub(super) struct Supervisor<'a, H, F> {
         #[pin]
         handler: CatchUnwind<AssertUnwindSafe<F>>,
         shared: &'a Shared,
         config: &'a Config<H>,
-        shutdown: Seat<'a>,
+        // Its place among the layer's open sessions, while the handler runs.
+        _seat: Seat<'a>,
         // The shutdown's phase last acted on.
         seen: Phase,
-        #[pin]
-        keep_alive: Option<KeepAlive>,
         // Boxed: set only for a socket closed for falling behind.
         eviction: Option<Pin<Box<Sleep>>>,
     }
@@ -57,13 +52,18 @@ pin_project! {
 
 impl<'a, H, F: Future> Supervisor<'a, H, F> {
     pub(super) fn new(handler: F, shared: &'a Arc<Shared>, config: &'a Config<H>) -> Self {
+        let clock = keep_alive::settings(&config.socket);
+        let seats = config.shutdown.seats();
+        let (seat, start) = seats.take(shared, clock.is_some());
+        if let (Some((interval, timeout)), true) = (clock, start) {
+            keep_alive::start(seats.clone(), interval, timeout);
+        }
         Supervisor {
             handler: AssertUnwindSafe(handler).catch_unwind(),
             shared,
             config,
-            shutdown: config.shutdown.seat(shared),
+            _seat: seat,
             seen: Phase::Running,
-            keep_alive: config.socket.keep_alive_interval.map(KeepAlive::new),
             eviction: None,
         }
     }
@@ -83,7 +83,10 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
         if this.shared.write.evicted() && poll_eviction(this.eviction, this.config, cx).is_ready() {
             return Poll::Ready(Supervised::Dropped(SessionError::QueueFull));
         }
-        let phase = this.shutdown.phase();
+        if this.shared.write.lapsed() {
+            return Poll::Ready(Supervised::Dropped(SessionError::KeepAliveTimeout));
+        }
+        let phase = this.config.shutdown.phase();
         if phase != *this.seen {
             *this.seen = phase;
             if phase >= Phase::GoingAway {
@@ -95,22 +98,6 @@ impl<H, F: Future> Future for Supervisor<'_, H, F> {
             }
             if phase == Phase::Forced {
                 return Poll::Ready(Supervised::Dropped(SessionError::ShutdownDeadline));
-            }
-        }
-        if let Some(mut keep_alive) = this.keep_alive.as_mut().as_pin_mut() {
-            let socket = &this.config.socket;
-            while let Poll::Ready(tick) = keep_alive.as_mut().poll_tick(cx, this.shared, socket) {
-                match tick {
-                    Tick::Pinged => {
-                        this.shared.write.flush_deferred(cx);
-                        // A receive gives the read buffer back before it waits; a handler
-                        // that stopped receiving after a message gives it back here.
-                        this.shared.read.park_engine();
-                    }
-                    Tick::Silent => {
-                        return Poll::Ready(Supervised::Dropped(SessionError::KeepAliveTimeout))
-                    }
-                }
             }
         }
         Poll::Pending

@@ -125,6 +125,8 @@ pub(crate) struct WriteSide {
     deferred: AtomicBool,
     /// The socket was closed for falling behind (see [`evict`](Self::evict)).
     evicted: AtomicBool,
+    /// The peer stayed silent past the keep-alive timeout (see [`lapse`](Self::lapse)).
+    lapsed: AtomicBool,
     send_timeout: Option<Duration>,
     /// The session's task: woken when another task queues frames for this socket.
     session: Waker,
@@ -138,6 +140,7 @@ impl WriteSide {
             input_waiting: AtomicBool::new(false),
             deferred: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            lapsed: AtomicBool::new(false),
             send_timeout,
             session,
         }
@@ -331,10 +334,11 @@ impl WriteSide {
         writer.close_sent().is_some() || writer.failed()
     }
 
-    /// Queues a keep-alive ping, written the next time the session goes idle.
-    pub(crate) fn push_ping_deferred(&self) {
+    /// Queues a keep-alive ping and wakes the session, which writes it the next time its
+    /// handler goes idle.
+    pub(crate) fn ping(&self) {
         self.lock().push_control(OpCode::Ping, Bytes::new());
-        self.deferred.store(true, Ordering::Release);
+        self.wake_session_to_flush();
     }
 
     /// Queues a close frame to be written the next time the session goes idle.
@@ -389,6 +393,19 @@ impl WriteSide {
     /// Whether the socket was closed for falling behind.
     pub(crate) fn evicted(&self) -> bool {
         self.evicted.load(Ordering::Acquire)
+    }
+
+    /// Tells the session that the peer sent nothing within the keep-alive timeout after a
+    /// ping: the session drops the connection when it is next polled, which this wakes it
+    /// for.
+    pub(crate) fn lapse(&self) {
+        self.lapsed.store(true, Ordering::Release);
+        self.session.wake_by_ref();
+    }
+
+    /// Whether the peer stayed silent past the keep-alive timeout.
+    pub(crate) fn lapsed(&self) -> bool {
+        self.lapsed.load(Ordering::Acquire)
     }
 
     /// Wakes the session's task, to look at what changed (a shutdown's phase).
