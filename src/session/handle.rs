@@ -90,8 +90,10 @@ impl std::fmt::Debug for SessionHandle {
 
 /// Publishes the summary exactly once, even when the session's task is dropped early.
 pub(crate) struct Publisher {
-    end: Arc<End>,
+    /// `None` once no handle is left to read the summary.
+    end: Option<Arc<End>>,
     started: Instant,
+    published: bool,
 }
 
 impl Publisher {
@@ -100,14 +102,28 @@ impl Publisher {
         self.started.elapsed()
     }
 
+    /// Lets the summary's slot go if no handle is left to read it: the `101` response
+    /// that carried one is gone and nobody kept a clone. None can be made again (handles
+    /// come only from handles), and an idle session then keeps one allocation less.
+    pub(crate) fn release_if_unwatched(&mut self) {
+        if self
+            .end
+            .as_ref()
+            .is_some_and(|end| Arc::strong_count(end) == 1)
+        {
+            self.end = None;
+        }
+    }
+
     /// Records `summary` and wakes every handle waiting for it; later calls do nothing.
-    pub(crate) fn publish(&self, summary: SessionSummary) {
-        let mut slot = lock(&self.end.summary);
-        if slot.is_none() {
-            summary.trace();
-            *slot = Some(Box::new(summary));
-            drop(slot);
-            self.end.published.notify_waiters();
+    pub(crate) fn publish(&mut self, summary: SessionSummary) {
+        if std::mem::replace(&mut self.published, true) {
+            return;
+        }
+        summary.trace();
+        if let Some(end) = &self.end {
+            *lock(&end.summary) = Some(Box::new(summary));
+            end.published.notify_waiters();
         }
     }
 }
@@ -126,8 +142,48 @@ impl Drop for Publisher {
 pub(crate) fn channel() -> (SessionHandle, Publisher) {
     let end = Arc::new(End::default());
     let publisher = Publisher {
-        end: end.clone(),
+        end: Some(end.clone()),
         started: Instant::now(),
+        published: false,
     };
     (SessionHandle { end }, publisher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> SessionSummary {
+        SessionSummary::abnormal(Duration::ZERO, SessionError::Aborted)
+    }
+
+    #[tokio::test]
+    async fn a_watched_summary_is_kept_and_read_once_published() {
+        let (handle, mut publisher) = channel();
+        publisher.release_if_unwatched();
+        assert!(publisher.end.is_some(), "a handle is left: the slot stays");
+        let waiting = tokio::spawn({
+            let handle = handle.clone();
+            async move { handle.ended().await }
+        });
+        publisher.publish(summary());
+        let ended = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("timed out")
+            .unwrap();
+        assert!(matches!(ended.error, Some(SessionError::Aborted)));
+        assert!(handle.summary().is_some());
+    }
+
+    #[test]
+    fn an_unwatched_summary_lets_its_slot_go_and_is_published_once() {
+        let (handle, mut publisher) = channel();
+        drop(handle);
+        publisher.release_if_unwatched();
+        assert!(publisher.end.is_none(), "no handle is left: the slot goes");
+        publisher.publish(summary());
+        assert!(publisher.published);
+        // Dropping it publishes nothing more (and has nowhere to).
+        drop(publisher);
+    }
 }

@@ -134,7 +134,7 @@ fn run<H: Handler>(
         on_upgrade,
         config,
         handshake,
-        publisher,
+        mut publisher,
         place,
         max_message_size,
     } = session;
@@ -142,7 +142,11 @@ fn run<H: Handler>(
         // Held until the session ends, however it ends.
         let _place = &place;
         let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
+            Ok(upgraded) => {
+                // The `101` response, and the handle it carried, are gone by now.
+                publisher.release_if_unwatched();
+                upgraded
+            }
             Err(e) => {
                 let error = SessionError::Upgrade(Arc::new(e));
                 publisher.publish(SessionSummary::abnormal(publisher.elapsed(), error));
