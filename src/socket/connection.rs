@@ -8,13 +8,14 @@ use std::{
         Arc, Mutex, MutexGuard,
     },
     task::{Context, Poll},
+    thread::LocalKey,
 };
 
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::read::engine::Reopen;
+use super::read::lent::{Pool, Pooled, Reopen};
 #[cfg(feature = "deflate")]
 use super::read::marks::{FrameMarks, Mark};
 #[cfg(feature = "deflate")]
@@ -94,6 +95,25 @@ impl<T> Reopen for MarkingIo<T> {
     // The marks' state is the connection's: a second handle goes on where the first was.
     fn reopen(&self) -> Self {
         MarkingIo(self.0.reopen())
+    }
+}
+
+impl Pooled for ReadIo<Io> {
+    fn pool() -> &'static LocalKey<Pool<Self>> {
+        thread_local! {
+            static POOL: Pool<ReadIo<Io>> = const { Pool::new() };
+        }
+        &POOL
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl Pooled for MarkingIo<Io> {
+    fn pool() -> &'static LocalKey<Pool<Self>> {
+        thread_local! {
+            static POOL: Pool<MarkingIo<Io>> = const { Pool::new() };
+        }
+        &POOL
     }
 }
 

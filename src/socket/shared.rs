@@ -31,8 +31,10 @@
 //!    `Shared::state`, `snapshot` and `abort` take both in this order too.
 //! 3. The write side's writer (`WriteSide::lock`): every send, flush and close.
 //! 4. The innermost locks, under either of the above and never holding anything
-//!    themselves: the connection's I/O (`connection`, taken by the engine's reads under
-//!    the reader and by writes under the writer), the compression marks, inflater and
+//!    themselves: the engine's end of the connection (`read::lent`, taken by the engine's
+//!    reads under the reader, and the connection's I/O inside it), the connection's I/O
+//!    (`connection`, taken by the socket's own reads under the reader and by writes under
+//!    the writer), the compression marks, inflater and
 //!    compressor, the pools of `deflate`, and the writer's set of waiting tasks (`wakers`).
 //!
 //! # Gathering and flushing

@@ -2,17 +2,20 @@
 //! and an engine (with its read buffer) only while the socket has input to read.
 
 use std::{
-    cell::RefCell,
     future::Future,
-    io,
     pin::Pin,
     task::{ready, Context, Poll},
 };
 
 use bytes::BytesMut;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
-use tokio::io::{AsyncRead, ReadBuf};
+use pin_project_lite::pin_project;
+use tokio::io::AsyncRead;
 
+use super::{
+    lent::{self, Engine, Lent, Parked, Pooled},
+    scratch::{read_into_scratch, FIRST_READ},
+};
 use crate::error::ProtocolError;
 use crate::Error;
 
@@ -21,185 +24,137 @@ use crate::Error;
 pub(crate) trait FrameSource: Send {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, WebSocketError>>;
 
-    /// Drops the engine, and its read buffer with it: the socket waits on its connection
-    /// with no buffer of its own until its client sends again. Only for a caller that knows
-    /// the engine holds no unread input (every byte it read came back in a frame): what it
-    /// had buffered would be lost.
+    /// Parks the engine: the socket waits on its connection with no buffer of its own
+    /// until its client sends again, and the engine waits for the next socket of its thread
+    /// to take it up. Only for a caller that knows the engine holds no unread input (every
+    /// byte it read came back in a frame): what it had buffered would be lost.
     fn park(&mut self);
 
-    /// Whether the engine, and its read buffer, is there.
+    /// Whether the socket holds an engine, and its read buffer.
     #[cfg(test)]
     fn holds_engine(&self) -> bool;
 }
 
-/// A read side that opens again on the same connection: the engine reads through a second
-/// handle, and the socket keeps the first for when the engine is dropped.
-pub(crate) trait Reopen {
-    fn reopen(&self) -> Self;
-}
-
-/// The most a socket without an engine reads at once: what a new engine's buffer takes in
-/// its first read (fastwebsockets starts it at 8 KiB).
-const FIRST_READ: usize = 8192;
-
-thread_local! {
-    /// What a socket without an engine reads into, one per thread as uWebSockets has one
-    /// per event loop: a new engine takes it all in its first read, in the same poll.
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
-        bytes: vec![0; FIRST_READ].into_boxed_slice(),
-        len: 0,
-        serial: 0,
-    });
-}
-
-/// The bytes read by the last socket that woke without an engine.
-struct Scratch {
-    bytes: Box<[u8]>,
-    len: usize,
-    /// Counts the reads into it: an engine takes only the read it was made for.
-    serial: u64,
-}
-
 /// The engine's `read_frame` is not cancel-safe, so a read, once started, lives here until
-/// it finishes, whoever stops polling it. When it finishes, the next read takes its place
-/// at once (a read starts when first polled): reading a frame allocates nothing.
+/// it finishes, whoever stops polling it.
 ///
 /// The engine comes with its own read buffer (8 KiB), so a socket has one only while it
-/// has input to read: a socket waits for its client without an engine, reading into this
-/// thread's scratch buffer, and the engine made when bytes arrive takes them from there.
-/// Once the engine holds no unread input the reader drops it ([`FrameSource::park`]), so
-/// an idle socket costs the same whether or not its client has ever spoken.
+/// has input to read: a socket waits for its client without an engine, reading into its
+/// thread's scratch buffer, and takes one up (parked, or new) when bytes arrive; the
+/// engine reads them from there first. Once the engine holds no unread input the reader
+/// parks it ([`FrameSource::park`]), so an idle socket costs the same whether or not its
+/// client has ever spoken.
 struct EngineFrames<R, F, Fut> {
     start: F,
     max_frame_size: usize,
-    /// The connection; while an engine reads, through a second handle (see [`Reopen`]).
+    /// The connection, which an engine at work reads through a second handle.
     io: R,
-    /// The read under way, and the engine in it; `None` while the socket waits without one.
-    read: Option<Pin<Box<Fut>>>,
+    /// The engine at work, from the socket's first bytes until it is parked; boxed, with
+    /// its read, once per burst of input.
+    active: Option<Pin<Box<Active<R, Fut>>>>,
+}
+
+pin_project! {
+    /// An engine at work for one socket.
+    struct Active<R, Fut> {
+        // The engine between reads; during one, it is in `read`.
+        engine: Option<Box<Engine<R>>>,
+        // Its end of the connection.
+        lent: Lent<R>,
+        // The bytes of the frames it returned, headers counted in their shortest form.
+        returned: u64,
+        // Whether a frame too large for its first buffer came through: the buffer grew.
+        grew: bool,
+        #[pin]
+        read: Option<Fut>,
+    }
 }
 
 impl<R, F, Fut> FrameSource for EngineFrames<R, F, Fut>
 where
-    R: AsyncRead + Reopen + Unpin + Send,
-    F: Fn(Box<WebSocketRead<Prefixed<R>>>) -> Fut + Send,
-    Fut: Future<
-            Output = (
-                Box<WebSocketRead<Prefixed<R>>>,
-                Result<RawFrame, WebSocketError>,
-            ),
-        > + Send,
+    R: Pooled,
+    F: Fn(Box<Engine<R>>) -> Fut + Send,
+    Fut: Future<Output = (Box<Engine<R>>, Result<RawFrame, WebSocketError>)> + Send,
 {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<RawFrame, WebSocketError>> {
-        let read = match &mut self.read {
-            Some(read) => read,
+        let taken_up = self.active.is_none();
+        let active = match &mut self.active {
+            Some(active) => active,
             None => {
                 let serial = match ready!(read_into_scratch(&mut self.io, cx)) {
                     Ok(Some(serial)) => serial,
                     Ok(None) => return Poll::Ready(Err(WebSocketError::UnexpectedEOF)),
                     Err(e) => return Poll::Ready(Err(WebSocketError::IoError(e))),
                 };
-                let io = Prefixed {
-                    scratch: Some(serial),
-                    io: self.io.reopen(),
-                };
-                // Polled below, in this same poll: its first read takes the scratch bytes.
-                let engine = engine(io, self.max_frame_size);
-                self.read.insert(Box::pin((self.start)(engine)))
+                let Parked { mut engine, lent } = lent::take::<R>();
+                // The engine refuses frames of `limit` bytes or more; ours is inclusive.
+                engine.set_max_message_size(self.max_frame_size.saturating_add(1));
+                lent.lend(self.io.reopen(), serial);
+                // Polled below, in this same poll: its first reads take the scratch bytes.
+                self.active.insert(Box::pin(Active {
+                    engine: Some(engine),
+                    lent,
+                    returned: 0,
+                    grew: false,
+                    read: None,
+                }))
             }
         };
-        let (engine, result) = ready!(read.as_mut().poll(cx));
-        read.set((self.start)(engine));
+        let mut this = active.as_mut().project();
+        if let Some(engine) = this.engine.take() {
+            this.read.set(Some((self.start)(engine)));
+        }
+        let Some(read) = this.read.as_mut().as_pin_mut() else {
+            return Poll::Ready(Err(WebSocketError::IoError(std::io::Error::other(
+                "a socket's engine was lost",
+            ))));
+        };
+        let polled = read.poll(cx);
+        if taken_up {
+            this.lent.keep_rest();
+        }
+        let (engine, result) = ready!(polled);
+        this.read.set(None);
+        *this.engine = Some(engine);
+        if let Ok(frame) = &result {
+            *this.returned += frame.wire_len;
+            *this.grew |= frame.payload.len() > FIRST_READ / 2;
+        }
         Poll::Ready(result)
     }
 
     fn park(&mut self) {
-        // Drops the read under way, and the engine in it.
-        self.read = None;
+        let Some(mut active) = self.active.take() else {
+            return;
+        };
+        let this = active.as_mut().project();
+        let handed = this.lent.release();
+        // Back to the pool only between reads, with every byte handed to it come back in a
+        // frame: the frames' headers count in their shortest form, never more than was
+        // read, so equal counts mean an empty buffer. Otherwise it is dropped.
+        if handed == *this.returned && !*this.grew {
+            if let Some(engine) = this.engine.take() {
+                lent::park(Parked {
+                    engine,
+                    lent: this.lent.clone(),
+                });
+            }
+        }
     }
 
     #[cfg(test)]
     fn holds_engine(&self) -> bool {
-        self.read.is_some()
+        self.active.is_some()
     }
 }
 
-/// Reads from `io` into this thread's scratch buffer: the read's serial, or `None` at the
-/// end of the connection.
-fn read_into_scratch<R: AsyncRead + Unpin>(
-    io: &mut R,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<Option<u64>>> {
-    SCRATCH.with_borrow_mut(|scratch| {
-        let mut buf = ReadBuf::new(&mut scratch.bytes);
-        ready!(Pin::new(io).poll_read(cx, &mut buf))?;
-        let len = buf.filled().len();
-        scratch.len = len;
-        scratch.serial = scratch.serial.wrapping_add(1);
-        Poll::Ready(Ok((len > 0).then_some(scratch.serial)))
-    })
-}
-
-/// The engine over the connection's read side, boxed for the frame source.
-pub(crate) fn frames<R>(io: R, max_frame_size: usize) -> Box<dyn FrameSource>
-where
-    R: AsyncRead + Reopen + Unpin + Send + 'static,
-{
+/// The frames read from the connection `io`, boxed for the reader.
+pub(crate) fn frames<R: Pooled>(io: R, max_frame_size: usize) -> Box<dyn FrameSource> {
     Box::new(EngineFrames {
-        start: read_one::<Prefixed<R>>,
+        start: read_one::<Lent<R>>,
         max_frame_size,
         io,
-        read: None,
-    })
-}
-
-/// The engine, set up for our socket, over `io`; boxed, so that it moves from one read to
-/// the next as a pointer.
-fn engine<R: AsyncRead + Unpin>(io: R, max_frame_size: usize) -> Box<WebSocketRead<R>> {
-    let (mut engine, _) =
-        fastwebsockets::after_handshake_split(io, tokio::io::empty(), fastwebsockets::Role::Server);
-    // Pings and closes are answered by our socket, which owns the write side.
-    engine.set_auto_pong(false);
-    engine.set_auto_close(false);
-    // The engine refuses frames of `limit` bytes or more; ours is inclusive.
-    engine.set_max_message_size(max_frame_size.saturating_add(1));
-    Box::new(engine)
-}
-
-/// The connection's read side, after the bytes in the scratch buffer that woke the socket.
-pub(crate) struct Prefixed<R> {
-    /// Until the engine's first read: the scratch read it was made for.
-    scratch: Option<u64>,
-    io: R,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Prefixed<R> {
-    // Inlined, with the read it wraps, into the engine's read: once or twice per message.
-    #[inline(always)]
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.scratch.take() {
-            Some(serial) => Poll::Ready(take_scratch(serial, buf)),
-            None => Pin::new(&mut self.io).poll_read(cx, buf),
-        }
-    }
-}
-
-/// The engine's first read: the scratch bytes read for it. A new engine's buffer takes
-/// them all; were they read over, or not all taken, the socket fails rather than read
-/// bytes that are not its own or lose some.
-fn take_scratch(serial: u64, buf: &mut ReadBuf<'_>) -> io::Result<()> {
-    SCRATCH.with_borrow_mut(|scratch| {
-        // Empty: taken already (an empty read makes no engine). Refused, the bytes stay
-        // with the read they belong to.
-        if scratch.serial != serial || scratch.len == 0 || scratch.len > buf.remaining() {
-            return Err(io::Error::other("a socket's first bytes were lost"));
-        }
-        let len = std::mem::take(&mut scratch.len);
-        buf.put_slice(&scratch.bytes[..len]);
-        Ok(())
+        active: None,
     })
 }
 
@@ -279,7 +234,11 @@ mod tests {
     use fastwebsockets::OpCode;
     use tokio::io::{AsyncRead, ReadBuf};
 
-    use super::{frames, read_into_scratch, take_scratch, Reopen, FIRST_READ};
+    use super::{
+        frames,
+        lent::{Pool, Pooled, Reopen},
+        FrameSource, FIRST_READ,
+    };
 
     /// A connection that hands over its bytes `step` at a time, and is pending before each;
     /// its handles share it, and it notes how much each read asked for.
@@ -310,6 +269,21 @@ mod tests {
         fn reopen(&self) -> Self {
             self.clone()
         }
+    }
+
+    thread_local! {
+        static POOL: Pool<Trickle> = const { Pool::new() };
+    }
+
+    impl Pooled for Trickle {
+        fn pool() -> &'static std::thread::LocalKey<Pool<Self>> {
+            &POOL
+        }
+    }
+
+    /// The engines parked in this thread's pool for test connections.
+    fn pooled() -> usize {
+        POOL.with(Pool::len)
     }
 
     impl AsyncRead for Trickle {
@@ -456,29 +430,87 @@ mod tests {
         assert!(!source.holds_engine());
     }
 
-    #[test]
-    fn an_engine_takes_only_the_scratch_read_it_was_made_for() {
-        let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        let mut first = Trickle::new(b"first".to_vec(), 64);
-        let mut second = Trickle::new(b"second".to_vec(), 64);
-        let read = |io: &mut Trickle, cx: &mut Context<'_>| loop {
-            if let Poll::Ready(serial) = read_into_scratch(io, cx) {
-                return serial.unwrap().unwrap();
+    /// The next frame of `source`.
+    async fn next(source: &mut Box<dyn FrameSource>) -> (OpCode, Vec<u8>) {
+        let frame = std::future::poll_fn(|cx| source.poll_frame(cx))
+            .await
+            .expect("a frame");
+        (frame.opcode, frame.payload.to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_parked_engine_serves_the_next_socket_of_its_thread() {
+        let mut first = frames(Trickle::new(masked(0x81, b"one"), 4096), 1 << 20);
+        assert_eq!(next(&mut first).await, (OpCode::Text, b"one".to_vec()));
+        let before = pooled();
+        first.park();
+        assert_eq!(
+            pooled(),
+            before + 1,
+            "parked with its input all read: pooled"
+        );
+        let mut second = frames(Trickle::new(masked(0x82, b"two"), 4096), 1 << 20);
+        assert_eq!(next(&mut second).await, (OpCode::Binary, b"two".to_vec()));
+        assert_eq!(pooled(), before, "taken up by the next socket");
+    }
+
+    #[tokio::test]
+    async fn an_engine_parked_with_input_unread_is_dropped_not_pooled() {
+        // Two frames in one read; the socket parks its engine after the first, as no
+        // reader would: the second frame's bytes are in the engine's buffer.
+        let mut bytes = masked(0x81, b"mine");
+        bytes.extend(masked(0x81, b"not for anyone else"));
+        let mut first = frames(Trickle::new(bytes, 4096), 1 << 20);
+        assert_eq!(next(&mut first).await, (OpCode::Text, b"mine".to_vec()));
+        let before = pooled();
+        first.park();
+        assert_eq!(
+            pooled(),
+            before,
+            "an engine holding input went back to the pool"
+        );
+        // The next socket reads its own frames, and nothing of the first one's.
+        let mut second = frames(Trickle::new(masked(0x81, b"yours"), 4096), 1 << 20);
+        assert_eq!(next(&mut second).await, (OpCode::Text, b"yours".to_vec()));
+        let ended = std::future::poll_fn(|cx| second.poll_frame(cx)).await;
+        assert!(ended.is_err(), "a frame after the last one sent");
+    }
+
+    #[tokio::test]
+    async fn a_parked_engine_with_little_room_left_reads_a_whole_burst() {
+        // The first socket's seven 1,000-byte payloads, kept, leave its engine's buffer
+        // about 1,150 bytes of room, which it keeps in the pool.
+        let payload = vec![7u8; 1000];
+        let bytes: Vec<u8> = (0..7).flat_map(|_| masked(0x82, &payload)).collect();
+        let mut first = frames(Trickle::new(bytes, FIRST_READ), 1 << 20);
+        let mut kept = Vec::new();
+        for _ in 0..7 {
+            let frame = std::future::poll_fn(|cx| first.poll_frame(cx))
+                .await
+                .unwrap();
+            kept.push(frame.payload);
+        }
+        first.park();
+        // The next socket's burst of 2,120 bytes is more than that room: the engine takes
+        // what fits, and the rest moves out of the thread's scratch buffer before the poll
+        // ends, as another socket may read into it next.
+        let sent: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 100]).collect();
+        let bytes: Vec<u8> = sent.iter().flat_map(|p| masked(0x82, p)).collect();
+        let io = Trickle::new(bytes, 4096);
+        let mut second = frames(io.clone(), 1 << 20);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let first_frame = loop {
+            if let Poll::Ready(frame) = second.poll_frame(&mut cx) {
+                break frame.unwrap();
             }
         };
-        let old = read(&mut first, &mut cx);
-        let own = read(&mut second, &mut cx);
-        let mut space = [0u8; 64];
-        let mut buf = ReadBuf::new(&mut space);
-        assert!(
-            take_scratch(old, &mut buf).is_err(),
-            "read over by another socket"
-        );
-        assert!(buf.filled().is_empty());
-        // Its own read, and only once.
-        take_scratch(own, &mut buf).unwrap();
-        assert_eq!(buf.filled(), b"second");
-        assert!(take_scratch(own, &mut buf).is_err(), "taken twice");
+        assert_eq!(&first_frame.payload[..], &sent[0][..]);
+        // Another socket of the thread wakes and reads into the scratch buffer.
+        let mut other = frames(Trickle::new(masked(0x81, b"other"), 4096), 1 << 20);
+        assert_eq!(next(&mut other).await, (OpCode::Text, b"other".to_vec()));
+        for payload in &sent[1..] {
+            assert_eq!(next(&mut second).await, (OpCode::Binary, payload.clone()));
+        }
+        assert!(kept.iter().all(|p| p[..] == payload[..]));
     }
 }

@@ -2,17 +2,22 @@
 //! (`recv_part`), and the answers that receiving owes the peer (pongs, the close) on the
 //! way, queued on the write side.
 //!
-//! `engine` reads frames through fastwebsockets; with compression, `marks` notes each
+//! `engine` reads frames through fastwebsockets, with an engine taken up (from `lent`'s
+//! pools) only while input waits, and `scratch` the buffer a socket waits with; with
+//! compression, `marks` notes each
 //! frame's RSV1 on the way in, which the engine does not pass on; `reader` checks each
 //! frame (the payload rules are in `checks`) and reassembles messages or hands over parts.
 
 mod checks;
-/// Its read side reopens on the connection (`engine::Reopen`).
-pub(super) mod engine;
+mod engine;
+/// The connection's read side is lent to engines (`lent::Reopen`), and its kinds keep
+/// pools of them (`lent::Pooled`).
+pub(super) mod lent;
 /// Read by the connection, which filters what it reads through them.
 #[cfg(feature = "deflate")]
 pub(super) mod marks;
 mod reader;
+mod scratch;
 
 use std::{
     sync::{Mutex, MutexGuard},
