@@ -123,3 +123,47 @@ async fn a_client_that_closes_mid_burst_gets_every_echo_before_its_close() {
     }
     assert_eq!(socket.expect_close().await, 1000);
 }
+
+/// A payload that names its client and its index in its first 8 bytes, so that no frame of
+/// another client's can pass for it; 8 to 5,007 bytes, short frames mixed with ones that grow
+/// an engine's buffer.
+fn own_payload(client: usize, i: usize) -> Vec<u8> {
+    let len = 8 + (i * 613 + client * 97) % 5000;
+    let mut payload: Vec<u8> = (0..len).map(|j| (client * 31 + i + j) as u8).collect();
+    payload[..4].copy_from_slice(&(client as u32).to_be_bytes());
+    payload[4..8].copy_from_slice(&(i as u32).to_be_bytes());
+    payload
+}
+
+/// Sockets on two threads take engines up from their threads' pools and park them in turn:
+/// each client's bursts, cut at a different point each round (a frame half sent), come back
+/// whole, in order, and only its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_two_threads_get_back_only_their_own_bursts() {
+    let server = serve(WebSocketLayer::default()).await;
+    let mut clients = Vec::new();
+    for client in 0..16usize {
+        let mut socket = RawSocket::connect(server.addr).await;
+        clients.push(tokio::spawn(async move {
+            for round in 0..20usize {
+                let sent: Vec<Vec<u8>> =
+                    (0..8).map(|i| own_payload(client, round * 8 + i)).collect();
+                let bytes = burst(sent.clone());
+                let cut = (client * 131 + round * 1009) % bytes.len();
+                socket.write(&bytes[..cut]).await;
+                tokio::task::yield_now().await;
+                socket.write(&bytes[cut..]).await;
+                for (i, payload) in sent.iter().enumerate() {
+                    let echo = within(socket.recv()).await.expect("an echo");
+                    assert!(
+                        echo.payload == *payload,
+                        "client {client}, round {round}, message {i}"
+                    );
+                }
+            }
+        }));
+    }
+    for client in clients {
+        within(client).await.unwrap();
+    }
+}
