@@ -400,7 +400,7 @@ impl WriteSide {
     /// for.
     pub(crate) fn lapse(&self) {
         self.lapsed.store(true, Ordering::Release);
-        self.session.wake_by_ref();
+        self.wake_session();
     }
 
     /// Whether the peer stayed silent past the keep-alive timeout.
