@@ -25,17 +25,21 @@
 //!
 //! 1. a hub's registry (`topics`), taken before any socket's locks: subscribing then
 //!    takes the socket's `memberships`, publishing its writer (`WriteSide::offer`). A
-//!    socket leaving its groups releases `memberships` before it takes a registry.
+//!    socket leaving its groups releases `memberships` before it takes a registry. Also
+//!    first: the layer's table of seats (`session::seats`), which the keep-alive clock
+//!    holds while it counts each socket's frames (its reader) and queues its ping (its
+//!    writer); no socket lock is held while a seat is taken or given up.
 //! 2. The read side's reader (`ReadSide::lock`): a receive holds it throughout, and takes
 //!    the writer under it to answer a ping or a close, or to fail the socket.
 //!    `Shared::state`, `snapshot` and `abort` take both in this order too.
 //! 3. The write side's writer (`WriteSide::lock`): every send, flush and close.
-//! 4. The innermost locks, under either of the above and never holding anything
-//!    themselves: the engine's end of the connection (`read::lent`, taken by the engine's
-//!    reads under the reader, and the connection's I/O inside it), the connection's I/O
-//!    (`connection`, taken by the socket's own reads under the reader and by writes under
-//!    the writer), the compression marks, inflater and
-//!    compressor, the pools of `deflate`, and the writer's set of waiting tasks (`wakers`).
+//! 4. The engine's end of the connection (`read::lent`), taken by the engine's reads under
+//!    the reader; it reads the connection under it, taking the lock below.
+//! 5. The innermost locks, under any of the above and never holding anything themselves:
+//!    the connection's I/O (`connection`, taken by the socket's own reads under the reader
+//!    or the engine's end, and by writes under the writer), the compression marks,
+//!    inflater and compressor, the pools of `deflate`, and the writer's set of waiting
+//!    tasks (`wakers`).
 //!
 //! # Gathering and flushing
 //!
