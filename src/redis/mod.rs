@@ -49,6 +49,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     error::BoxError,
+    random::random_u64,
     sync::lock,
     topics::{
         Backplane, BackplaneStats, BoxFuture, History, HistoryStore, Inbox, Position, Stored,
@@ -259,7 +260,7 @@ impl HistoryStore for RedisBackplane {
             channel: inner.channel(topic),
             keys: history::keys(&inner.prefix, topic),
             envelope,
-            epoch: Position::start().epoch().to_owned(),
+            epoch: format!("{:016x}", random_u64()),
             bounds: history::bounds(history),
             reply,
         };
@@ -287,7 +288,7 @@ impl HistoryStore for RedisBackplane {
                 .read
                 .key(meta)
                 .key(stream)
-                .arg(Position::start().epoch())
+                .arg(format!("{:016x}", random_u64()))
                 .invoke_async(&mut manager)
                 .await?;
             let publications = entries

@@ -91,6 +91,9 @@ pub(super) struct Stream {
     bytes: usize,
     /// When a publish or a subscribe last used the stream.
     used: Instant,
+    /// Whether a socket on this server has subscribed to the topic while the stream was
+    /// kept: streams nobody ever listened to are the first to go for a new one.
+    audience: bool,
     /// For a copy of a store's stream (a backplane with a `HistoryStore`): whether it is
     /// known to hold every publication from its first kept to its top, as the store does.
     /// A stream of this server's own is always.
@@ -106,23 +109,24 @@ pub(super) struct Replay {
 }
 
 impl Stream {
-    /// A new stream under a fresh epoch.
-    pub(super) fn new(history: History, now: Instant) -> Stream {
+    /// A new stream under `epoch`, which no earlier stream of the topic had.
+    pub(super) fn new(history: History, epoch: String, now: Instant) -> Stream {
         Stream {
             history,
-            top: Position::start(),
+            top: Position::new(epoch, 0),
             kept: VecDeque::new(),
             bytes: 0,
             used: now,
+            audience: false,
             current: true,
         }
     }
 
     /// A copy of a store's stream, not yet read from the store.
-    pub(super) fn copy(history: History, now: Instant) -> Stream {
+    pub(super) fn copy(history: History, epoch: String, now: Instant) -> Stream {
         Stream {
             current: false,
-            ..Stream::new(history, now)
+            ..Stream::new(history, epoch, now)
         }
     }
 
@@ -212,6 +216,16 @@ impl Stream {
         self.used
     }
 
+    /// Whether a socket here has subscribed to the topic while the stream was kept.
+    pub(super) fn audience(&self) -> bool {
+        self.audience
+    }
+
+    /// Notes that a socket here subscribed to the topic.
+    pub(super) fn heard(&mut self) {
+        self.audience = true;
+    }
+
     /// How many publications are kept, and their bytes.
     pub(super) fn kept(&self) -> (usize, usize) {
         (self.kept.len(), self.bytes)
@@ -298,7 +312,7 @@ mod tests {
     fn offsets_count_up_and_the_bounds_trim_the_oldest() {
         let now = Instant::now();
         let history = History::new().max_publications(3).max_bytes(10);
-        let mut stream = Stream::new(history, now);
+        let mut stream = Stream::new(history, "e".into(), now);
         let topic: Arc<str> = Arc::from("t");
         let start = stream.top().clone();
         assert_eq!(start.offset(), 0);
@@ -320,7 +334,7 @@ mod tests {
     #[test]
     fn a_position_kept_is_recovered_and_one_trimmed_or_foreign_is_not() {
         let now = Instant::now();
-        let mut stream = Stream::new(History::new().max_publications(3), now);
+        let mut stream = Stream::new(History::new().max_publications(3), "e".into(), now);
         let topic: Arc<str> = Arc::from("t");
         let epoch = stream.top().epoch().to_owned();
         for _ in 0..5 {
@@ -350,7 +364,7 @@ mod tests {
         let start = Instant::now();
         let minute = Duration::from_secs(60);
         let topic: Arc<str> = Arc::from("t");
-        let mut stream = Stream::new(History::new().max_age(minute), start);
+        let mut stream = Stream::new(History::new().max_age(minute), "e".into(), start);
         let epoch = stream.top().epoch().to_owned();
         stream.append(topic.clone(), text("old"), start);
         stream.append(topic.clone(), text("new"), start + Duration::from_secs(30));
@@ -362,7 +376,7 @@ mod tests {
         assert!(replay.recovered);
         assert_eq!(stream.kept(), (0, 0));
 
-        let mut forever = Stream::new(History::new().max_age(Duration::MAX), start);
+        let mut forever = Stream::new(History::new().max_age(Duration::MAX), "e".into(), start);
         forever.append(topic, text("kept"), start);
         forever.trim(start + Duration::from_secs(u32::MAX.into()));
         assert_eq!(forever.kept(), (1, 4));

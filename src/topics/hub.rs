@@ -38,30 +38,37 @@ pub(super) struct Hub {
 impl Hub {
     /// Queues `payload` for this server's subscribers of `topic` (but `except`), after
     /// giving it its place in the topic's stream if the topic keeps history. Returns how
-    /// many it was queued for, and its position.
+    /// many it was queued for, and its position. A topic that keeps history but gets no
+    /// stream (the hub holds its most, each with members) is published without a
+    /// position, unless `positioned`: then nothing is published and this returns `None`.
     pub(super) fn publish_local(
         &self,
         topic: &str,
         payload: Payload,
         except: Option<usize>,
-    ) -> (usize, Option<Position>) {
+        positioned: bool,
+    ) -> Option<(usize, Option<Position>)> {
         let registry = self.read();
         if let Some(streams) = &self.streams {
             let now = Instant::now();
-            if let Some((name, stream)) = streams.stream(topic, now) {
+            let in_use = |name: &str| registry.interested(name);
+            if let Some((name, stream)) = streams.stream(topic, now, in_use) {
                 // Delivered under the stream's lock: every member gets the topic's
                 // publications in the order of their offsets.
                 let mut stream = lock(&stream.stream);
                 let publication = stream.append(name, payload, now);
                 let delivered = self.deliver(registry.topic(topic), &publication, except);
-                return (delivered, Some(stream.top().clone()));
+                return Some((delivered, Some(stream.top().clone())));
+            }
+            if positioned && streams.history_for(topic).is_some() {
+                return None;
             }
         }
         let Some((name, members)) = registry.topic_named(topic) else {
-            return (0, None);
+            return Some((0, None));
         };
         let publication = Publication::new(name.clone(), None, payload);
-        (self.deliver(Some(members), &publication, except), None)
+        Some((self.deliver(Some(members), &publication, except), None))
     }
 
     /// Queues `publication` for the members of `topic` (but `except`), each in its
@@ -139,7 +146,11 @@ impl Hub {
         let Some(streams) = &self.streams else {
             return false;
         };
-        let Some((name, slot)) = streams.stream(topic, Instant::now()) else {
+        let made = {
+            let registry = self.read();
+            streams.stream(topic, Instant::now(), |name| registry.interested(name))
+        };
+        let Some((name, slot)) = made else {
             return false;
         };
         if lock(&slot.stream).is_current() {
@@ -177,7 +188,8 @@ impl Hub {
 impl Local for Hub {
     fn publish_local(&self, topic: &str, message: Message) -> usize {
         match Payload::new(message) {
-            Some(payload) => Hub::publish_local(self, topic, payload, None).0,
+            Some(payload) => Hub::publish_local(self, topic, payload, None, false)
+                .map_or(0, |(delivered, _)| delivered),
             None => 0,
         }
     }
@@ -188,7 +200,12 @@ impl Local for Hub {
         };
         let registry = self.read();
         let now = Instant::now();
-        if let Some((name, slot)) = self.streams.as_ref().and_then(|s| s.stream(topic, now)) {
+        let in_use = |name: &str| registry.interested(name);
+        if let Some((name, slot)) = self
+            .streams
+            .as_ref()
+            .and_then(|s| s.stream(topic, now, in_use))
+        {
             let mut stream = lock(&slot.stream);
             return match stream.insert_at(name, position, payload, now) {
                 Some(publication) => self.deliver(registry.topic(topic), &publication, None),

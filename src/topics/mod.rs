@@ -95,10 +95,11 @@ use crate::{
 ///   subscribers that keep a context get it uncompressed (RFC 7692 allows either for any
 ///   message), since compressing in their context would mean once each.
 /// - **Never waits.** [`publish`](Self::publish) queues the frame for each subscriber and
-///   returns; each socket's session writes its queue out. A socket whose queue would pass
-///   the [limit](TopicsBuilder::queue_limit) (1 MiB by default) is skipped or closed, as
+///   returns; each socket's session writes its queue out. A socket whose queue holds the
+///   [limit](TopicsBuilder::queue_limit) (1 MiB by default) is skipped or closed, as
 ///   [`WhenFull`] says, so a member that does not read costs at most its queue, and never
-///   delays the others.
+///   delays the others. A message larger than the limit is still taken by every socket
+///   whose queue is under it: what a publish accepts, the members that keep up receive.
 /// - **In order.** Published messages and what the socket's handler sends share the
 ///   socket's one queue, so each socket receives them in the order they were published or
 ///   sent. A message published while the handler sends one [in parts](crate::WebSocket::send_part)
@@ -222,9 +223,13 @@ impl Topics {
     /// plain HTTP sends this with it, and the client subscribes from there. With a
     /// backplane's history store, it is the last position this server has seen.
     pub fn position(&self, topic: &str) -> Option<Position> {
-        let (_, stream) = self.hub.streams.as_ref()?.stream(topic, Instant::now())?;
-        let position = lock(&stream.stream).top().clone();
-        Some(position)
+        let streams = self.hub.streams.as_ref()?;
+        streams.history_for(topic)?;
+        match streams.existing(topic) {
+            Some((_, stream)) => Some(lock(&stream.stream).top().clone()),
+            // Asking makes nothing: a topic nobody published to is at its start.
+            None => Some(streams.unmade(topic)),
+        }
     }
 
     /// Unsubscribes `socket` from `topic`. Returns `false` if it was not subscribed.
@@ -277,7 +282,9 @@ impl Topics {
             return 0;
         };
         self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
-        self.hub.publish_local(topic, payload, except).0
+        self.hub
+            .publish_local(topic, payload, except, false)
+            .map_or(0, |(delivered, _)| delivered)
     }
 
     /// Publishes `payload` to every subscriber of `topic`; its position, if the topic
@@ -296,8 +303,13 @@ impl Topics {
         if let Some(backplane) = &self.hub.backplane {
             backplane.publish(topic, &Message::from(payload.clone()));
         }
-        self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
-        Ok(self.hub.publish_local(topic, payload, None).1)
+        match self.hub.publish_local(topic, payload, None, true) {
+            Some((_, position)) => {
+                self.hub.counters.published.fetch_add(1, Ordering::Relaxed);
+                Ok(position)
+            }
+            None => Err("no room for another topic's history: every one kept has members".into()),
+        }
     }
 
     /// Subscribes `socket` to `topic`, in `framing`. Under the registry's lock, so that no
@@ -325,20 +337,40 @@ impl Topics {
             return Err(SubscribeError::Closed);
         }
         let now = Instant::now();
-        let stream = hub
+        let streams = hub
             .streams
             .as_ref()
-            .and_then(|streams| streams.stream(topic, now));
+            .filter(|streams| streams.history_for(topic).is_some());
+        // A read makes no stream of this server's own; a copy of a store's is made to be
+        // filled from the store.
+        let stream = streams.and_then(|streams| match streams.copies() {
+            true => streams.stream(topic, now, |name| registry.interested(name)),
+            false => streams.existing(topic),
+        });
         let mut stream = stream.as_ref().map(|(_, slot)| lock(&slot.stream));
-        let (recovered, replay) = match (stream.as_deref_mut(), since) {
-            (Some(stream), Some(since)) => {
-                let replay = stream.since(since, now);
-                (replay.recovered && trusted, replay.publications)
+        if let Some(stream) = stream.as_deref_mut() {
+            stream.heard();
+        }
+        let (position, recovered, replay) = match (stream.as_deref_mut(), streams) {
+            (Some(stream), _) => {
+                let replay = since.map(|since| stream.since(since, now));
+                let top = stream.top().clone();
+                match replay {
+                    Some(replay) => (Some(top), replay.recovered && trusted, replay.publications),
+                    None => (Some(top), false, Vec::new()),
+                }
             }
-            _ => (false, Vec::new()),
+            (None, Some(streams)) if !streams.copies() => {
+                // Nothing published yet in this generation: a client at its start, or
+                // with nothing after it, missed nothing.
+                let start = streams.unmade(topic);
+                let recovered = since.is_some_and(|since| *since == start) && trusted;
+                (Some(start), recovered, Vec::new())
+            }
+            _ => (None, false, Vec::new()),
         };
         let recovery = Recovery {
-            position: stream.as_deref().map(|stream| stream.top().clone()),
+            position,
             recovered,
             replayed: replay.len(),
         };
@@ -412,9 +444,13 @@ impl std::fmt::Debug for TopicsBuilder {
 }
 
 impl TopicsBuilder {
-    /// The most bytes of frames a socket may have queued for a publish to still go to it
-    /// (default: 1 MiB). What the socket's handler sends is queued in the same queue, in
-    /// order, but waits for room instead of being refused.
+    /// The bytes of frames a socket may have queued and still be given a publication
+    /// (default: 1 MiB): one whose queue holds this much or more is full. A publication
+    /// goes to a socket under the limit whatever the publication's size (its frame is
+    /// shared, not copied), so a socket holds at most the limit plus one publication, and
+    /// a publication larger than the limit still reaches every member that keeps up. What
+    /// the socket's handler sends is queued in the same queue, in order, but waits for
+    /// room instead of being refused.
     pub fn queue_limit(mut self, bytes: usize) -> Self {
         self.config.queue_limit = bytes;
         self
@@ -463,9 +499,13 @@ impl TopicsBuilder {
         self
     }
 
-    /// The most topics that keep history at once (default: 10,000). When one more would,
-    /// the sixteenth of them used longest ago lose theirs; a client that comes back to
-    /// one of those is told it missed messages.
+    /// The most topics that keep history at once (default: 10,000). A topic's stream is
+    /// made by its first publish, never by a subscribe or [`Topics::position`]. When one
+    /// more would be made, a sixteenth of the streams whose topics have no subscriber on
+    /// this server lose theirs: first those nobody here ever subscribed to, then those
+    /// used longest ago (a client that comes back to one of those is told it missed
+    /// messages). Streams that live subscribers use are never dropped for a new name. When every stream has subscribers, the new topic's publications go
+    /// without positions, and the topics protocol refuses them (`unavailable`).
     pub fn max_histories(mut self, topics: usize) -> Self {
         self.history.max_streams = Some(topics);
         self

@@ -3,7 +3,6 @@
 
 use std::{fmt, sync::Arc};
 
-use crate::random::random_u64;
 
 /// A place in a topic's stream of publications: the stream's epoch, and an offset in it.
 ///
@@ -28,11 +27,6 @@ impl Position {
             epoch: epoch.into(),
             offset,
         }
-    }
-
-    /// The start of a new stream, under a fresh random epoch.
-    pub(crate) fn start() -> Position {
-        Position::new(format!("{:016x}", random_u64()), 0)
     }
 
     /// The stream's epoch.

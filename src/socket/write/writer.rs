@@ -179,9 +179,11 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         Ok(())
     }
 
-    /// Queues a frame encoded elsewhere (one shared by many sockets) unless that would take
-    /// what is queued past `limit` bytes. While a message goes in parts, the frame waits
-    /// for its last part. Never waits itself.
+    /// Queues a frame encoded elsewhere (one shared by many sockets) unless `limit` bytes or
+    /// more are queued already. A frame is taken whole whatever its size while what is
+    /// queued is under `limit`: a message larger than the limit reaches every socket that
+    /// keeps up, and what one socket holds stays under `limit` plus one frame. While a
+    /// message goes in parts, the frame waits for its last part. Never waits itself.
     /// `message_len`: the message's own length, as the socket's traffic counts it.
     pub(crate) fn offer(&mut self, frame: Bytes, message_len: usize, limit: usize) -> OfferOutcome {
         if self.close_sent.is_some() || self.failed.is_some() {
@@ -193,7 +195,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
             .flat_map(|held| held.iter())
             .map(Bytes::len)
             .sum();
-        if self.queue.len() + held + frame.len() > limit {
+        if self.queue.len() + held >= limit {
             return OfferOutcome::Full;
         }
         self.messages += 1;
