@@ -156,8 +156,11 @@ async fn main() -> std::io::Result<()> {
         },
         Err(_) => rooms().build(),
     };
-    // Any room a client names, as long as it is a room name.
+    // Any room a client names, as long as it is a room name; 20 messages a second from one
+    // page, unless PUBLISH_RATE says otherwise.
+    let rate = support::number("PUBLISH_RATE", 20)?;
     let sockets = TopicsProtocol::new(topics.clone())
+        .publish_rate(rate)
         .authorize(|_, access| match access {
             Access::Subscribe(room) | Access::Publish(room) => is_room(room),
             _ => false,

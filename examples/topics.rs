@@ -7,7 +7,9 @@
 //! HISTORY=10 cargo run --example topics   # keep 10 publications per topic, not 100
 //! ```
 //!
-//! Every topic keeps its last `HISTORY` publications (default 100) for two minutes.
+//! Every topic keeps its last `HISTORY` publications (default 100) for two minutes; each
+//! client is held to the protocol's limits for a public endpoint, with `PUBLISH_RATE`
+//! publications a second (default 50).
 //! `GET /stats` answers what the hub has done, as JSON. With the browser and Node.js
 //! client in `client/`:
 //!
@@ -55,17 +57,18 @@ async fn stats(State(topics): State<Topics>) -> Json<Stats> {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let kept = match std::env::var("HISTORY") {
-        Ok(n) => n.parse().map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "HISTORY must be a number")
-        })?,
-        Err(_) => 100,
-    };
+    let kept = support::number("HISTORY", 100)?;
+    let rate = support::number("PUBLISH_RATE", TopicsProtocol::PUBLISH_RATE)?;
     let topics = Topics::builder()
         .history(History::new().max_publications(kept))
         .build();
     let (listener, port) = support::axum_listener(5006).await?;
-    let sockets = TopicsProtocol::new(topics.clone()).layer().path("/topics");
+    // The protocol's limits for a public endpoint, the rate of publishing as PUBLISH_RATE
+    // says (the client's tests publish in bursts).
+    let sockets = TopicsProtocol::new(topics.clone())
+        .publish_rate(rate)
+        .layer()
+        .path("/topics");
     let app = Router::new()
         .route(
             "/",

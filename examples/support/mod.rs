@@ -12,6 +12,20 @@ pub fn port(default: u16) -> io::Result<u16> {
     }
 }
 
+/// The whole number in the environment variable `name`, or `default` without one.
+#[allow(dead_code)] // not every sample reads one
+pub fn number<T: std::str::FromStr>(name: &str, default: T) -> io::Result<T> {
+    match std::env::var(name) {
+        Ok(value) => value.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name} must be a number"),
+            )
+        }),
+        Err(_) => Ok(default),
+    }
+}
+
 /// Prints a status line; a closed stdout (`| head -1`) must not stop the server.
 #[allow(dead_code)] // not every sample prints
 pub fn say(line: &str) {

@@ -32,6 +32,9 @@ pub(super) enum Request<'a> {
         topic: Cow<'a, str>,
         payload: Payload,
     },
+    Ping {
+        id: u64,
+    },
 }
 
 /// Why a request was refused, as its `error` reply names it.
@@ -44,6 +47,9 @@ pub(super) enum Code {
     AlreadySubscribed,
     NotSubscribed,
     TooManySubscriptions,
+    TooManyTopics,
+    TooLarge,
+    RateLimited,
     Unavailable,
 }
 
@@ -57,6 +63,9 @@ impl Code {
             Code::AlreadySubscribed => "already_subscribed",
             Code::NotSubscribed => "not_subscribed",
             Code::TooManySubscriptions => "too_many_subscriptions",
+            Code::TooManyTopics => "too_many_topics",
+            Code::TooLarge => "too_large",
+            Code::RateLimited => "rate_limited",
             Code::Unavailable => "unavailable",
         }
     }
@@ -81,17 +90,29 @@ impl Failure {
     }
 }
 
-/// Every field any request has; which ones it must have depends on its type.
+/// Every field any request has, each as the client wrote it: read one at a time, so that
+/// a request with a readable `id` is answered with that id whatever else is wrong with it.
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Cow<'a, str>,
-    id: Option<u64>,
+    kind: Option<&'a RawValue>,
     #[serde(borrow)]
-    topic: Option<Cow<'a, str>>,
-    since: Option<Since<'a>>,
+    id: Option<&'a RawValue>,
     #[serde(borrow)]
+    topic: Option<&'a RawValue>,
+    #[serde(borrow)]
+    since: Option<&'a RawValue>,
+    /// Present even when it is `null`, which is a publication's payload like any other
+    /// JSON value.
+    #[serde(borrow, default, deserialize_with = "present")]
     data: Option<&'a RawValue>,
+}
+
+/// A field that is there, whatever its value (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -125,8 +146,8 @@ pub(super) fn read_binary(frame: &Bytes) -> Result<Request<'_>, Failure> {
         return Err(bad("the header's length is past the message's end"));
     }
     let fields: Fields<'_> = parse(&rest[..length])?;
-    let id = fields.id;
-    if fields.kind != "publish" {
+    let id = read_id(fields.id);
+    if fields.kind.and_then(value::<Cow<'_, str>>).as_deref() != Some("publish") {
         return Err(Failure::new(
             id,
             Code::BadRequest,
@@ -145,21 +166,36 @@ pub(super) fn read_binary(frame: &Bytes) -> Result<Request<'_>, Failure> {
 }
 
 fn parse<'a>(json: &'a [u8]) -> Result<Fields<'a>, Failure> {
-    serde_json::from_slice(json)
-        .map_err(|error| Failure::new(None, Code::BadRequest, format!("not a request: {error}")))
+    serde_json::from_slice(json).map_err(|error| {
+        Failure::new(
+            None,
+            Code::BadRequest,
+            format!("not a JSON object: {error}"),
+        )
+    })
+}
+
+/// A field's value as `T`, or `None` if it is not one.
+fn value<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// The request's id, where it is one (an integer from 0 to 2^64 - 1).
+fn read_id(raw: Option<&RawValue>) -> Option<u64> {
+    raw.and_then(value::<u64>)
 }
 
 /// The request the fields make, or why they make none.
 fn check<'a>(fields: Fields<'a>, payload: Option<Payload>) -> Result<Request<'a>, Failure> {
-    let Fields {
-        kind,
-        id,
-        topic,
-        since,
-        ..
-    } = fields;
-    let known = matches!(&*kind, "subscribe" | "unsubscribe" | "publish");
-    if !known {
+    let id = read_id(fields.id);
+    let bad = |message: &'static str| Failure::new(id, Code::BadRequest, message);
+    let Some(kind) = fields.kind else {
+        return Err(bad("a request needs a type"));
+    };
+    let Some(kind) = value::<Cow<'a, str>>(kind) else {
+        return Err(bad("a request's type is a string"));
+    };
+    if !matches!(&*kind, "subscribe" | "unsubscribe" | "publish" | "ping") {
         return Err(Failure::new(
             id,
             Code::UnknownType,
@@ -167,18 +203,20 @@ fn check<'a>(fields: Fields<'a>, payload: Option<Payload>) -> Result<Request<'a>
         ));
     }
     let Some(id) = id else {
-        return Err(Failure::new(
-            None,
-            Code::BadRequest,
-            "a request needs an id",
-        ));
+        return Err(bad(match fields.id {
+            None => "a request needs an id",
+            Some(_) => "a request's id is an integer from 0 to 2^53 - 1",
+        }));
     };
-    let Some(topic) = topic else {
-        return Err(Failure::new(
-            Some(id),
-            Code::BadRequest,
-            "a request needs a topic",
-        ));
+    if kind == "ping" {
+        return Ok(Request::Ping { id });
+    }
+    let bad = |message: &'static str| Err(Failure::new(Some(id), Code::BadRequest, message));
+    let Some(topic) = fields.topic else {
+        return bad("a request needs a topic");
+    };
+    let Some(topic) = value::<Cow<'a, str>>(topic) else {
+        return bad("a request's topic is a string");
     };
     if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
         return Err(Failure::new(
@@ -188,25 +226,48 @@ fn check<'a>(fields: Fields<'a>, payload: Option<Payload>) -> Result<Request<'a>
         ));
     }
     Ok(match &*kind {
-        "subscribe" => Request::Subscribe {
-            id,
-            topic,
-            since: since.map(|since| Position::new(since.epoch.as_ref(), since.offset)),
-        },
+        "subscribe" => {
+            let since =
+                match fields.since.map(value::<Since<'_>>) {
+                    None => None,
+                    Some(Some(since)) => Some(Position::new(since.epoch.as_ref(), since.offset)),
+                    Some(None) => return bad(
+                        "since is an object with an epoch (a string) and an offset (an integer)",
+                    ),
+                };
+            Request::Subscribe { id, topic, since }
+        }
         "unsubscribe" => Request::Unsubscribe { id, topic },
-        _ => Request::Publish {
-            id,
-            topic,
-            payload: payload
-                .ok_or_else(|| Failure::new(Some(id), Code::BadRequest, "a publish needs data"))?,
+        _ => match payload {
+            Some(payload) => Request::Publish { id, topic, payload },
+            None => return bad("a publish needs data"),
         },
     })
+}
+
+/// The limits a server holds each client to, as its `welcome` tells them.
+#[derive(Serialize)]
+pub(super) struct Advertised {
+    /// The largest WebSocket message it takes, in bytes.
+    pub(super) message_size: usize,
+    pub(super) publication_size: usize,
+    pub(super) subscriptions: usize,
+    pub(super) publish_topics: usize,
+    pub(super) publish_rate: u32,
 }
 
 /// What the server sends a client, besides publications.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub(super) enum Reply<'a> {
+    /// The server's first message: the protocol's version and the client's limits.
+    Welcome {
+        version: u32,
+        limits: Advertised,
+    },
+    Pong {
+        id: u64,
+    },
     Subscribed {
         id: u64,
         topic: &'a str,

@@ -26,6 +26,7 @@
 //! live ones and with none twice, or is told `recovered: false`.
 
 mod access;
+mod limits;
 mod messages;
 mod session;
 
@@ -33,6 +34,7 @@ use std::{fmt, sync::Arc};
 
 pub use access::Access;
 use access::Authorize;
+use limits::Limits;
 use session::{Client, Settings};
 
 use crate::{
@@ -49,20 +51,30 @@ pub const NAME: &str = "tower-websockets.topics.v1";
 #[derive(Clone)]
 pub struct TopicsProtocol {
     topics: Topics,
-    max_subscriptions: usize,
+    limits: Limits,
     authorize: Option<Arc<Authorize>>,
 }
 
 impl TopicsProtocol {
     /// The most topics a client may be subscribed to at once, unless set.
     pub const MAX_SUBSCRIPTIONS: usize = 256;
+    /// The most distinct topics a client may publish to over its connection, unless set.
+    pub const MAX_PUBLISH_TOPICS: usize = 64;
+    /// The largest publication's payload a client may publish, in bytes, unless set.
+    pub const MAX_PUBLICATION_SIZE: usize = 64 * 1024;
+    /// How many publications a client may make per second, unless set.
+    pub const PUBLISH_RATE: u32 = 50;
 
-    /// The protocol for the topics of `topics`: every client may subscribe and publish
-    /// to every topic, up to 256 subscriptions each.
+    /// The protocol for the topics of `topics`, with limits for a public endpoint: each
+    /// client may be subscribed to 256 topics at once, publish to 64 distinct topics, at
+    /// most 50 publications a second (as many at once), of at most 64 KiB each. Without
+    /// [`authorize`](Self::authorize), every client may subscribe and publish to every
+    /// topic within those limits, and each topic that keeps history gets a stream when a
+    /// client first publishes to it.
     pub fn new(topics: Topics) -> Self {
         TopicsProtocol {
             topics,
-            max_subscriptions: Self::MAX_SUBSCRIPTIONS,
+            limits: Limits::default(),
             authorize: None,
         }
     }
@@ -70,7 +82,31 @@ impl TopicsProtocol {
     /// The most topics a client may be subscribed to at once (default: 256); past that,
     /// a subscribe is refused with `too_many_subscriptions`.
     pub fn max_subscriptions(mut self, count: usize) -> Self {
-        self.max_subscriptions = count;
+        self.limits.subscriptions = count;
+        self
+    }
+
+    /// The most distinct topics a client may publish to over its connection's life
+    /// (default: 64); a publish to one more is refused with `too_many_topics`. This bounds
+    /// how many streams of history one client can make.
+    pub fn max_publish_topics(mut self, count: usize) -> Self {
+        self.limits.topics = count;
+        self
+    }
+
+    /// The most bytes of payload one publication may have (default: 64 KiB): the JSON of
+    /// `data` as the client wrote it, or a binary publish's bytes. A larger one is refused
+    /// with `too_large` and takes no offset. [`layer`](Self::layer) sets the socket's
+    /// message limit a little above it.
+    pub fn max_publication_size(mut self, bytes: usize) -> Self {
+        self.limits.publication_size = bytes;
+        self
+    }
+
+    /// How many publications a client may make per second, over time (default: 50); as
+    /// many may come at once. A publish beyond it is refused with `rate_limited`.
+    pub fn publish_rate(mut self, per_second: u32) -> Self {
+        self.limits.publish_rate = per_second;
         self
     }
 
@@ -101,13 +137,20 @@ impl TopicsProtocol {
     }
 
     /// A layer that serves this protocol: it agrees the subprotocol [`NAME`], and refuses
-    /// (`400`) a client that does not offer it. Set its paths and the rest as for any
-    /// layer.
+    /// (`400`) a client that does not offer it. Its message limit is the publication
+    /// limit plus 16 KiB for the request around it (a message over it closes the socket
+    /// with 1009). Set its paths and the rest as for any layer.
     pub fn layer(self) -> WebSocketLayer<TopicsProtocol> {
+        let message = self.limits.publication_size.saturating_add(Self::ENVELOPE);
         WebSocketLayer::new(self)
             .protocols([NAME])
             .require_protocol(true)
+            .max_message_size(message)
     }
+
+    /// Room in a message for what surrounds a publication's payload: the request's fields
+    /// and a topic's name of up to 1,024 bytes, escaped.
+    const ENVELOPE: usize = 16 * 1024;
 
     /// The hub it serves.
     pub fn topics(&self) -> &Topics {
@@ -121,7 +164,7 @@ impl Handler for TopicsProtocol {
     async fn call(&self, socket: WebSocket, handshake: Handshake) -> Result<(), Error> {
         let settings = Settings {
             topics: &self.topics,
-            max_subscriptions: self.max_subscriptions,
+            limits: &self.limits,
             authorize: self.authorize.as_deref(),
         };
         Client::new(settings, socket, handshake).run().await
@@ -132,7 +175,7 @@ impl fmt::Debug for TopicsProtocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TopicsProtocol")
             .field("topics", &self.topics)
-            .field("max_subscriptions", &self.max_subscriptions)
+            .field("limits", &self.limits)
             .field("authorize", &self.authorize.is_some())
             .finish()
     }

@@ -4,7 +4,8 @@ use std::future::poll_fn;
 
 use super::{
     access::{Access, Authorize},
-    messages::{self, Code, Failure, Reply, Request},
+    limits::{Account, Limits, Over},
+    messages::{self, Advertised, Code, Failure, Reply, Request},
 };
 use crate::{
     error::Error,
@@ -17,32 +18,50 @@ use crate::{
 /// What every client's session is served with.
 pub(super) struct Settings<'a> {
     pub(super) topics: &'a Topics,
-    pub(super) max_subscriptions: usize,
+    pub(super) limits: &'a Limits,
     pub(super) authorize: Option<&'a Authorize>,
 }
 
-/// A client's session: its socket, its handshake (for authorization) and how many topics
-/// it is subscribed to.
+/// A client's session: its socket, its handshake (for authorization), how many topics it
+/// is subscribed to and its account of publishing.
 pub(super) struct Client<'a> {
     settings: Settings<'a>,
     socket: WebSocket,
     handshake: Handshake,
     subscriptions: usize,
+    account: Account,
 }
 
 impl<'a> Client<'a> {
     pub(super) fn new(settings: Settings<'a>, socket: WebSocket, handshake: Handshake) -> Self {
         Client {
-            settings,
             socket,
             handshake,
             subscriptions: 0,
+            account: Account::new(settings.limits),
+            settings,
         }
     }
 
     /// Answers requests until the client leaves. A request that cannot be read or is not
     /// allowed gets an error reply; the session goes on.
     pub(super) async fn run(mut self) -> Result<(), Error> {
+        let limits = self.settings.limits;
+        let welcome = Reply::Welcome {
+            version: 1,
+            limits: Advertised {
+                message_size: self.socket.shared().read.max_message_size(),
+                publication_size: limits.publication_size,
+                subscriptions: limits.subscriptions,
+                publish_topics: limits.topics,
+                publish_rate: limits.publish_rate,
+            },
+        };
+        match self.reply(&welcome).await {
+            Ok(()) => {}
+            Err(Error::Closed) => return Ok(()),
+            Err(error) => return Err(error),
+        }
         while let Some(message) = self.socket.recv_data().await {
             // A broken connection or a protocol violation: the session reports it.
             let Ok(message) = message else {
@@ -72,13 +91,13 @@ impl<'a> Client<'a> {
                 if !self.allowed(Access::Subscribe(&topic)) {
                     return self.forbid(id).await;
                 }
-                if self.subscriptions >= self.settings.max_subscriptions {
+                if self.subscriptions >= self.settings.limits.subscriptions {
                     let refusal = Failure::new(
                         Some(id),
                         Code::TooManySubscriptions,
                         format!(
                             "at most {} subscriptions at once",
-                            self.settings.max_subscriptions
+                            self.settings.limits.subscriptions
                         ),
                     );
                     return self.refuse(&refusal).await;
@@ -131,9 +150,28 @@ impl<'a> Client<'a> {
                     self.refuse(&refusal).await
                 }
             }
+            Request::Ping { id } => self.reply(&Reply::Pong { id }).await,
             Request::Publish { id, topic, payload } => {
                 if !self.allowed(Access::Publish(&topic)) {
                     return self.forbid(id).await;
+                }
+                let limits = self.settings.limits;
+                if let Err(over) = self.account.publish(limits, &topic, payload.len()) {
+                    let (code, message) = match over {
+                        Over::Size => (
+                            Code::TooLarge,
+                            format!("a publication is at most {} bytes", limits.publication_size),
+                        ),
+                        Over::Topics => (
+                            Code::TooManyTopics,
+                            format!("a connection publishes to at most {} topics", limits.topics),
+                        ),
+                        Over::Rate => (
+                            Code::RateLimited,
+                            format!("at most {} publications a second", limits.publish_rate),
+                        ),
+                    };
+                    return self.refuse(&Failure::new(Some(id), code, message)).await;
                 }
                 match self.settings.topics.publish_payload(&topic, payload).await {
                     Ok(position) => {

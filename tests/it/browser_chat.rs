@@ -176,7 +176,8 @@ async fn drop_and_recover(page: &Client, addr: std::net::SocketAddr) -> Step {
 #[tokio::test]
 #[ignore = "needs Chromium and chromedriver (Debian: chromium, chromium-driver); .ci/run installs them and runs it"]
 async fn a_page_that_lost_its_connection_shows_what_it_missed_or_says_it_cannot() {
-    let (_sample, addr) = sample::start("chat");
+    // Bob publishes past the history in one burst, faster than the sample lets a page.
+    let (_sample, addr) = sample::start_with("chat", &[("PUBLISH_RATE", "100000")]);
     let browsers = open_browsers("chat-recovery", 1).await;
     let outcome = drop_and_recover(&browsers.pages[0], addr).await;
     browsers.finish(outcome).await;
@@ -254,8 +255,10 @@ async fn a_page_moves_to_the_other_server_and_shows_what_it_missed() {
     use crate::common::redis_server::RedisServer;
     let redis = RedisServer::start().await;
     let url = redis.url();
-    let (a, a_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
-    let (_b, b_addr) = sample::start_with("chat", &[("REDIS_URL", &url)]);
+    // Pages publish 50 and 150 messages in a burst, past the sample's rate for a page.
+    let env = [("REDIS_URL", url.as_str()), ("PUBLISH_RATE", "100000")];
+    let (a, a_addr) = sample::start_with("chat", &env);
+    let (_b, b_addr) = sample::start_with("chat", &env);
     let browsers = open_browsers("chat-servers", 2).await;
     let outcome =
         move_to_the_other_server(&browsers.pages[0], &browsers.pages[1], a, a_addr, b_addr).await;

@@ -55,4 +55,6 @@ mod spans;
 mod topics;
 mod topics_history;
 #[cfg(feature = "protocol")]
+mod topics_hostile;
+#[cfg(feature = "protocol")]
 mod topics_protocol;

@@ -17,8 +17,10 @@ use tower_websockets::{
 
 /// A client of the protocol.
 pub(crate) struct Peer {
-    client: Client,
+    pub(crate) client: Client,
     next_id: u64,
+    /// The server's first message.
+    pub(crate) welcome: Value,
 }
 
 impl Peer {
@@ -39,7 +41,15 @@ impl Peer {
             protocol::NAME,
             "the subprotocol is agreed"
         );
-        Peer { client, next_id: 1 }
+        let mut peer = Peer {
+            client,
+            next_id: 1,
+            welcome: Value::Null,
+        };
+        peer.welcome = peer.next().await;
+        assert_eq!(peer.welcome["type"], "welcome", "{}", peer.welcome);
+        assert_eq!(peer.welcome["version"], 1);
+        peer
     }
 
     pub(crate) async fn send(&mut self, request: Value) {
@@ -274,7 +284,45 @@ async fn bad_requests_get_errors_and_the_session_goes_on() {
             tungstenite::Message::text(
                 r#"{"type":"subscribe","id":8,"topic":"a","since":{"epoch":1}}"#,
             ),
+            json!(8),
+            "bad_request",
+        ),
+        // A readable id is answered whatever else is wrong with the request.
+        (
+            tungstenite::Message::text(r#"{"type":"subscribe","id":14,"topic":42}"#),
+            json!(14),
+            "bad_request",
+        ),
+        (
+            tungstenite::Message::text(
+                r#"{"type":"subscribe","id":15,"topic":"a","since":{"epoch":"e"}}"#,
+            ),
+            json!(15),
+            "bad_request",
+        ),
+        (
+            tungstenite::Message::text(r#"{"type":"subscribe","id":16,"topic":"a","since":7}"#),
+            json!(16),
+            "bad_request",
+        ),
+        (
+            tungstenite::Message::text(r#"{"id":17,"topic":"a"}"#),
+            json!(17),
+            "bad_request",
+        ),
+        (
+            tungstenite::Message::text(r#"{"type":3,"id":18,"topic":"a"}"#),
+            json!(18),
+            "bad_request",
+        ),
+        (
+            tungstenite::Message::text(r#"{"type":"publish","id":"19","topic":"a","data":1}"#),
             Value::Null,
+            "bad_request",
+        ),
+        (
+            binary(r#"{"type":"publish","id":20,"topic":[]}"#, b"x"),
+            json!(20),
             "bad_request",
         ),
         (
@@ -327,6 +375,26 @@ async fn bad_requests_get_errors_and_the_session_goes_on() {
     assert_eq!(
         peer.next().await,
         json!({"type": "error", "id": id, "code": "already_subscribed", "message": "already subscribed to this topic"})
+    );
+    // `null` is a JSON value like any other: a publication, with unknown fields ignored.
+    let id = peer
+        .ask(
+            "publish",
+            json!({"topic": "a", "data": null, "later": {"x": 1}}),
+        )
+        .await;
+    let (first, second) = (peer.next().await, peer.next().await);
+    let (publication, published) = if first["type"] == "publication" {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(published["type"], "published", "{published}");
+    assert_eq!(published["id"], id);
+    assert_eq!(publication["type"], "publication", "{publication}");
+    assert!(
+        publication.get("data").is_some_and(Value::is_null),
+        "{publication}"
     );
     peer.subscribe("b", None).await;
     let id = peer.ask("subscribe", json!({"topic": "c"})).await;
@@ -565,4 +633,50 @@ async fn the_position_lets_an_app_hand_out_state_and_resume_from_it() {
     assert_eq!(reply["recovered"], true);
     assert_eq!(peer.publication().await, (4, json!(4)));
     assert_eq!(peer.publication().await, (5, json!(5)));
+}
+
+/// A publication larger than a member's queue limit is delivered to every member that
+/// keeps up, not accepted with an offset and then dropped for all of them.
+#[tokio::test]
+async fn a_publication_larger_than_the_queue_limit_reaches_every_member() {
+    let topics = Topics::builder()
+        .history(History::new())
+        .queue_limit(1024 * 1024)
+        .build();
+    let protocol = TopicsProtocol::new(topics.clone()).max_publication_size(4 << 20);
+    let server = serve(protocol.layer().path("/topics")).await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        let mut member = Peer::connect(&server).await;
+        member.subscribe("big", None).await;
+        members.push(member);
+    }
+    let mut publisher = Peer::connect(&server).await;
+    let text = "x".repeat(2 * 1024 * 1024);
+    let id = publisher
+        .ask("publish", json!({"topic": "big", "data": {"text": text}}))
+        .await;
+    let published = publisher.next().await;
+    assert_eq!(published["type"], "published", "{}", published["type"]);
+    assert_eq!(
+        (published["id"].clone(), published["offset"].clone()),
+        (json!(id), json!(1))
+    );
+    for member in &mut members {
+        let (offset, data) = member.publication().await;
+        assert_eq!(offset, 1);
+        assert_eq!(data["text"].as_str().map(str::len), Some(text.len()));
+    }
+    // And through the hub's API: a 2 MiB binary message reaches the three members.
+    let reached = topics.publish("big", Message::binary(vec![7u8; 2 * 1024 * 1024]));
+    assert_eq!(reached, 3);
+    for member in &mut members {
+        let message = member.next().await;
+        assert_eq!(message["offset"], 2);
+        assert_eq!(
+            message["bytes"].as_array().map(Vec::len),
+            Some(2 * 1024 * 1024)
+        );
+    }
+    assert_eq!(topics.stats().dropped, 0);
 }

@@ -58,6 +58,12 @@ impl ReadSide {
         }
     }
 
+    /// The largest message the socket takes whole, in bytes.
+    #[cfg(feature = "protocol")]
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.lock().max_message_size
+    }
+
     /// How many frames have been received so far.
     pub(crate) fn frames_received(&self) -> u64 {
         self.lock().frames

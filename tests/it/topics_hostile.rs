@@ -1,0 +1,223 @@
+//! What one hostile client of the topics protocol can do to the others: nothing beyond
+//! the limits it is held to. Its publish limits, topics it cannot make history for by
+//! reading, and streams of history that new names do not push out while clients use them.
+
+use futures_util::SinkExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite;
+
+use crate::{common::serve, topics_protocol::Peer};
+use tower_websockets::{protocol::TopicsProtocol, topics::History, Message, Topics};
+
+fn history() -> Topics {
+    Topics::builder().history(History::new()).build()
+}
+
+/// Sends `publish` requests to each of `topics` in one burst, then reads every reply:
+/// how many were `published`, and the codes of the errors.
+async fn publish_to_each(
+    peer: &mut Peer,
+    topics: impl Iterator<Item = String>,
+) -> (usize, Vec<String>) {
+    let mut sent = 0;
+    for topic in topics {
+        let request = json!({"type": "publish", "id": sent, "topic": topic, "data": sent});
+        peer.client
+            .feed(tungstenite::Message::text(request.to_string()))
+            .await
+            .unwrap();
+        sent += 1;
+    }
+    peer.client.flush().await.unwrap();
+    let (mut published, mut errors) = (0, Vec::new());
+    for _ in 0..sent {
+        let reply = peer.next().await;
+        match reply["type"].as_str() {
+            Some("published") => published += 1,
+            Some("error") => errors.push(reply["code"].as_str().unwrap().to_owned()),
+            _ => panic!("not a reply: {reply}"),
+        }
+    }
+    (published, errors)
+}
+
+#[tokio::test]
+async fn a_client_is_held_to_its_publish_limits_and_told_which() {
+    let topics = history();
+    let protocol = TopicsProtocol::new(topics.clone())
+        .max_publish_topics(3)
+        .max_publication_size(100);
+    let server = serve(protocol.layer().path("/topics")).await;
+    let mut peer = Peer::connect(&server).await;
+
+    // Too large: refused, and no offset taken.
+    let id = peer
+        .ask("publish", json!({"topic": "a", "data": "x".repeat(99)}))
+        .await;
+    let error = peer.next().await;
+    assert_eq!(
+        (error["id"].clone(), error["code"].clone()),
+        (json!(id), json!("too_large"))
+    );
+    let id = peer
+        .ask("publish", json!({"topic": "a", "data": "x".repeat(98)}))
+        .await;
+    let published = peer.next().await;
+    assert_eq!(
+        (published["id"].clone(), published["offset"].clone()),
+        (json!(id), json!(1))
+    );
+
+    // Three topics, then no more; those three stay open to it.
+    let (published, errors) = publish_to_each(
+        &mut peer,
+        ["b", "c", "d", "a"].map(String::from).into_iter(),
+    )
+    .await;
+    assert_eq!((published, errors), (3, vec!["too_many_topics".to_owned()]));
+    assert_eq!(topics.stats().history.unwrap().topics, 3);
+
+    // A binary publish counts its bytes.
+    let header = json!({"type": "publish", "id": 50, "topic": "a"}).to_string();
+    let mut frame = (header.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(header.as_bytes());
+    frame.extend_from_slice(&[0; 101]);
+    peer.client
+        .send(tungstenite::Message::binary(frame))
+        .await
+        .unwrap();
+    assert_eq!(peer.next().await["code"], "too_large");
+
+    // A message past the layer's limit (the publication limit and 16 KiB) closes with 1009.
+    let huge = json!({"type": "publish", "id": 51, "topic": "a", "data": "x".repeat(17 * 1024)});
+    peer.client
+        .send(tungstenite::Message::text(huge.to_string()))
+        .await
+        .unwrap();
+    let closed = crate::common::within(async {
+        loop {
+            match futures_util::StreamExt::next(&mut peer.client).await {
+                Some(Ok(tungstenite::Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed.map(|f| u16::from(f.code)), Some(1009));
+
+    // A rate of none: every publish is refused, with the limit named.
+    let server = serve(
+        TopicsProtocol::new(history())
+            .publish_rate(0)
+            .layer()
+            .path("/topics"),
+    )
+    .await;
+    let mut peer = Peer::connect(&server).await;
+    let (published, errors) = publish_to_each(&mut peer, (0..3).map(|_| "a".to_owned())).await;
+    assert_eq!((published, errors), (0, vec!["rate_limited".to_owned(); 3]));
+}
+
+/// Where a subscribe reply or publication leaves a client.
+fn position(message: &Value) -> Value {
+    json!({"epoch": message["epoch"], "offset": message["offset"]})
+}
+
+#[tokio::test]
+async fn reading_topics_makes_no_history_and_their_start_holds_once_published() {
+    let topics = history();
+    let server = serve(TopicsProtocol::new(topics.clone()).layer().path("/topics")).await;
+    let held = || topics.stats().history.unwrap().topics;
+
+    // Positions and subscribes of a thousand names make no stream.
+    for i in 0..1000 {
+        let position = topics.position(&format!("read:{i}")).unwrap();
+        assert_eq!(position.offset(), 0);
+    }
+    let mut reader = Peer::connect(&server).await;
+    let start = reader.subscribe("room", None).await;
+    assert_eq!(start["offset"], 0);
+    assert_eq!(held(), 0);
+    assert_eq!(
+        topics
+            .position("room")
+            .map(|p| p.epoch().to_owned())
+            .as_deref(),
+        start["epoch"].as_str()
+    );
+
+    // The first publish makes the stream, at the epoch the subscriber was given.
+    topics.publish("room", Message::text("1"));
+    let publication = reader.next().await;
+    assert_eq!(
+        position(&publication),
+        json!({"epoch": start["epoch"], "offset": 1})
+    );
+    assert_eq!(held(), 1);
+
+    // A client that subscribed before the first publication and comes back after it
+    // recovers it.
+    let mut late = Peer::connect(&server).await;
+    let early = late.subscribe("later", None).await;
+    late.close().await;
+    topics.publish("later", Message::text("missed"));
+    let mut back = Peer::connect(&server).await;
+    let reply = back.subscribe("later", Some(&position(&early))).await;
+    assert_eq!(
+        (reply["recovered"].clone(), reply["replayed"].clone()),
+        (json!(true), json!(1))
+    );
+    assert_eq!(back.publication().await, (1, json!("missed")));
+}
+
+/// The attack: one connection publishes once to each of 12,000 new names, past the hub's
+/// 10,000 streams. Held to its 64 topics by default; and with that limit lifted, the new
+/// names push out one another's streams, not those that clients listen to.
+#[tokio::test]
+async fn twelve_thousand_new_names_from_one_client_evict_nobody_elses_history() {
+    for lifted in [false, true] {
+        let topics = history();
+        let mut protocol = TopicsProtocol::new(topics.clone());
+        if lifted {
+            protocol = protocol
+                .max_publish_topics(usize::MAX)
+                .publish_rate(u32::MAX);
+        }
+        let server = serve(protocol.layer().path("/topics")).await;
+
+        // One client listens to its room, another stepped away from its own.
+        let mut present = Peer::connect(&server).await;
+        let mut away = Peer::connect(&server).await;
+        present.subscribe("present", None).await;
+        away.subscribe("away", None).await;
+        topics.publish("present", Message::text("p1"));
+        topics.publish("away", Message::text("a1"));
+        assert_eq!(present.publication().await.0, 1);
+        let last = away.next().await;
+        away.close().await;
+
+        let mut attacker = Peer::connect(&server).await;
+        let names = (0..12_000).map(|i| format!("spam:{i}"));
+        let (published, errors) = publish_to_each(&mut attacker, names).await;
+        if lifted {
+            assert_eq!((published, errors.len()), (12_000, 0));
+        } else {
+            // Held by the rate (50 at once) and then by its 64 topics.
+            assert!(published <= 64, "{published} published");
+            let other = errors
+                .iter()
+                .find(|code| !matches!(code.as_str(), "too_many_topics" | "rate_limited"));
+            assert_eq!(other, None);
+        }
+
+        // Both rooms still recover.
+        topics.publish("away", Message::text("a2"));
+        topics.publish("present", Message::text("p2"));
+        assert_eq!(present.publication().await, (2, json!("p2")));
+        let mut back = Peer::connect(&server).await;
+        let reply = back.subscribe("away", Some(&position(&last))).await;
+        assert_eq!(reply["recovered"], true, "lifted {lifted}: {reply}");
+        assert_eq!(back.publication().await, (2, json!("a2")));
+    }
+}
