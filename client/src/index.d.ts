@@ -21,6 +21,41 @@ export interface PublicationInfo {
 /** A publication's data: a JSON value, or bytes for a binary payload. */
 export type Data = Json | Uint8Array;
 
+/** What a client may publish: a JSON value, or bytes. */
+export type Publishable = Json | ArrayBuffer | ArrayBufferView;
+
+/**
+ * `T` if JSON can carry it (interfaces included, functions and symbols nowhere in it), or
+ * bytes; `never` otherwise. Optional properties may be undefined: JSON leaves them out.
+ */
+export type JsonCompatible<T> = T extends null | boolean | number | string
+  ? T
+  : T extends ArrayBuffer | ArrayBufferView
+    ? T
+    : T extends (...args: never[]) => unknown
+      ? never
+      : T extends symbol | bigint | undefined
+        ? never
+        : T extends readonly (infer U)[]
+          ? readonly JsonCompatible<U>[]
+          : T extends object
+            ? { [K in keyof T]: undefined extends T[K] ? JsonCompatible<Exclude<T[K], undefined>> | undefined : JsonCompatible<T[K]> }
+            : never;
+
+/** The limits the server holds this connection to, from its `welcome` (PROTOCOL.md §1). */
+export interface Limits {
+  /** The largest WebSocket message the server takes, in bytes. */
+  message_size?: number;
+  /** The most bytes of one publication's payload. */
+  publication_size?: number;
+  /** The most topics subscribed to at once. */
+  subscriptions?: number;
+  /** The most distinct topics this connection may publish to. */
+  publish_topics?: number;
+  /** Publications per second. */
+  publish_rate?: number;
+}
+
 /** How a subscription began, from the server's `subscribed` reply. */
 export interface Subscribed {
   /** The topic's position after what was replayed; absent without history. */
@@ -44,6 +79,25 @@ export interface Options {
   stableAfter?: number;
   /** How long an attempt may take to open, in ms (default 10,000). */
   connectTimeout?: number;
+  /** How long the server may be silent before the client sends a `ping`, in ms (default 25,000). */
+  pingInterval?: number;
+  /** How long after that `ping` a silent connection is taken as dead and replaced, in ms (default 10,000). */
+  pongTimeout?: number;
+  /**
+   * How long a request may wait for its reply, in ms (default 10,000): a publish then
+   * rejects with code "timeout"; a subscribe emits an "error" with that code and the
+   * connection is replaced.
+   */
+  requestTimeout?: number;
+  /** How many times in a row to try again before closing for good (default: no end). */
+  maxRetries?: number;
+  /**
+   * Called before each attempt: a token the client puts in the URL's query, as
+   * `tokenParam` (for a server that reads credentials there). Rejecting fails the attempt.
+   */
+  getToken?: () => string | Promise<string>;
+  /** The query parameter that carries the token (default "token"). */
+  tokenParam?: string;
   /** The WebSocket constructor (default: the global one). */
   WebSocket?: typeof WebSocket;
   /** The random numbers for the jitter, in [0, 1) (default: Math.random). */
@@ -53,6 +107,8 @@ export interface Options {
 export type State = "idle" | "connecting" | "open" | "disconnected" | "closed";
 
 export interface Events {
+  /** Every change of `state`. */
+  state: { state: State; previous: State };
   connected: { url: string };
   /** `delay`: the wait before the next attempt, in ms. */
   disconnected: { url: string; code: number; reason: string; wasOpen: boolean; delay: number };
@@ -70,20 +126,32 @@ export interface Events {
   };
   /** A refused subscribe (with its topic), or a message that could not be read. */
   error: { topic?: string; code: string; message: string };
-  closed: Record<string, never>;
+  /**
+   * Closed for good: by `close()` (code 1000), by the server with a code from 4000 to 4499
+   * (`terminal`), or after `maxRetries` failed attempts (`retries`).
+   */
+  closed: { code: number; reason: string; terminal?: boolean; retries?: number };
 }
 
-/** A request the server refused (`code` as PROTOCOL.md lists), or one that could not be made ("disconnected", "closed"). */
+/** How the client finds the server: one URL, several in turn, or a function asked before each attempt. */
+export type Urls = string | string[] | ((attempt: number) => string | Promise<string>);
+
+/**
+ * A request the server refused (`code` as PROTOCOL.md lists), or one that could not be
+ * made or answered ("disconnected", "closed", "timeout").
+ */
 export declare class TopicsError extends Error {
   readonly code: string;
   constructor(code: string, message: string);
 }
 
-/** One topic subscribed to. */
-export declare class Subscription {
+/** One topic subscribed to, whose publications the app reads as `T`. */
+export declare class Subscription<T = Data> {
   readonly topic: string;
   /** The position of the last publication received; null for a topic without history. */
   readonly position: Position | null;
+  /** The handler each publication goes to. */
+  readonly handler: (data: T, info: PublicationInfo) => void;
   /** Resolves with the first `subscribed` reply; rejects if the server refuses. */
   readonly ready: Promise<Subscribed>;
   /** Stops the topic's publications, for good. */
@@ -92,16 +160,22 @@ export declare class Subscription {
 
 /** A connection to one of several servers that reconnects, resubscribes and recovers. */
 export declare class TopicsClient {
-  constructor(urls: string | string[], options?: Options);
+  constructor(urls: Urls, options?: Options);
   readonly state: State;
   readonly url: string | null;
+  /** The limits from the server's `welcome`; null before it arrives. */
+  readonly limits: Limits | null;
   on<E extends keyof Events>(event: E, listener: (detail: Events[E]) => void): () => void;
   connect(): this;
   close(): void;
-  subscribe(
+  /**
+   * `T` is what the app knows the topic's publications to be (the client does not check
+   * it): a JSON shape, or Uint8Array for binary payloads.
+   */
+  subscribe<T = Data>(
     topic: string,
-    handler: (data: Data, info: PublicationInfo) => void,
+    handler: (data: T, info: PublicationInfo) => void,
     options?: { since?: Position },
-  ): Subscription;
-  publish(topic: string, data: Json | ArrayBuffer | ArrayBufferView): Promise<Partial<Position>>;
+  ): Subscription<T>;
+  publish<T>(topic: string, data: T & JsonCompatible<T>): Promise<Partial<Position>>;
 }

@@ -12,7 +12,15 @@ const DEFAULTS = Object.freeze({
   jitter: 0.5,
   stableAfter: 10_000,
   connectTimeout: 10_000,
+  pingInterval: 25_000,
+  pongTimeout: 10_000,
+  requestTimeout: 10_000,
+  maxRetries: Infinity,
+  tokenParam: "token",
 });
+
+/** Close codes an application uses to end a session for good (PROTOCOL.md §7). */
+const TERMINAL = [4000, 4499];
 
 const OPEN = 1;
 
@@ -78,11 +86,20 @@ export class TopicsClient {
   #retryTimer = null;
   #stableTimer = null;
   #connectTimer = null;
+  #idleTimer = null;
+  #pongTimer = null;
+  #opening = 0;
+  #limits = null;
+  #onOnline = () => this.#online();
 
   constructor(urls, options = {}) {
-    this.#urls = (Array.isArray(urls) ? urls : [urls]).map(String);
-    if (this.#urls.length === 0) {
-      throw new TypeError("TopicsClient needs at least one URL");
+    if (typeof urls === "function") {
+      this.#urls = urls;
+    } else {
+      this.#urls = (Array.isArray(urls) ? urls : [urls]).map(String);
+      if (this.#urls.length === 0) {
+        throw new TypeError("TopicsClient needs at least one URL");
+      }
     }
     this.#options = { ...DEFAULTS, ...options };
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
@@ -102,9 +119,14 @@ export class TopicsClient {
     return this.#url;
   }
 
+  /** The limits the server's `welcome` gave this connection; null before it arrives. */
+  get limits() {
+    return this.#limits;
+  }
+
   /**
-   * Calls `listener` on each `event`: "connected", "disconnected", "recovered", "gap",
-   * "error" or "closed". Returns a function that stops it.
+   * Calls `listener` on each `event`: "state", "connected", "disconnected", "recovered",
+   * "gap", "error" or "closed". Returns a function that stops it.
    */
   on(event, listener) {
     if (!this.#listeners.has(event)) this.#listeners.set(event, new Set());
@@ -114,14 +136,23 @@ export class TopicsClient {
 
   /** Connects, and keeps connecting until `close()`. */
   connect() {
-    if (this.#state === "idle") this.#open();
+    if (this.#state === "idle") {
+      globalThis.addEventListener?.("online", this.#onOnline);
+      this.#open();
+    }
     return this;
   }
 
   /** Closes for good: no reconnection, pending publishes rejected. */
   close() {
+    this.#end({ code: 1000, reason: "closed by the application" });
+  }
+
+  /** Ends for good, telling listeners why. */
+  #end(detail) {
     if (this.#state === "closed") return;
-    this.#state = "closed";
+    this.#setState("closed");
+    globalThis.removeEventListener?.("online", this.#onOnline);
     this.#clearTimers();
     const socket = this.#socket;
     this.#socket = null;
@@ -137,7 +168,7 @@ export class TopicsClient {
     for (const subscription of this.#subscriptions.values()) {
       subscription.rejectReady(new TopicsError("closed", "the client was closed"));
     }
-    this.#emit("closed", {});
+    this.#emit("closed", detail);
   }
 
   /**
@@ -184,7 +215,12 @@ export class TopicsClient {
       message = JSON.stringify({ type: "publish", id, topic, data });
     }
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { kind: "publish", resolve, reject });
+      const timer = setTimeout(() => {
+        if (this.#pending.get(id)?.timer !== timer) return;
+        this.#pending.delete(id);
+        reject(new TopicsError("timeout", "no reply within the request timeout"));
+      }, this.#options.requestTimeout);
+      this.#pending.set(id, { kind: "publish", resolve, reject, timer });
       this.#socket.send(message);
     });
   }
@@ -192,10 +228,38 @@ export class TopicsClient {
   // ---- the connection ----
 
   #open() {
-    const url = this.#urls[this.#urlIndex % this.#urls.length];
-    this.#urlIndex += 1;
+    this.#setState("connecting");
+    const opening = ++this.#opening;
+    const { getToken } = this.#options;
+    if (typeof this.#urls !== "function" && !getToken) {
+      this.#dial(this.#urls[this.#urlIndex++ % this.#urls.length]);
+      return;
+    }
+    // The application gives the URL, or a token, afresh for each attempt.
+    const attempt = this.#attempt;
+    (async () => {
+      const url =
+        typeof this.#urls === "function"
+          ? String(await this.#urls(attempt))
+          : this.#urls[this.#urlIndex++ % this.#urls.length];
+      if (!getToken) return url;
+      const token = await getToken();
+      const withToken = new URL(url);
+      withToken.searchParams.set(this.#options.tokenParam, token);
+      return withToken.href;
+    })().then(
+      (url) => {
+        if (opening === this.#opening && this.#state === "connecting") this.#dial(url);
+      },
+      (error) => {
+        if (opening !== this.#opening || this.#state !== "connecting") return;
+        this.#lost(null, 1006, `no URL or token: ${error?.message ?? error}`);
+      },
+    );
+  }
+
+  #dial(url) {
     this.#url = url;
-    this.#state = "connecting";
     let socket;
     try {
       socket = new this.#WebSocket(url, PROTOCOL);
@@ -236,32 +300,92 @@ export class TopicsClient {
   #opened(socket) {
     if (socket !== this.#socket) return;
     clearTimeout(this.#connectTimer);
-    this.#state = "open";
+    this.#setState("open");
     this.#stableTimer = setTimeout(() => {
       this.#attempt = 0;
     }, this.#options.stableAfter);
+    this.#heard();
     this.#emit("connected", { url: this.#url });
     for (const subscription of this.#subscriptions.values()) {
       this.#askSubscribe(subscription);
     }
   }
 
+  /**
+   * Something came from the server: the connection is alive. After `pingInterval` of
+   * silence the client asks with a `ping`; with no message at all `pongTimeout` after
+   * that, the connection is taken as dead (a laptop that slept, a network that went
+   * away without a word) and replaced.
+   */
+  #heard() {
+    clearTimeout(this.#pongTimer);
+    clearTimeout(this.#idleTimer);
+    this.#pongTimer = null;
+    const socket = this.#socket;
+    this.#idleTimer = setTimeout(() => {
+      if (socket !== this.#socket || this.#state !== "open") return;
+      const id = this.#send({ type: "ping" });
+      this.#pending.set(id, { kind: "ping" });
+      this.#pongTimer = setTimeout(
+        () => this.#drop(socket, 4000, "the server did not answer a ping"),
+        this.#options.pongTimeout,
+      );
+    }, this.#options.pingInterval);
+  }
+
+  /** Gives up an open connection that stopped working, and reconnects. */
+  #drop(socket, code, reason) {
+    if (socket !== this.#socket) return;
+    detach(socket);
+    try {
+      socket.close(code, reason);
+    } catch {
+      // Some implementations refuse to close a socket whose network is gone.
+    }
+    this.#lost(socket, 1006, reason);
+  }
+
   #lost(socket, code, reason) {
     if (socket !== this.#socket || this.#state === "closed") return;
     if (socket) detach(socket);
     this.#socket = null;
+    this.#limits = null;
     this.#clearTimers();
     const wasOpen = this.#state === "open";
     this.#failPending(new TopicsError("disconnected", "the connection was lost"));
     for (const subscription of this.#subscriptions.values()) {
       subscription.status = "pending";
+      // A replay cut short says nothing about the next one.
+      subscription.replaying = 0;
+    }
+    if (code >= TERMINAL[0] && code <= TERMINAL[1]) {
+      this.#end({ code, reason, terminal: true });
+      return;
+    }
+    if (this.#attempt >= this.#options.maxRetries) {
+      this.#end({ code, reason, retries: this.#attempt });
+      return;
     }
     const delay = this.#delay();
     this.#attempt += 1;
-    this.#state = "disconnected";
+    this.#setState("disconnected");
     this.#emit("disconnected", { url: this.#url, code, reason, wasOpen, delay });
     if (this.#state !== "disconnected") return; // a listener closed the client
     this.#retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  /** The network is back (a browser's `online` event): a waiting client tries at once. */
+  #online() {
+    if (this.#state !== "disconnected") return;
+    clearTimeout(this.#retryTimer);
+    this.#open();
+  }
+
+  #setState(state) {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.#emit("state", { state, previous });
   }
 
   /** The wait before the next attempt: exponential in the failed attempts, jittered. */
@@ -275,10 +399,13 @@ export class TopicsClient {
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#stableTimer);
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#pongTimer);
   }
 
   #failPending(error) {
     for (const request of this.#pending.values()) {
+      clearTimeout(request.timer);
       if (request.kind === "publish") request.reject(error);
     }
     this.#pending.clear();
@@ -309,11 +436,24 @@ export class TopicsClient {
     if (subscription.position) request.since = subscription.position;
     subscription.status = "pending";
     const id = this.#send(request);
+    // A server that does not answer a subscribe is not serving this connection: another
+    // one is tried, and the subscription goes on there.
+    const socket = this.#socket;
+    const timer = setTimeout(() => {
+      if (this.#pending.get(id)?.timer !== timer) return;
+      this.#emit("error", {
+        topic: subscription.topic,
+        code: "timeout",
+        message: "no reply to a subscribe within the request timeout",
+      });
+      this.#drop(socket, 4000, "a subscribe went unanswered");
+    }, this.#options.requestTimeout);
     this.#pending.set(id, {
       kind: "subscribe",
       subscription,
       since: Boolean(request.since),
       resumed: subscription.live,
+      timer,
     });
   }
 
@@ -358,6 +498,11 @@ export class TopicsClient {
       return;
     }
     if (message === null || typeof message !== "object") return;
+    this.#heard();
+    if (message.type === "welcome") {
+      this.#limits = message.limits ?? null;
+      return;
+    }
     if (message.type === "publication") {
       this.#publication(message, bytes ?? message.data);
       return;
@@ -369,6 +514,7 @@ export class TopicsClient {
     const request = this.#pending.get(message.id);
     if (!request) return;
     this.#pending.delete(message.id);
+    clearTimeout(request.timer);
     if (request.kind === "publish") {
       if (message.type === "published") {
         request.resolve(
@@ -408,6 +554,7 @@ export class TopicsClient {
       replayed,
     });
     const topic = subscription.topic;
+    subscription.replaying = 0;
     if (request.since && message.recovered) {
       subscription.replaying = replayed;
       subscription.replayed = replayed;

@@ -275,3 +275,224 @@ test("bytes go in a binary message after a length-prefixed header", (t) => {
   assert.deepEqual([...frame.subarray(4 + length)], [7, 8, 9]);
   c.close();
 });
+
+test("a server that goes silent is asked with a ping, and taken as dead when it does not answer", (t) => {
+  const c = client(t, { pingInterval: 1000, pongTimeout: 500 });
+  const lost = [];
+  c.on("disconnected", (d) => lost.push(d.reason));
+  c.connect();
+  const socket = latest();
+  socket.open();
+  socket.receive({ type: "welcome", version: 1, limits: { publish_rate: 5 } });
+  assert.deepEqual(c.limits, { publish_rate: 5 });
+  // Anything the server sends counts as life: no ping while it talks.
+  t.mock.timers.tick(900);
+  socket.receive({ type: "pong", id: 999 });
+  t.mock.timers.tick(900);
+  assert.equal(socket.last("ping"), undefined);
+  // Silent for the interval: a ping; answered in time: the connection stays.
+  t.mock.timers.tick(100);
+  const ping = socket.last("ping");
+  assert.equal(typeof ping.id, "number");
+  t.mock.timers.tick(400);
+  socket.receive({ type: "pong", id: ping.id });
+  t.mock.timers.tick(499);
+  assert.equal(c.state, "open");
+  // Silent again, and no answer: given up (no close event needed) and replaced.
+  t.mock.timers.tick(501);
+  assert.equal(socket.sent.filter((m) => m.type === "ping").length, 2);
+  t.mock.timers.tick(499);
+  assert.equal(c.state, "open");
+  t.mock.timers.tick(1);
+  assert.equal(socket.closed, 4000);
+  assert.deepEqual(lost, ["the server did not answer a ping"]);
+  assert.equal(c.state, "disconnected");
+  assert.equal(c.limits, null);
+  t.mock.timers.tick(100);
+  assert.notEqual(latest(), socket, "a new attempt");
+  c.close();
+});
+
+test("a request that gets no reply times out", async (t) => {
+  const c = client(t, { requestTimeout: 2000, pingInterval: 60_000 });
+  const errors = [];
+  c.on("error", (e) => errors.push(e.code));
+  c.connect();
+  const socket = latest();
+  socket.open();
+  const published = c.publish("t", 1);
+  t.mock.timers.tick(1999);
+  const late = c.publish("t", 2);
+  t.mock.timers.tick(1);
+  await assert.rejects(published, (e) => e instanceof TopicsError && e.code === "timeout");
+  // A reply after the timeout is ignored; the later request is answered.
+  socket.receive({ type: "published", id: socket.sent[0].id, topic: "t" });
+  socket.receive({ type: "published", id: socket.last("publish").id, topic: "t", epoch: "e", offset: 2 });
+  assert.deepEqual(await late, { epoch: "e", offset: 2 });
+  // An unanswered subscribe: the connection is replaced and the subscribe asked again.
+  c.subscribe("room", () => {});
+  t.mock.timers.tick(2000);
+  assert.deepEqual(errors, ["timeout"]);
+  assert.equal(socket.closed, 4000);
+  t.mock.timers.tick(100);
+  latest().open();
+  assert.equal(latest().last("subscribe").topic, "room");
+  c.close();
+});
+
+/** Lets the promises that are due run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+test("the URL and a token are asked for before each attempt", async (t) => {
+  let tokens = 0;
+  const asked = [];
+  const c = client(t, { getToken: async () => `t${++tokens}` }, async (attempt) => {
+    asked.push(attempt);
+    return attempt === 0 ? "ws://a/topics?room=1" : "ws://b/topics";
+  });
+  c.connect();
+  await settle();
+  assert.equal(latest().url, "ws://a/topics?room=1&token=t1");
+  latest().drop();
+  t.mock.timers.tick(100);
+  await settle();
+  assert.equal(latest().url, "ws://b/topics?token=t2");
+  assert.deepEqual(asked, [0, 1]);
+  // A token that cannot be had fails the attempt like a refused connection.
+  const failing = client(t, {
+    getToken: () => Promise.reject(new Error("signed out")),
+  });
+  const reasons = [];
+  failing.on("disconnected", (d) => reasons.push(d.reason));
+  failing.connect();
+  await settle();
+  assert.deepEqual(reasons, ["no URL or token: signed out"]);
+  assert.equal(FakeSocket.made.length, 0);
+  failing.close();
+  c.close();
+});
+
+test("a terminal close and too many failed attempts end the client for good", (t) => {
+  const c = client(t);
+  const closed = [];
+  c.on("closed", (d) => closed.push(d));
+  c.connect();
+  latest().open();
+  latest().drop(4001);
+  assert.equal(c.state, "closed");
+  assert.deepEqual(closed, [{ code: 4001, reason: "", terminal: true }]);
+  t.mock.timers.tick(60_000);
+  assert.equal(FakeSocket.made.length, 1, "no attempt after a terminal close");
+
+  // 4500 and up: reconnect, as after 1001.
+  const again = client(t);
+  again.connect();
+  latest().open();
+  latest().drop(4500);
+  assert.equal(again.state, "disconnected");
+  again.close();
+
+  const limited = client(t, { maxRetries: 2 });
+  const ends = [];
+  limited.on("closed", (d) => ends.push(d));
+  limited.connect();
+  latest().drop(); // the first attempt
+  t.mock.timers.tick(100);
+  latest().drop(); // retry 1
+  t.mock.timers.tick(200);
+  assert.equal(limited.state, "connecting");
+  latest().drop(); // retry 2: no more
+  assert.equal(limited.state, "closed");
+  assert.deepEqual(ends, [{ code: 1006, reason: "", retries: 2 }]);
+  assert.equal(FakeSocket.made.length, 3);
+});
+
+test("every change of state is an event", (t) => {
+  const c = client(t);
+  const states = [];
+  c.on("state", ({ state, previous }) => states.push(`${previous}>${state}`));
+  c.connect();
+  latest().open();
+  latest().drop();
+  t.mock.timers.tick(100);
+  c.close();
+  assert.deepEqual(states, [
+    "idle>connecting",
+    "connecting>open",
+    "open>disconnected",
+    "disconnected>connecting",
+    "connecting>closed",
+  ]);
+});
+
+test("when the network comes back, a waiting client tries at once", (t) => {
+  const listeners = new Map();
+  const saved = [globalThis.addEventListener, globalThis.removeEventListener];
+  globalThis.addEventListener = (type, listener) => listeners.set(type, listener);
+  globalThis.removeEventListener = (type) => listeners.delete(type);
+  t.after(() => {
+    [globalThis.addEventListener, globalThis.removeEventListener] = saved;
+  });
+  const c = client(t, { initialDelay: 30_000, maxDelay: 30_000 });
+  c.connect();
+  latest().open();
+  latest().drop();
+  assert.equal(c.state, "disconnected");
+  const made = FakeSocket.made.length;
+  listeners.get("online")();
+  assert.equal(FakeSocket.made.length, made + 1, "at once, not after 30 s");
+  assert.equal(c.state, "connecting");
+  // Online while connected changes nothing.
+  listeners.get("online")();
+  assert.equal(FakeSocket.made.length, made + 1);
+  c.close();
+  assert.equal(listeners.has("online"), false, "the listener goes with the client");
+});
+
+test("a recovery cut short is not reported as recovered later", (t) => {
+  const c = client(t);
+  const events = [];
+  c.on("recovered", (r) => events.push(["recovered", r.replayed]));
+  c.on("gap", (g) => events.push(["gap", g.reason]));
+  c.subscribe("room", () => {});
+  c.connect();
+  latest().open();
+  const first = latest().last("subscribe");
+  latest().receive({ type: "subscribed", id: first.id, topic: "room", epoch: "e", offset: 0 });
+  latest().receive({ type: "publication", topic: "room", epoch: "e", offset: 1, data: 1 });
+  latest().drop();
+  t.mock.timers.tick(100);
+  // Back: three to replay, but the connection drops after the first.
+  latest().open();
+  let ask = latest().last("subscribe");
+  latest().receive({
+    type: "subscribed",
+    id: ask.id,
+    topic: "room",
+    epoch: "e",
+    offset: 4,
+    recovered: true,
+    replayed: 3,
+  });
+  latest().receive({ type: "publication", topic: "room", epoch: "e", offset: 2, data: 2 });
+  latest().drop();
+  t.mock.timers.tick(200);
+  // Back again, and this time the history no longer has what it missed.
+  latest().open();
+  ask = latest().last("subscribe");
+  assert.deepEqual(ask.since, { epoch: "e", offset: 2 });
+  latest().receive({
+    type: "subscribed",
+    id: ask.id,
+    topic: "room",
+    epoch: "e",
+    offset: 9,
+    recovered: false,
+    replayed: 0,
+  });
+  for (const offset of [10, 11, 12]) {
+    latest().receive({ type: "publication", topic: "room", epoch: "e", offset, data: offset });
+  }
+  assert.deepEqual(events, [["gap", "not_recovered"]]);
+  c.close();
+});

@@ -167,3 +167,36 @@ test("given several URLs, it passes a dead one and moves on when its server dies
     await two.stop();
   }
 });
+
+test("a connection that stops answering without closing is found dead and replaced", async () => {
+  const server = await startServer();
+  const proxy = await startProxy(server.port);
+  const client = new TopicsClient(proxy.url, {
+    ...QUICK,
+    pingInterval: 300,
+    pongTimeout: 300,
+    requestTimeout: 5_000,
+  });
+  try {
+    await connected(client);
+    await until(() => client.limits !== null, "the welcome");
+    assert.equal(client.limits.publish_rate, 100000, "the server's own limits");
+    assert.equal(typeof client.limits.message_size, "number");
+    // The network goes silent: no close, no error, nothing.
+    proxy.stall(true);
+    const pending = client.publish("room", 1);
+    const lost = await next(client, "disconnected");
+    assert.equal(lost.reason, "the server did not answer a ping");
+    assert.equal(lost.wasOpen, true);
+    await assert.rejects(pending, { code: "disconnected" });
+    // Once the network is back, the client is connected again.
+    proxy.cut();
+    proxy.stall(false);
+    await next(client, "connected");
+    assert.deepEqual(Object.keys(await client.publish("room", 2)).sort(), ["epoch", "offset"]);
+  } finally {
+    client.close();
+    await proxy.close();
+    await server.stop();
+  }
+});

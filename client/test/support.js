@@ -2,16 +2,32 @@
 // a TCP proxy in front of it that can cut every connection (a network that drops), and
 // waiting with a deadline.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** The server binary: TOPICS_SERVER, or the debug build of the example. */
-export const SERVER =
-  process.env.TOPICS_SERVER ?? path.join(here, "..", "..", "target", "debug", "examples", "topics");
+/** The server binary: TOPICS_SERVER, or the debug build of the example, built now. */
+export const SERVER = process.env.TOPICS_SERVER ?? buildServer();
+
+/** Builds examples/topics.rs with cargo (nothing to do when it is up to date). */
+function buildServer() {
+  const repository = path.join(here, "..", "..");
+  const built = spawnSync("cargo", ["build", "--quiet", "--example", "topics"], {
+    cwd: repository,
+    stdio: "inherit",
+  });
+  if (built.error || built.status !== 0) {
+    throw new Error(
+      `building the topics example failed (${built.error?.message ?? built.status}): ` +
+        "these tests need cargo, or TOPICS_SERVER naming a server binary",
+    );
+  }
+  const exe = process.platform === "win32" ? "topics.exe" : "topics";
+  return path.join(repository, "target", "debug", "examples", exe);
+}
 
 /** Fails with `what` if `promise` has not settled within `ms`. */
 export function within(promise, what, ms = 10_000) {
@@ -40,7 +56,8 @@ export function next(client, event, accept = () => true) {
 /** Starts the example server on a free port, with `env` beside PORT=0. */
 export async function startServer(env = {}) {
   const child = spawn(SERVER, [], {
-    env: { ...process.env, PORT: "0", ...env },
+    // The tests publish in bursts, faster than a client may by default.
+    env: { ...process.env, PORT: "0", PUBLISH_RATE: "100000", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await within(
@@ -79,6 +96,10 @@ export async function startServer(env = {}) {
 export async function startProxy(port) {
   const sockets = new Set();
   let refusing = false;
+  // While stalled, bytes are held in both directions and nothing is closed: a network
+  // that went away without a word.
+  let stalled = false;
+  const held = [];
   const server = net.createServer((inbound) => {
     if (refusing) {
       inbound.destroy();
@@ -90,7 +111,7 @@ export async function startProxy(port) {
       [outbound, inbound],
     ]) {
       sockets.add(a);
-      a.on("data", (chunk) => b.write(chunk));
+      a.on("data", (chunk) => (stalled ? held.push([b, chunk]) : b.write(chunk)));
       a.on("close", () => {
         sockets.delete(a);
         b.destroy();
@@ -107,6 +128,10 @@ export async function startProxy(port) {
     },
     refuse(on) {
       refusing = on;
+    },
+    stall(on) {
+      stalled = on;
+      if (!on) for (const [to, chunk] of held.splice(0)) if (!to.destroyed) to.write(chunk);
     },
     close() {
       this.cut();

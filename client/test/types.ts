@@ -1,0 +1,61 @@
+// Checked by `npm run typecheck` (tsc --noEmit), never run: the types in src/index.d.ts
+// as an app uses them, with the mistakes they must catch marked @ts-expect-error.
+
+import { PROTOCOL, TopicsClient, TopicsError, type Limits, type Position } from "../src/index.js";
+
+interface Chat {
+  user: string;
+  text: string;
+}
+
+const client = new TopicsClient(["ws://a/topics", "ws://b/topics"], {
+  pingInterval: 25_000,
+  pongTimeout: 10_000,
+  requestTimeout: 5_000,
+  maxRetries: 10,
+  getToken: async () => "secret",
+  tokenParam: "access_token",
+});
+const byFunction = new TopicsClient(async (attempt: number) => `ws://host/topics?try=${attempt}`);
+byFunction.close();
+
+const protocol: "tower-websockets.topics.v1" = PROTOCOL;
+const limits: Limits | null = client.limits;
+const rate: number | undefined = limits?.publish_rate;
+
+const chat = client.subscribe<Chat>("room", (message, info) => {
+  const text: string = message.text;
+  const offset: number | undefined = info.offset;
+  return [text, offset];
+});
+const since: Position | null = chat.position;
+chat.ready.then((subscribed) => subscribed.replayed + (subscribed.offset ?? 0));
+
+// Without a type argument, data is JSON or bytes, to be narrowed.
+client.subscribe("raw", (data) => {
+  if (data instanceof Uint8Array) return data.byteLength;
+  // @ts-expect-error: JSON could be anything, not only an object
+  return data.text;
+});
+
+client.on("state", ({ state, previous }) => `${previous} -> ${state}`);
+client.on("closed", ({ code, terminal, retries }) => [code, terminal, retries]);
+client.on("gap", ({ reason }) => reason === "epoch_changed");
+// @ts-expect-error: no such event
+client.on("opened", () => {});
+
+client.publish<Chat>("room", { user: "ann", text: "hi" }).then((at) => at.offset);
+client.publish("bytes", new Uint8Array([1, 2]));
+// @ts-expect-error: a function is not JSON
+client.publish("room", () => 1);
+
+try {
+  throw new TopicsError("timeout", "no reply");
+} catch (error) {
+  if (error instanceof TopicsError) error.code.toUpperCase();
+}
+
+// @ts-expect-error: options are checked
+new TopicsClient("ws://a/topics", { pingInterval: "often" });
+
+export { protocol, rate, since };
