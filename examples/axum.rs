@@ -87,6 +87,9 @@ async fn chat(mut socket: WebSocket, handshake: Handshake) -> Result<(), Error> 
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_owned(), |info| info.0.to_string());
+    // What the handler needs is out: the handshake (every request header among it) goes
+    // now instead of living as long as the socket.
+    drop(handshake);
     socket
         .send(Message::text(format!("welcome, {user} ({peer})")))
         .await?;

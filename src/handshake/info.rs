@@ -125,6 +125,12 @@ impl Handshake {
         direct
     }
 
+    /// Lets the header fields go, for a session that keeps the rest for its life.
+    #[cfg(feature = "protocol")]
+    pub(crate) fn forget_headers(&mut self) {
+        self.inner.parts.headers = HeaderMap::new();
+    }
+
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.inner.protocol.as_deref()
@@ -140,9 +146,13 @@ impl Handshake {
 
 /// Gives the headers and the URI allocations of their own.
 ///
-/// hyper parses them as slices of the connection's read buffer (16 KiB), so keeping the
-/// originals for a session's lifetime would keep that whole buffer alive for every open
-/// socket. The copies cost a few small allocations per upgrade and nothing per message.
+/// hyper parses them as slices of the connection's read buffer (8 to 16 KiB), so keeping
+/// the originals for a session's lifetime would keep that whole buffer alive for every
+/// open socket. The copies cost a few small allocations per upgrade and nothing per
+/// message. Extensions cannot be copied without knowing their types: with the `axum`
+/// feature, axum's `OriginalUri` (which its router adds to every request) is copied too;
+/// a layer of the app's own that puts a part of the request in the extensions should put
+/// a copy.
 fn detach(parts: &mut Parts) {
     let shared = std::mem::take(&mut parts.headers);
     // Every value goes into one buffer, and each copy is a slice of it: one allocation
@@ -166,7 +176,20 @@ fn detach(parts: &mut Parts) {
         owned.append(name.clone(), copy);
     }
     parts.headers = owned;
-    if let Ok(uri) = Uri::try_from(parts.uri.to_string()) {
+    if let Some(uri) = owned_uri(&parts.uri) {
         parts.uri = uri;
     }
+    // axum's router keeps the URI as it came (a slice of the same buffer) in its
+    // extensions for the `OriginalUri` extractor.
+    #[cfg(feature = "axum")]
+    if let Some(original) = parts.extensions.get_mut::<axum::extract::OriginalUri>() {
+        if let Some(uri) = owned_uri(&original.0) {
+            original.0 = uri;
+        }
+    }
+}
+
+/// A copy of `uri` in storage of its own.
+fn owned_uri(uri: &Uri) -> Option<Uri> {
+    Uri::try_from(uri.to_string()).ok()
 }

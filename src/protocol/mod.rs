@@ -113,7 +113,14 @@ impl TopicsProtocol {
     /// Lets `allow` decide what each client may do: it is asked before each subscribe
     /// and each publish, with the client's [`Handshake`] (where an accept hook can leave
     /// who the client is, in [`Handshake::extensions_mut`]). A refused request gets a
-    /// `forbidden` error.
+    /// `forbidden` error. The handshake it is given has its URI, extensions and peer
+    /// address but no header fields, which a session does not keep for its life: read what
+    /// you need from them (a cookie, a token) in an accept hook
+    /// ([`WebSocketLayer::on_accept`]) and leave what it finds in the extensions.
+    ///
+    /// Without `authorize`, every client may subscribe and publish to every topic, within
+    /// the limits above; each topic that keeps history then gets a stream of it when a
+    /// client first publishes there.
     ///
     /// ```
     /// use tower_websockets::{protocol::{Access, TopicsProtocol}, Topics};

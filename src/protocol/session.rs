@@ -22,18 +22,26 @@ pub(super) struct Settings<'a> {
     pub(super) authorize: Option<&'a Authorize>,
 }
 
-/// A client's session: its socket, its handshake (for authorization), how many topics it
-/// is subscribed to and its account of publishing.
+/// A client's session: its socket, its handshake (when authorization reads it), how many
+/// topics it is subscribed to and its account of publishing.
 pub(super) struct Client<'a> {
     settings: Settings<'a>,
     socket: WebSocket,
-    handshake: Handshake,
+    handshake: Option<Handshake>,
     subscriptions: usize,
     account: Account,
 }
 
 impl<'a> Client<'a> {
+    /// A session for `socket`. It keeps of `handshake` what authorization may read for the
+    /// session's life, without the header fields (a client may send 32 KiB of them), and
+    /// nothing without authorization.
     pub(super) fn new(settings: Settings<'a>, socket: WebSocket, handshake: Handshake) -> Self {
+        let handshake = settings.authorize.map(|_| {
+            let mut handshake = handshake;
+            handshake.forget_headers();
+            handshake
+        });
         Client {
             socket,
             handshake,
@@ -46,6 +54,27 @@ impl<'a> Client<'a> {
     /// Answers requests until the client leaves. A request that cannot be read or is not
     /// allowed gets an error reply; the session goes on.
     pub(super) async fn run(mut self) -> Result<(), Error> {
+        // What is not waiting for the client is boxed: sending the welcome, and what a
+        // request does (a recovery that reads a history store is large). Inline, the
+        // largest of them would be part of every idle session's future.
+        let welcomed = Box::pin(self.welcome()).await;
+        if !goes_on(welcomed)? {
+            return Ok(());
+        }
+        while let Some(message) = self.socket.recv_data().await {
+            // A broken connection or a protocol violation: the session reports it.
+            let Ok(message) = message else {
+                return Ok(());
+            };
+            if !goes_on(Box::pin(self.answer(message)).await)? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The server's first message: the protocol's version and this client's limits.
+    async fn welcome(&mut self) -> Result<(), Error> {
         let limits = self.settings.limits;
         let welcome = Reply::Welcome {
             version: 1,
@@ -57,32 +86,20 @@ impl<'a> Client<'a> {
                 publish_rate: limits.publish_rate,
             },
         };
-        match self.reply(&welcome).await {
-            Ok(()) => {}
-            Err(Error::Closed) => return Ok(()),
-            Err(error) => return Err(error),
+        self.reply(&welcome).await
+    }
+
+    /// Reads a request from `message` and answers it.
+    async fn answer(&mut self, message: Message) -> Result<(), Error> {
+        let request = match &message {
+            Message::Text(text) => messages::read_text(text),
+            Message::Binary(data) => messages::read_binary(data),
+            _ => return Ok(()),
+        };
+        match request {
+            Ok(request) => self.act(request).await,
+            Err(refusal) => self.refuse(&refusal).await,
         }
-        while let Some(message) = self.socket.recv_data().await {
-            // A broken connection or a protocol violation: the session reports it.
-            let Ok(message) = message else {
-                return Ok(());
-            };
-            let request = match &message {
-                Message::Text(text) => messages::read_text(text),
-                Message::Binary(data) => messages::read_binary(data),
-                _ => continue,
-            };
-            let answered = match request {
-                Ok(request) => self.act(request).await,
-                Err(refusal) => self.refuse(&refusal).await,
-            };
-            match answered {
-                Ok(()) => {}
-                Err(Error::Closed) => return Ok(()),
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
     }
 
     async fn act(&mut self, request: Request<'_>) -> Result<(), Error> {
@@ -194,7 +211,8 @@ impl<'a> Client<'a> {
     fn allowed(&self, access: Access<'_>) -> bool {
         self.settings
             .authorize
-            .is_none_or(|allow| allow(&self.handshake, access))
+            .zip(self.handshake.as_ref())
+            .is_none_or(|(allow, handshake)| allow(handshake, access))
     }
 
     async fn forbid(&mut self, id: u64) -> Result<(), Error> {
@@ -208,5 +226,15 @@ impl<'a> Client<'a> {
 
     async fn reply(&mut self, reply: &Reply<'_>) -> Result<(), Error> {
         self.socket.send(Message::from(reply.payload())).await
+    }
+}
+
+/// Whether the session goes on after a reply: not once the socket is closed; an error
+/// other than that ends it with the error.
+fn goes_on(sent: Result<(), Error>) -> Result<bool, Error> {
+    match sent {
+        Ok(()) => Ok(true),
+        Err(Error::Closed) => Ok(false),
+        Err(error) => Err(error),
     }
 }

@@ -3,7 +3,6 @@
 
 use std::{fmt, sync::Arc};
 
-
 /// A place in a topic's stream of publications: the stream's epoch, and an offset in it.
 ///
 /// In a topic with [history](crate::topics::History), each publication gets the next

@@ -221,3 +221,75 @@ async fn twelve_thousand_new_names_from_one_client_evict_nobody_elses_history() 
         assert_eq!(back.publication().await, (2, json!("a2")));
     }
 }
+
+/// Opens `count` topics-protocol sockets to `addr`, each request carrying `padding` bytes of
+/// extra header fields; returns them once each has its `101` and the server's welcome.
+async fn open_idle(
+    addr: std::net::SocketAddr,
+    count: usize,
+    padding: usize,
+) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = format!(
+        "GET /topics HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: {}\r\n",
+        tower_websockets::protocol::NAME
+    );
+    for i in 0..padding / 1000 {
+        head.push_str(&format!("X-Padding-{i}: {}\r\n", "p".repeat(980)));
+    }
+    head.push_str("\r\n");
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(head.as_bytes()).await.unwrap();
+        // The 101's head, then the welcome: a frame whose payload names it.
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&seen).contains("\"welcome\"") {
+            let n = crate::common::within(socket.read(&mut buf)).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        assert!(seen.starts_with(b"HTTP/1.1 101"));
+        sockets.push(socket);
+    }
+    sockets
+}
+
+/// The resident memory of process `pid`, in bytes.
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// Each socket's request carries 24 KiB of header fields: an idle protocol session keeps
+/// none of them, nor the read buffer hyper parsed them in, in the `topics` example (axum's
+/// router and `axum::serve`, as the README sets them up). Measured in the example's own
+/// process, away from what the tests beside this one allocate.
+#[tokio::test]
+async fn sockets_with_24_kib_of_headers_cost_what_sockets_with_small_ones_do() {
+    const SOCKETS: usize = 2_000;
+    let mut per_socket = Vec::new();
+    for padding in [0, 24_000] {
+        // A server each: memory the first one freed would hide what the second takes.
+        let (sample, addr) = crate::common::sample::start("topics");
+        let pid = sample.child.id();
+        let before = rss_of(pid);
+        let sockets = open_idle(addr, SOCKETS, padding).await;
+        let grown = rss_of(pid).saturating_sub(before);
+        per_socket.push(grown / SOCKETS as u64);
+        drop(sockets);
+    }
+    let (small, large) = (per_socket[0], per_socket[1]);
+    // Kept, the headers alone would be 24 KiB a socket (and the read buffer, 8 KiB more).
+    assert!(
+        large < small + 4096,
+        "{large} B per socket with 24 KiB of headers, {small} B with small ones"
+    );
+}
