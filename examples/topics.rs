@@ -7,9 +7,11 @@
 //! HISTORY=10 cargo run --example topics   # keep 10 publications per topic, not 100
 //! ```
 //!
-//! Every topic keeps its last `HISTORY` publications (default 100) for two minutes; each
-//! client is held to the protocol's limits for a public endpoint, with `PUBLISH_RATE`
-//! publications a second (default 50).
+//! Every topic keeps its last `HISTORY` publications (default 100) for two minutes, but
+//! topics named `live:...`, which keep none; at most `MAX_HISTORIES` topics (default
+//! 10,000) keep history at once. Topics named `server:...` are the server's: clients may
+//! subscribe to them, not publish. Each client is held to the protocol's limits for a
+//! public endpoint, with `PUBLISH_RATE` publications a second (default 50).
 //! `GET /stats` answers what the hub has done, as JSON. With the browser and Node.js
 //! client in `client/`:
 //!
@@ -25,7 +27,11 @@ mod support;
 
 use axum::{extract::State, routing::get, Json, Router};
 use serde::Serialize;
-use tower_websockets::{protocol::TopicsProtocol, topics::History, Topics};
+use tower_websockets::{
+    protocol::{Access, TopicsProtocol},
+    topics::History,
+    Topics,
+};
 
 /// What `GET /stats` answers.
 #[derive(Serialize)]
@@ -59,14 +65,21 @@ async fn stats(State(topics): State<Topics>) -> Json<Stats> {
 async fn main() -> std::io::Result<()> {
     let kept = support::number("HISTORY", 100)?;
     let rate = support::number("PUBLISH_RATE", TopicsProtocol::PUBLISH_RATE)?;
+    let histories = support::number("MAX_HISTORIES", 10_000)?;
+    let history = History::new().max_publications(kept);
     let topics = Topics::builder()
-        .history(History::new().max_publications(kept))
+        .history_for(move |topic| (!topic.starts_with("live:")).then_some(history))
+        .max_histories(histories)
         .build();
     let (listener, port) = support::axum_listener(5006).await?;
     // The protocol's limits for a public endpoint, the rate of publishing as PUBLISH_RATE
     // says (the client's tests publish in bursts).
     let sockets = TopicsProtocol::new(topics.clone())
         .publish_rate(rate)
+        .authorize(|_, access| match access {
+            Access::Publish(topic) => !topic.starts_with("server:"),
+            _ => true,
+        })
         .layer()
         .path("/topics");
     let app = Router::new()

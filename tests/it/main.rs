@@ -1,8 +1,8 @@
 //! Behaviour over real loopback sockets, one module per capability; one binary links once.
 //!
-//! The `browser*` modules need Debian's `chromium` and `chromium-driver`, and `client_js`
-//! needs Node.js; their tests are ignored by a plain `cargo test`: run them with
-//! `cargo test --test it -- --ignored`.
+//! The `browser*` modules need Debian's `chromium` and `chromium-driver`, `client_js`
+//! needs Node.js and `client_python` Python with `websockets`; their tests are ignored by a
+//! plain `cargo test`: run them with `cargo test --test it -- --ignored`.
 
 mod common;
 
@@ -17,6 +17,8 @@ mod browser_dashboard;
 mod browser_tls;
 #[cfg(feature = "protocol")]
 mod client_js;
+#[cfg(feature = "protocol")]
+mod client_python;
 mod control;
 #[cfg(feature = "deflate")]
 mod deflate;
