@@ -26,8 +26,12 @@ pub(super) fn settings(config: &SocketConfig) -> Option<(Duration, Option<Durati
 
 /// The ping of tick `tick` to `socket`: queued, and the session woken to write it. With a
 /// timeout and no ping unanswered, the peer's silence is watched from this one: `true` then.
+/// A socket whose writer is busy this very moment (a large send compressing) is pinged at
+/// the next tick: the clock holds every seat and waits for no socket.
 fn ping(watch: &mut Watch, tick: u32, socket: &Shared, timed: bool) -> bool {
-    socket.write.ping();
+    if !socket.write.try_ping() {
+        return false;
+    }
     // A receive gives the engine's read buffer back before it waits; a handler that
     // stopped receiving after a message gives it back here.
     socket.read.park_engine();
@@ -57,7 +61,7 @@ fn check(watch: &mut Watch, pinged: u32, socket: &Shared) {
 /// The frames `socket` has received, in the 32 bits a [`Watch`] keeps: a peer would have to
 /// send a multiple of 2^32 frames within one timeout to look silent.
 fn frames(socket: &Shared) -> u32 {
-    socket.read.frames_received() as u32
+    socket.read.frames_received()
 }
 
 /// Starts the layer's clock, which runs until no seat is taken. [`Seats::take`] says when.

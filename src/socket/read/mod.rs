@@ -20,7 +20,10 @@ mod reader;
 mod scratch;
 
 use std::{
-    sync::{Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Mutex, MutexGuard,
+    },
     task::{ready, Context, Poll},
 };
 
@@ -34,15 +37,18 @@ use reader::Step;
 use super::write::WriteSide;
 use crate::{error::SessionError, part::Part, session::ClosedBy, CloseCode, Error, Message};
 
-/// The read side of one socket: its reader, under the lock a receive holds throughout.
+/// The read side of one socket: its reader, under the lock a receive holds throughout,
+/// and the count of frames received, which the layer's keep-alive clock reads without it.
 pub(crate) struct ReadSide {
     reader: Mutex<Reader>,
+    frames: AtomicU32,
 }
 
 impl ReadSide {
     pub(super) fn new(reader: Reader) -> Self {
         ReadSide {
             reader: Mutex::new(reader),
+            frames: AtomicU32::new(0),
         }
     }
 
@@ -64,9 +70,10 @@ impl ReadSide {
         self.lock().max_message_size
     }
 
-    /// How many frames have been received so far.
-    pub(crate) fn frames_received(&self) -> u64 {
-        self.lock().frames
+    /// How many frames have been received so far, in 32 bits (the count wraps); never
+    /// waits for a receive (one inflating a large message holds the reader).
+    pub(crate) fn frames_received(&self) -> u32 {
+        self.frames.load(Ordering::Relaxed)
     }
 
     /// The next whole message; `None` once reading has ended. Answers go out by `write`.
@@ -117,7 +124,11 @@ impl ReadSide {
                 Ok(frame) => frame,
                 Err(error) => return Poll::Ready(Some(Err(error))),
             };
-            let item = match step(&mut reader, frame) {
+            let stepped = step(&mut reader, frame);
+            // The reader counted the frame: the clock reads the count without the lock, in
+            // the 32 bits it keeps.
+            self.frames.store(reader.frames as u32, Ordering::Relaxed);
+            let item = match stepped {
                 Ok(Step::More) => continue,
                 Ok(Step::Item(item)) => item,
                 Ok(Step::Control(message)) => {

@@ -334,11 +334,20 @@ impl WriteSide {
         writer.close_sent().is_some() || writer.failed()
     }
 
-    /// Queues a keep-alive ping and wakes the session, which writes it the next time its
-    /// handler goes idle.
-    pub(crate) fn ping(&self) {
-        self.lock().push_control(OpCode::Ping, Bytes::new());
+    /// Queues a ping and wakes the session to write it, unless the writer is in use this
+    /// very moment (a send compressing a large message holds it): then nothing, and
+    /// `false`. For the layer's clock, which must never wait on one socket while it holds
+    /// every socket's seat.
+    pub(crate) fn try_ping(&self) -> bool {
+        let mut writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        writer.push_control(OpCode::Ping, Bytes::new());
+        drop(writer);
         self.wake_session_to_flush();
+        true
     }
 
     /// Queues a close frame to be written the next time the session goes idle.
