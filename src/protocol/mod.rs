@@ -30,7 +30,7 @@ mod limits;
 mod messages;
 mod session;
 
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 pub use access::Access;
 use access::Authorize;
@@ -144,16 +144,23 @@ impl TopicsProtocol {
     }
 
     /// A layer that serves this protocol: it agrees the subprotocol [`NAME`], and refuses
-    /// (`400`) a client that does not offer it. Its message limit is the publication
-    /// limit plus 16 KiB for the request around it (a message over it closes the socket
-    /// with 1009). Set its paths and the rest as for any layer.
+    /// (`400`) a client that does not offer it. Set for a public endpoint: its message
+    /// limit is the publication limit plus 16 KiB for the request around it (a message
+    /// over it closes the socket with 1009), and it pings each socket every 30 seconds and
+    /// drops one whose client sends nothing within 30 seconds of a ping. Set its paths and
+    /// the rest as for any layer.
     pub fn layer(self) -> WebSocketLayer<TopicsProtocol> {
         let message = self.limits.publication_size.saturating_add(Self::ENVELOPE);
         WebSocketLayer::new(self)
             .protocols([NAME])
             .require_protocol(true)
             .max_message_size(message)
+            .keep_alive_interval(Self::KEEP_ALIVE)
+            .keep_alive_timeout(Self::KEEP_ALIVE)
     }
+
+    /// How often [`layer`](Self::layer) pings, and how long it waits for an answer.
+    const KEEP_ALIVE: Duration = Duration::from_secs(30);
 
     /// Room in a message for what surrounds a publication's payload: the request's fields
     /// and a topic's name of up to 1,024 bytes, escaped.
