@@ -163,14 +163,51 @@
 //! }
 //! ```
 //!
+//! # The topics protocol
+//!
+//! With the `protocol` feature (on by default), `protocol::TopicsProtocol` is a handler
+//! that speaks PROTOCOL.md (in the repository) over a hub of [`Topics`]: clients in any
+//! language subscribe, publish, and after a reconnect recover what they missed; the
+//! repository's `client/` is one for browsers and Node.js. Each client is held to limits
+//! for a public endpoint (see the table below).
+//!
 //! # Feature flags
 //!
 //! | feature | default | what it enables |
 //! |---|---|---|
 //! | `http2` | yes | WebSockets over HTTP/2 (RFC 8441, extended CONNECT) |
 //! | `deflate` | yes | permessage-deflate compression (RFC 7692), off until `WebSocketLayer::deflate` turns it on |
+//! | `protocol` | yes | `protocol::TopicsProtocol`, the topics protocol; nothing runs unless a layer mounts it |
 //! | `redis` | no | `RedisBackplane`: topics shared by several servers through Redis |
-//! | `axum` | no | `Handshake::peer_addr` from axum's `ConnectInfo<SocketAddr>` |
+//! | `axum` | no | for axum apps: the handshake copies axum's `OriginalUri` out of hyper's read buffer, which a handler keeping its [`Handshake`] would otherwise keep alive (8 to 16 KiB a socket); `Handshake::peer_addr` reads axum's `ConnectInfo<SocketAddr>` |
+//!
+//! # Limits and their defaults
+//!
+//! Everything that bounds what a socket or a client can make the server hold or wait
+//! for, with its default and what to set on a server open to the internet:
+//!
+//! | setting | default | bounds | on the internet |
+//! |---|---|---|---|
+//! | [`WebSocketLayer::max_message_size`] | 64 MiB (`TopicsProtocol::layer`: 80 KiB) | a whole received message (1009 past it) | what the app's messages need: 64 KiB to 1 MiB |
+//! | [`WebSocketLayer::max_frame_size`] | the message limit | one frame | leave it |
+//! | [`WebSocketLayer::max_header_size`] | 32 KiB | an upgrade request's header fields (`431`) | 8 to 16 KiB |
+//! | [`WebSocketLayer::max_sockets`] | none | open sockets (`503` past it) | what the machine's memory and file descriptors allow |
+//! | [`WebSocketLayer::keep_alive_interval`] | 2 minutes (`TopicsProtocol::layer`: 30 s) | how long an idle connection goes without a ping | 30 s, under proxies' idle timeouts |
+//! | [`WebSocketLayer::keep_alive_timeout`] | none (`TopicsProtocol::layer`: 30 s) | how long a peer that went away holds its socket | 10 to 30 s |
+//! | [`WebSocketLayer::send_timeout`] | none | how long a send waits for a client that does not read | 10 to 30 s |
+//! | [`WebSocketLayer::close_timeout`] | 5 s | the close handshake | leave it |
+//! | a socket's send queue | 64 KiB and one message | what sends queue for a slow client | fixed |
+//! | [`TopicsBuilder::queue_limit`](topics::TopicsBuilder::queue_limit) | 1 MiB | publications queued for a slow member (then [`WhenFull`](topics::WhenFull)) | leave it, or less for many members |
+//! | [`History`](topics::History) | 100 publications, 256 KiB, 2 minutes a topic | what a topic keeps for recovery | what a reconnect should recover |
+//! | [`TopicsBuilder::max_histories`](topics::TopicsBuilder::max_histories) | 10,000 topics | topics that keep history at once | with `History`, the memory the app gives history |
+//! | `TopicsProtocol::max_subscriptions` | 256 | topics a client is subscribed to | what the app needs |
+//! | `TopicsProtocol::max_publish_topics` | 64 | distinct topics a client publishes to | what the app needs |
+//! | `TopicsProtocol::max_publication_size` | 64 KiB | one publication | what the app needs |
+//! | `TopicsProtocol::publish_rate` | 50 a second | publications from one client | what a person or device sends |
+//!
+//! Three more belong to the HTTP server (see "Serving" below): a timeout for the request
+//! head, its size, and `TCP_NODELAY`. Without `TopicsProtocol::authorize`, every client
+//! may subscribe and publish to every topic within these limits.
 //!
 //! # Serving
 //!
