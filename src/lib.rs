@@ -246,6 +246,7 @@ mod random;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod rejection;
+mod seats;
 pub mod service;
 pub mod session;
 mod shutdown;

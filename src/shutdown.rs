@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{session::Seats, stats::Stats};
+use crate::{seats::Seats, stats::Stats};
 
 /// Shuts down a layer's sockets politely. From [`WebSocketLayer::shutdown_handle`].
 ///

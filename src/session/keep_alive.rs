@@ -10,8 +10,10 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use super::seats::{Seats, Watch};
-use crate::socket::{Shared, SocketConfig};
+use crate::{
+    seats::{Seats, Watch},
+    socket::{Shared, SocketConfig},
+};
 
 /// The longest wait the clock sets: a configured interval or timeout past it (up to
 /// `Duration::MAX`, "never") means never. Thirty years, as tokio's own far future.

@@ -8,7 +8,6 @@
 
 mod handle;
 mod keep_alive;
-mod seats;
 mod summary;
 mod supervisor;
 
@@ -24,10 +23,10 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tracing::Instrument;
 
+pub use crate::socket::{ClosedBy, Traffic};
 pub use handle::SessionHandle;
 pub(crate) use handle::{channel, Publisher};
-pub(crate) use seats::Seats;
-pub use summary::{ClosedBy, SessionSummary, Traffic};
+pub use summary::SessionSummary;
 use supervisor::{Supervised, Supervisor};
 
 #[cfg(feature = "deflate")]

@@ -4,39 +4,11 @@
 
 use std::time::Duration;
 
-use crate::{error::SessionError, CloseCode};
-
-/// Which side started the close handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ClosedBy {
-    /// The client sent the first close frame.
-    Client,
-    /// The server (handler, protocol error, panic) sent the first close frame.
-    Server,
-    /// Nobody: the connection ended without a close frame.
-    Neither,
-}
-
-impl ClosedBy {
-    /// The side whose `as u8` is `value` (as a socket keeps it in an atomic).
-    pub(crate) fn from_u8(value: u8) -> ClosedBy {
-        match value {
-            v if v == ClosedBy::Client as u8 => ClosedBy::Client,
-            v if v == ClosedBy::Server as u8 => ClosedBy::Server,
-            _ => ClosedBy::Neither,
-        }
-    }
-}
-
-/// Messages and payload bytes in one direction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Traffic {
-    /// Whole text and binary messages (control frames are not counted).
-    pub messages: u64,
-    /// Their payload bytes.
-    pub bytes: u64,
-}
+use crate::{
+    error::SessionError,
+    socket::{ClosedBy, Traffic},
+    CloseCode,
+};
 
 /// How a session ended.
 #[derive(Debug, Clone)]

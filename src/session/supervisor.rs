@@ -12,7 +12,8 @@ use futures_util::future::{CatchUnwind, FutureExt};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use super::{keep_alive, seats::Seat};
+use super::keep_alive;
+use crate::seats::Seat;
 use crate::{
     config::Config, error::SessionError, shutdown::Phase, socket::Shared, CloseCode, CloseFrame,
 };

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use super::{
     methods::{controlling, receiving, sending},
     shared::Shared,
-    state::WebSocketState,
     write::SendMode,
 };
-use crate::{part::Part, CloseCode, CloseFrame, Error, Message};
 
 /// The receiving half of a [`WebSocket`](super::WebSocket), from
 /// [`WebSocket::split`](super::WebSocket::split).

@@ -11,12 +11,12 @@ macro_rules! receiving {
         impl $ty {
             /// The next message, `None` once the connection is closed.
             ///
-            /// A close frame from the peer is returned as [`Message::Close`] after the
+            /// A close frame from the peer is returned as [`Message::Close`](crate::Message::Close) after the
             /// socket has answered it with the same code; the next call returns `None`. A
-            /// protocol error is returned as an [`Error::Protocol`] after the socket has
+            /// protocol error is returned as an [`Error::Protocol`](crate::Error::Protocol) after the socket has
             /// sent the matching close code. Pings are answered by the socket and also
             /// returned, for information, and so are pongs, which may come at any time.
-            pub async fn recv(&mut self) -> Option<Result<Message, Error>> {
+            pub async fn recv(&mut self) -> Option<Result<$crate::Message, $crate::Error>> {
                 std::future::poll_fn(|cx| self.shared.read.poll_recv(&self.shared.write, cx, true))
                     .await
             }
@@ -42,13 +42,13 @@ macro_rules! receiving {
             ///     }
             /// }
             /// ```
-            pub async fn recv_data(&mut self) -> Option<Result<Message, Error>> {
+            pub async fn recv_data(&mut self) -> Option<Result<$crate::Message, $crate::Error>> {
                 std::future::poll_fn(|cx| self.shared.read.poll_recv(&self.shared.write, cx, false))
                     .await
             }
 
             /// The next part of a message, for messages too large to hold whole: each frame
-            /// the client sends is handed over as it arrives (see [`Part`]). Pings between
+            /// the client sends is handed over as it arrives (see [`Part`](crate::socket::Part)). Pings between
             /// parts are answered, not returned; `None` once the connection is closed (the
             /// peer's close frame is in [`close_frame`](Self::close_frame)).
             ///
@@ -56,7 +56,7 @@ macro_rules! receiving {
             /// of one frame does (the engine reads each frame whole): a client sends a large
             /// message in several frames. Once a message's first part is taken this way,
             /// take the rest this way too: [`recv`](Self::recv) fails with
-            /// [`Error::MessageInParts`] until the last. Cancel-safe, as `recv` is.
+            /// [`Error::MessageInParts`](crate::Error::MessageInParts) until the last. Cancel-safe, as `recv` is.
             ///
             /// # Example
             ///
@@ -75,14 +75,16 @@ macro_rules! receiving {
             ///     }
             /// }
             /// ```
-            pub async fn recv_part(&mut self) -> Option<Result<Part, Error>> {
+            pub async fn recv_part(
+                &mut self,
+            ) -> Option<Result<$crate::socket::Part, $crate::Error>> {
                 std::future::poll_fn(|cx| self.shared.read.poll_recv_part(&self.shared.write, cx))
                     .await
             }
         }
 
         impl futures_core::Stream for $ty {
-            type Item = Result<Message, Error>;
+            type Item = Result<$crate::Message, $crate::Error>;
 
             fn poll_next(
                 self: std::pin::Pin<&mut Self>,
@@ -99,17 +101,17 @@ macro_rules! receiving {
 macro_rules! sending {
     ($ty:ty, $mode:expr, $(#[$send:meta])*) => {
         impl $ty {
-            /// Sends a message: a [`Message`], or anything that becomes one (`&str` and
+            /// Sends a message: a [`Message`](crate::Message), or anything that becomes one (`&str` and
             /// `String` become text, `Bytes` and `Vec<u8>` binary).
             ///
             $(#[$send])*
             ///
-            /// Sending [`Message::Close`] is the same as [`close`](Self::close). Fails with
-            /// [`Error::Closed`] once a close frame has been sent.
+            /// Sending [`Message::Close`](crate::Message::Close) is the same as [`close`](Self::close). Fails with
+            /// [`Error::Closed`](crate::Error::Closed) once a close frame has been sent.
             pub fn send(
                 &mut self,
-                message: impl Into<Message>,
-            ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
+                message: impl Into<$crate::Message>,
+            ) -> impl std::future::Future<Output = Result<(), $crate::Error>> + '_ {
                 self.shared.write.send(message.into(), $mode)
             }
 
@@ -118,8 +120,8 @@ macro_rules! sending {
             /// note on `DeflateConfig`, `deflate` feature).
             pub fn send_uncompressed(
                 &mut self,
-                message: impl Into<Message>,
-            ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
+                message: impl Into<$crate::Message>,
+            ) -> impl std::future::Future<Output = Result<(), $crate::Error>> + '_ {
                 self.shared.write.send(message.into(), $mode.uncompressed())
             }
 
@@ -128,7 +130,7 @@ macro_rules! sending {
             /// one with `last` ends it; each goes out as one frame, uncompressed. Control
             /// messages (ping, pong, close) may go out between parts, with `last` unused. A
             /// whole message sent while one is under way in parts fails with
-            /// [`Error::MessageInParts`].
+            /// [`Error::MessageInParts`](crate::Error::MessageInParts).
             ///
             /// # Example
             ///
@@ -145,9 +147,9 @@ macro_rules! sending {
             /// ```
             pub fn send_part(
                 &mut self,
-                message: impl Into<Message>,
+                message: impl Into<$crate::Message>,
                 last: bool,
-            ) -> impl std::future::Future<Output = Result<(), Error>> + '_ {
+            ) -> impl std::future::Future<Output = Result<(), $crate::Error>> + '_ {
                 self.shared.write.send(message.into(), $mode.part(last))
             }
 
@@ -156,29 +158,29 @@ macro_rules! sending {
             /// sent (for example in answer to the peer's). Keep receiving to see the peer's
             /// answer; when the handler returns, the session waits for it (up to the
             /// configured close timeout) and closes the connection.
-            pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+            pub async fn close(&mut self, code: $crate::CloseCode, reason: &str) -> Result<(), $crate::Error> {
                 self.shared.write.close(code, reason).await
             }
         }
 
-        impl futures_sink::Sink<Message> for $ty {
-            type Error = Error;
+        impl futures_sink::Sink<$crate::Message> for $ty {
+            type Error = $crate::Error;
 
             fn poll_ready(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<Result<(), Error>> {
+            ) -> std::task::Poll<Result<(), $crate::Error>> {
                 self.shared.write.poll_reserve(cx)
             }
 
-            fn start_send(self: std::pin::Pin<&mut Self>, message: Message) -> Result<(), Error> {
+            fn start_send(self: std::pin::Pin<&mut Self>, message: $crate::Message) -> Result<(), $crate::Error> {
                 self.shared.write.push(message)
             }
 
             fn poll_flush(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<Result<(), Error>> {
+            ) -> std::task::Poll<Result<(), $crate::Error>> {
                 self.shared.write.poll_flush(cx)
             }
 
@@ -186,10 +188,10 @@ macro_rules! sending {
             fn poll_close(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<Result<(), Error>> {
+            ) -> std::task::Poll<Result<(), $crate::Error>> {
                 self.shared
                     .write
-                    .push_close(Some(&CloseFrame::new(CloseCode::NORMAL, "")));
+                    .push_close(Some(&$crate::CloseFrame::new($crate::CloseCode::NORMAL, "")));
                 self.shared.write.poll_flush(cx)
             }
         }
@@ -208,18 +210,18 @@ macro_rules! controlling {
 
             /// A [`Sender`](crate::socket::Sender) for this socket, to send from other
             /// tasks; clone it for each.
-            pub fn sender(&self) -> crate::socket::Sender {
-                crate::socket::Sender::new(self.shared.clone())
+            pub fn sender(&self) -> $crate::socket::Sender {
+                $crate::socket::Sender::new(self.shared.clone())
             }
 
             /// Where the close handshake stands: open, closing or closed.
-            pub fn state(&self) -> WebSocketState {
+            pub fn state(&self) -> $crate::socket::WebSocketState {
                 self.shared.state()
             }
 
             /// The close frame the peer sent, once received (one without a code reads as
-            /// [`CloseCode::NO_STATUS`], 1005). The session's summary has it too.
-            pub fn close_frame(&self) -> Option<CloseFrame> {
+            /// [`CloseCode::NO_STATUS`](crate::CloseCode::NO_STATUS), 1005). The session's summary has it too.
+            pub fn close_frame(&self) -> Option<$crate::CloseFrame> {
                 self.shared.peer_close()
             }
 
@@ -244,7 +246,7 @@ macro_rules! controlling {
             /// ```
             pub fn abort(&self) {
                 self.shared
-                    .abort(crate::error::SessionError::AbortedByHandler);
+                    .abort($crate::error::SessionError::AbortedByHandler);
             }
         }
     };

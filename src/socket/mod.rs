@@ -13,6 +13,7 @@ mod read;
 mod sender;
 mod shared;
 mod state;
+mod traffic;
 mod write;
 
 use std::{
@@ -29,11 +30,12 @@ use methods::{controlling, receiving, sending};
 pub use sender::Sender;
 pub(crate) use shared::Shared;
 pub(crate) use state::Snapshot;
-pub use state::WebSocketState;
+pub use state::{ClosedBy, WebSocketState};
+pub use traffic::Traffic;
 use write::SendMode;
 pub(crate) use write::{data_frame_head, Encoded, OfferOutcome};
 
-use crate::{CloseCode, CloseFrame, Error, Message};
+use crate::{Error, Message};
 
 /// An accepted WebSocket connection: message-level `recv`, `send` and `close`.
 ///

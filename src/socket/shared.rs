@@ -63,6 +63,7 @@ use std::{
     task::Waker,
 };
 
+use super::traffic::Traffic;
 use super::{
     config::SocketConfig,
     connection::{self, Io},
@@ -73,7 +74,7 @@ use super::{
 };
 #[cfg(feature = "deflate")]
 use crate::deflate::{Compressor, Inflater};
-use crate::{error::SessionError, session::Traffic, sync::lock, CloseCode, CloseFrame};
+use crate::{error::SessionError, sync::lock, CloseCode, CloseFrame};
 
 /// One socket's state. Reads and writes each take their own lock, so that a task
 /// receiving and a task sending (after `split`) do not wait for each other.

@@ -1,11 +1,8 @@
-//! What can be read of a socket's state: where its close handshake stands, and the
-//! snapshot the session summarises.
+//! What can be read of a socket's state: where its close handshake stands, which side
+//! started it, and the snapshot the session summarises.
 
-use crate::{
-    error::SessionError,
-    session::{ClosedBy, Traffic},
-    CloseFrame,
-};
+use super::traffic::Traffic;
+use crate::{error::SessionError, CloseFrame};
 
 /// Where a socket's close handshake stands, from [`WebSocket::state`](crate::WebSocket::state).
 ///
@@ -43,4 +40,27 @@ pub(crate) struct Snapshot {
     pub(crate) read_error: Option<SessionError>,
     pub(crate) received: Traffic,
     pub(crate) sent: Traffic,
+}
+
+/// Which side started the close handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ClosedBy {
+    /// The client sent the first close frame.
+    Client,
+    /// The server (handler, protocol error, panic) sent the first close frame.
+    Server,
+    /// Nobody: the connection ended without a close frame.
+    Neither,
+}
+
+impl ClosedBy {
+    /// The side whose `as u8` is `value` (as a socket keeps it in an atomic).
+    pub(crate) fn from_u8(value: u8) -> ClosedBy {
+        match value {
+            v if v == ClosedBy::Client as u8 => ClosedBy::Client,
+            v if v == ClosedBy::Server as u8 => ClosedBy::Server,
+            _ => ClosedBy::Neither,
+        }
+    }
 }

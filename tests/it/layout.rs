@@ -325,6 +325,42 @@ fn no_source_file_is_long_and_no_modules_import_each_other() {
     }
 }
 
+/// The import graph between the crate's folders and top-level files: each module counts as
+/// its top-level module (`socket::read::reader` as `socket`), imports within one are left
+/// out.
+fn folders(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let top = |path: &str| path.split("::").next().unwrap_or("").to_owned();
+    let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, targets) in graph {
+        let entry = folders.entry(top(from)).or_default();
+        for target in targets {
+            if top(target) != top(from) && !top(from).is_empty() {
+                entry.insert(top(target));
+            }
+        }
+    }
+    folders
+}
+
+#[test]
+fn no_two_folders_import_each_other() {
+    let graph = folders(&imports(&modules()));
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("folders import each other: {cycle}\n{graph:#?}");
+    }
+    // The checker sees a loop between two folders through files deep inside them.
+    let mut looped = imports(&modules());
+    looped
+        .get_mut("topics::hub")
+        .unwrap()
+        .insert("handshake".to_owned());
+    looped
+        .get_mut("handshake::info")
+        .unwrap()
+        .insert("topics::registry".to_owned());
+    assert!(find_cycle(&folders(&looped)).is_some());
+}
+
 #[test]
 fn the_checker_sees_a_cycle_and_a_use_tree() {
     let graph = |edges: &[(&str, &str)]| {

@@ -34,8 +34,9 @@ pub(super) use reader::Reader;
 use engine::RawFrame;
 use reader::Step;
 
+use super::state::ClosedBy;
 use super::write::WriteSide;
-use crate::{error::SessionError, part::Part, session::ClosedBy, CloseCode, Error, Message};
+use crate::{error::SessionError, part::Part, CloseCode, Error, Message};
 
 /// The read side of one socket: its reader, under the lock a receive holds throughout,
 /// and the count of frames received, which the layer's keep-alive clock reads without it.

@@ -29,9 +29,10 @@ pub(crate) use writer::OfferOutcome;
 pub(super) use writer::Writer;
 
 use super::connection::{Io, WriteIo};
+use super::state::ClosedBy;
 #[cfg(feature = "deflate")]
 use crate::deflate::Compressor;
-use crate::{session::ClosedBy, sync::lock, CloseCode, CloseFrame, Error, Message};
+use crate::{sync::lock, CloseCode, CloseFrame, Error, Message};
 
 /// How many bytes a [`Sink`](futures_sink::Sink) lets pile up before `poll_ready` waits
 /// for the connection.

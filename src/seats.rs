@@ -31,9 +31,9 @@ struct Entry {
 /// while no ping is unanswered. Both wrap at 32 bits, to keep the seat at 16 bytes: the
 /// clock compares them only for equality, within one timeout.
 #[derive(Default)]
-pub(super) struct Watch {
-    pub(super) tick: u32,
-    pub(super) frames: u32,
+pub(crate) struct Watch {
+    pub(crate) tick: u32,
+    pub(crate) frames: u32,
 }
 
 impl Seats {
@@ -74,7 +74,7 @@ impl Seats {
     /// Calls `visit` with each open session's socket and watch, under the table's lock
     /// (which comes before any socket's locks). `false` when no seat is taken: the clock
     /// calling it is then marked stopped, and must stop.
-    pub(super) fn visit(&self, mut visit: impl FnMut(&Shared, &mut Watch)) -> bool {
+    pub(crate) fn visit(&self, mut visit: impl FnMut(&Shared, &mut Watch)) -> bool {
         let mut table = lock(&self.table);
         let mut open = false;
         for entry in table.taken.iter_mut().flatten() {
@@ -90,7 +90,7 @@ impl Seats {
     }
 
     /// Marks the clock stopped: its task was dropped before it stopped by itself.
-    pub(super) fn clock_dropped(&self) {
+    pub(crate) fn clock_dropped(&self) {
         lock(&self.table).clock = false;
     }
 }
