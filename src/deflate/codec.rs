@@ -124,14 +124,84 @@ impl Compressor {
     /// The payload compressed alone, for every socket with the same
     /// [`shareable_bits`](Self::shareable_bits); `None` when it goes better as it is.
     pub(crate) fn compress_alone(&self, payload: &[u8]) -> Option<Bytes> {
-        if payload.len() < self.min_size {
-            return None;
-        }
-        let mut compressor = self.pools.compressor(self.bits);
-        let compressed = deflate(&mut compressor, payload)?;
-        self.pools.give_compressor(self.bits, compressor);
-        (compressed.len() < payload.len()).then_some(compressed)
+        alone(&self.pools, self.bits, self.min_size, payload)
     }
+
+    /// What compresses messages alone for every socket with this one's
+    /// [`shareable_bits`](Self::shareable_bits), without the socket.
+    pub(crate) fn sharer(&self) -> Option<Sharer> {
+        Some(Sharer {
+            pools: self.pools.clone(),
+            bits: self.shareable_bits()?,
+            min_size: self.min_size,
+        })
+    }
+}
+
+/// Compresses messages alone for every socket that agreed no server context takeover with
+/// the same window bits: what a hub of topics compresses a publication with, once for all
+/// of them, before it takes its locks.
+#[derive(Clone)]
+pub(crate) struct Sharer {
+    pools: Arc<Pools>,
+    bits: u8,
+    min_size: usize,
+}
+
+impl Sharer {
+    /// One with the default settings, for window bits `bits`.
+    #[cfg(test)]
+    pub(crate) fn for_tests(bits: u8) -> Sharer {
+        let config = DeflateConfig::new();
+        Sharer {
+            pools: Arc::new(Pools::new(&config)),
+            bits,
+            min_size: config.min_size,
+        }
+    }
+
+    /// The window bits of the sockets it compresses for (9 to 15).
+    pub(crate) fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// The smallest message it compresses.
+    #[cfg(feature = "protocol")]
+    pub(crate) fn min_size(&self) -> usize {
+        self.min_size
+    }
+
+    /// As [`Compressor::compress_alone`].
+    pub(crate) fn compress(&self, payload: &[u8]) -> Option<Bytes> {
+        alone(&self.pools, self.bits, self.min_size, payload)
+    }
+
+    /// `piece` compressed on its own, ending in a sync flush whose tail is kept: pieces
+    /// compressed this way and put one after the other, the last with its tail dropped,
+    /// are one message compressed (each piece refers only to itself, and each begins on a
+    /// byte boundary). `None` if compressing fails.
+    #[cfg(any(test, feature = "protocol"))]
+    pub(crate) fn compress_piece(&self, piece: &[u8]) -> Option<Bytes> {
+        let mut compressor = self.pools.compressor(self.bits);
+        let compressed = deflate(&mut compressor, piece)?;
+        self.pools.give_compressor(self.bits, compressor);
+        let mut whole = Vec::with_capacity(compressed.len() + TAIL.len());
+        whole.extend_from_slice(&compressed);
+        whole.extend_from_slice(&TAIL);
+        Some(Bytes::from(whole))
+    }
+}
+
+/// `payload` compressed alone with a pooled compressor of `bits`; `None` under `min_size`
+/// or when it goes better as it is.
+fn alone(pools: &Pools, bits: u8, min_size: usize, payload: &[u8]) -> Option<Bytes> {
+    if payload.len() < min_size {
+        return None;
+    }
+    let mut compressor = pools.compressor(bits);
+    let compressed = deflate(&mut compressor, payload)?;
+    pools.give_compressor(bits, compressor);
+    (compressed.len() < payload.len()).then_some(compressed)
 }
 
 /// Compresses `input` with a sync flush and drops the flush's tail.
@@ -251,5 +321,46 @@ fn inflate(
                 return Err(invalid());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inflates a message's payload as a receiver does: the tail put back, then inflated.
+    fn inflate(compressed: &[u8]) -> Vec<u8> {
+        let mut input = compressed.to_vec();
+        input.extend_from_slice(&TAIL);
+        let mut decompressor = Decompress::new(false);
+        let mut out = Vec::with_capacity(1 << 20);
+        decompressor
+            .decompress_vec(&input, &mut out, FlushDecompress::Sync)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn pieces_compressed_apart_make_one_message() {
+        let pools = Arc::new(Pools::new(&DeflateConfig::new()));
+        let sharer = Sharer {
+            pools,
+            bits: 9,
+            min_size: 0,
+        };
+        let head = br#"{"type":"publication","topic":"t","offset":7,"data":"#;
+        let body: Vec<u8> = b"[\"abcabcabc\","
+            .iter()
+            .chain(&[b'1'; 5000])
+            .chain(b"\"]}")
+            .copied()
+            .collect();
+        let mut whole = sharer.compress_piece(head).unwrap().to_vec();
+        whole.extend_from_slice(&sharer.compress(&body).unwrap());
+        let mut expected = head.to_vec();
+        expected.extend_from_slice(&body);
+        assert_eq!(inflate(&whole), expected);
+        // Alone, each is a message too.
+        assert_eq!(inflate(&sharer.compress(&body).unwrap()), body);
     }
 }

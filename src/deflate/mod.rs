@@ -9,6 +9,6 @@ mod codec;
 mod config;
 mod negotiate;
 
-pub(crate) use codec::{Compressor, Inflater, Pools};
+pub(crate) use codec::{Compressor, Inflater, Pools, Sharer};
 pub use config::{DeflateConfig, DeflateParams};
 pub(crate) use negotiate::negotiate;

@@ -2,7 +2,7 @@
 //! the topic, the position and the payload in a text frame, or, for a binary payload, a
 //! binary frame of a length-prefixed JSON header and the payload's bytes.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -40,45 +40,76 @@ struct Envelope<'a> {
 }
 
 /// The message that carries `payload`, published to `topic` at `position`, to a client
-/// of the protocol. A text payload that is JSON is the publication's `data` as it is; any
-/// other text goes as a JSON string.
+/// of the protocol: [`head`] then [`body`]. A text payload that is JSON is the
+/// publication's `data` as it is; any other text goes as a JSON string.
 pub(super) fn publication(topic: &str, position: Option<&Position>, payload: &Payload) -> Payload {
-    let mut envelope = Envelope {
+    let (text, body) = body(payload);
+    let head = head(topic, position, text);
+    let mut message = BytesMut::with_capacity(head.len() + body.len());
+    message.put_slice(&head);
+    message.put_slice(&body);
+    let message = message.freeze();
+    match Utf8Bytes::try_from(message.clone()) {
+        Ok(json) if text => Payload::Text(json),
+        _ => Payload::Binary(message),
+    }
+}
+
+/// The end of the message that carries `payload`, which does not depend on where the
+/// publication sits (a hub makes it, and compresses it, before it takes its locks), and
+/// whether the message is text. Text: the `data` (JSON as it is, other text quoted) and the
+/// object's closing brace. Binary: the payload's bytes.
+pub(super) fn body(payload: &Payload) -> (bool, Bytes) {
+    match payload {
+        Payload::Text(text) => {
+            let quoted;
+            let data = match serde_json::from_str::<&RawValue>(text) {
+                Ok(json) => json.get(),
+                Err(_) => {
+                    quoted = serde_json::value::to_raw_value(&**text)
+                        .expect("a string serializes to JSON");
+                    quoted.get()
+                }
+            };
+            let mut body = BytesMut::with_capacity(data.len() + 1);
+            body.put_slice(data.as_bytes());
+            body.put_u8(b'}');
+            (true, body.freeze())
+        }
+        Payload::Binary(data) => (false, data.clone()),
+    }
+}
+
+/// The start of the message, before its [`body`]: for text, the JSON object up to
+/// `"data":`; for binary, the header's length and the header.
+pub(super) fn head(topic: &str, position: Option<&Position>, text: bool) -> Vec<u8> {
+    let envelope = Envelope {
         r#type: "publication",
         topic,
         at: At::new(position),
         data: None,
     };
-    match payload {
-        Payload::Text(text) => {
-            let quoted;
-            envelope.data = Some(match serde_json::from_str::<&RawValue>(text) {
-                Ok(json) => json,
-                Err(_) => {
-                    quoted = serde_json::value::to_raw_value(&**text)
-                        .expect("a string serializes to JSON");
-                    &quoted
-                }
-            });
-            let json = serde_json::to_string(&envelope).expect("the envelope serializes");
-            Payload::Text(Utf8Bytes::from(json))
-        }
-        Payload::Binary(data) => {
-            let header = serde_json::to_vec(&envelope).expect("the envelope serializes");
-            let mut frame = BytesMut::with_capacity(4 + header.len() + data.len());
-            // A topic name is bounded by the message size limits; a header over 4 GiB
-            // cannot be made.
-            frame.put_u32(u32::try_from(header.len()).unwrap_or(u32::MAX));
-            frame.put_slice(&header);
-            frame.put_slice(data);
-            Payload::Binary(frame.freeze())
-        }
+    let mut header = serde_json::to_vec(&envelope).expect("the envelope serializes");
+    if text {
+        // `data` is the object's last field: the body brings it and the closing brace.
+        header.pop();
+        header.extend_from_slice(b",\"data\":");
+        return header;
     }
+    let mut head = Vec::with_capacity(4 + header.len());
+    // A topic name is bounded by the message size limits; a header over 4 GiB cannot be
+    // made.
+    head.extend_from_slice(
+        &u32::try_from(header.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    head.extend_from_slice(&header);
+    head
 }
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
 
     use super::*;
 

@@ -13,11 +13,13 @@ use super::{
     config::{TopicsConfig, WhenFull},
     history::{History, Stream},
     position::Position,
-    publication::{Framing, Publication},
+    publication::{Framing, Prepared, Publication},
     registry::{Registry, Topic},
     stats::{Counters, Tally},
     streams::Streams,
 };
+#[cfg(feature = "deflate")]
+use crate::deflate::Sharer;
 use crate::{
     socket::{Group, OfferOutcome},
     sync::lock,
@@ -33,6 +35,10 @@ pub(super) struct Hub {
     pub(super) backplane: Option<Arc<dyn Backplane>>,
     /// The streams of topics that keep history; `None` when none may.
     pub(super) streams: Option<Streams>,
+    /// For each framing, the window sizes that members which share compressed frames have
+    /// agreed (at most 7): what a publish compresses for before it takes the locks.
+    #[cfg(feature = "deflate")]
+    pub(super) sharers: std::sync::Mutex<[Vec<Sharer>; Framing::ALL.len()]>,
 }
 
 impl Hub {
@@ -48,6 +54,7 @@ impl Hub {
         except: Option<usize>,
         positioned: bool,
     ) -> Option<(usize, Option<Position>)> {
+        let prepared = self.prepare(topic, &payload);
         let registry = self.read();
         if let Some(streams) = &self.streams {
             let now = Instant::now();
@@ -57,6 +64,7 @@ impl Hub {
                 // publications in the order of their offsets.
                 let mut stream = lock(&stream.stream);
                 let publication = stream.append(name, payload, now);
+                publication.adopt(prepared);
                 let delivered = self.deliver(registry.topic(topic), &publication, except);
                 return Some((delivered, Some(stream.top().clone())));
             }
@@ -68,7 +76,46 @@ impl Hub {
             return Some((0, None));
         };
         let publication = Publication::new(name.clone(), None, payload);
+        publication.adopt(prepared);
         Some((self.deliver(Some(members), &publication, except), None))
+    }
+
+    /// What can be made of `payload` for `topic`'s members before the locks are taken:
+    /// the frames for each framing they want, compressed for every window size they share.
+    /// The registry is read for a moment to see which framings have members; one that
+    /// gains its first member meanwhile is encoded under the locks, as before.
+    fn prepare(&self, topic: &str, payload: &Payload) -> Prepared {
+        let wanted = {
+            let registry = self.read();
+            let members = registry.topic(topic);
+            Framing::ALL.map(|framing| members.is_some_and(|t| !t.members(framing).is_empty()))
+        };
+        if !wanted.contains(&true) {
+            return Prepared::default();
+        }
+        #[cfg(feature = "deflate")]
+        let sharers = lock(&self.sharers).clone();
+        Prepared::new(
+            payload,
+            wanted,
+            #[cfg(feature = "deflate")]
+            &sharers,
+        )
+    }
+
+    /// Notes the window size that `socket`, joining in `framing`, shares compressed frames
+    /// with, for the publishes that compress ahead.
+    pub(super) fn note_sharer(&self, socket: &crate::socket::Shared, framing: Framing) {
+        #[cfg(feature = "deflate")]
+        if let Some(sharer) = socket.write.sharer() {
+            let mut sharers = lock(&self.sharers);
+            let known = &mut sharers[framing.index()];
+            if known.iter().all(|k| k.bits() != sharer.bits()) {
+                known.push(sharer);
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        let _ = (socket, framing);
     }
 
     /// Queues `publication` for the members of `topic` (but `except`), each in its
@@ -198,6 +245,7 @@ impl Local for Hub {
         let Some(payload) = Payload::new(message) else {
             return 0;
         };
+        let prepared = self.prepare(topic, &payload);
         let registry = self.read();
         let now = Instant::now();
         let in_use = |name: &str| registry.interested(name);
@@ -208,7 +256,10 @@ impl Local for Hub {
         {
             let mut stream = lock(&slot.stream);
             return match stream.insert_at(name, position, payload, now) {
-                Some(publication) => self.deliver(registry.topic(topic), &publication, None),
+                Some(publication) => {
+                    publication.adopt(prepared);
+                    self.deliver(registry.topic(topic), &publication, None)
+                }
                 None => 0, // held already
             };
         }
@@ -217,6 +268,7 @@ impl Local for Hub {
             return 0;
         };
         let publication = Publication::new(name.clone(), None, payload);
+        publication.adopt(prepared);
         self.deliver(Some(members), &publication, None)
     }
 

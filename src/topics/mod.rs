@@ -136,6 +136,8 @@ impl Topics {
             counters: Counters::default(),
             backplane,
             streams: history.any().then(|| Streams::new(history, copies)),
+            #[cfg(feature = "deflate")]
+            sharers: Default::default(),
         });
         if let Some(backplane) = &hub.backplane {
             let local: Weak<dyn Local> = Arc::downgrade(&hub) as Weak<dyn Local>;
@@ -381,6 +383,7 @@ impl Topics {
             socket.write.offer(publication.frames(framing), usize::MAX);
         }
         let first = !registry.interested(topic);
+        hub.note_sharer(socket, framing);
         registry.subscribe(socket, topic, framing);
         if let (true, Some(backplane)) = (first, &hub.backplane) {
             backplane.subscribe(topic);

@@ -8,6 +8,8 @@ use super::{
     broadcast::{Broadcast, Payload},
     position::Position,
 };
+#[cfg(feature = "deflate")]
+use crate::deflate::Sharer;
 
 /// How a subscriber gets a topic's publications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,6 +28,52 @@ impl Framing {
     /// Every framing, in the order a publish serves them.
     #[cfg(feature = "protocol")]
     pub(super) const ALL: [Framing; 2] = [Framing::Raw, Framing::Enveloped];
+
+    /// Its place in [`ALL`](Self::ALL).
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a publish makes of a payload before it takes the hub's locks: for each framing
+/// its members want, the part of the frames that does not depend on the publication's
+/// position, compressed for the window sizes they share. Under the locks, only what
+/// names the position is left to encode.
+#[derive(Default)]
+pub(super) struct Prepared {
+    raw: Option<Box<Broadcast>>,
+    #[cfg(feature = "protocol")]
+    enveloped: Option<(bool, super::broadcast::Body)>,
+}
+
+impl Prepared {
+    /// `wanted`: whether each framing of [`Framing::ALL`] has members; `sharers`: for each,
+    /// the window sizes its members share.
+    pub(super) fn new(
+        payload: &Payload,
+        wanted: [bool; Framing::ALL.len()],
+        #[cfg(feature = "deflate")] sharers: &[Vec<Sharer>; Framing::ALL.len()],
+    ) -> Prepared {
+        let mut prepared = Prepared::default();
+        if wanted[Framing::Raw.index()] {
+            prepared.raw = Some(Box::new(Broadcast::prepared(
+                payload,
+                #[cfg(feature = "deflate")]
+                &sharers[Framing::Raw.index()],
+            )));
+        }
+        #[cfg(feature = "protocol")]
+        if wanted[Framing::Enveloped.index()] {
+            let (text, bytes) = super::envelope::body(payload);
+            let body = super::broadcast::Body::new(
+                bytes,
+                #[cfg(feature = "deflate")]
+                &sharers[Framing::Enveloped.index()],
+            );
+            prepared.enveloped = Some((text, body));
+        }
+        prepared
+    }
 }
 
 /// A published message, with its place in the topic's stream when the topic keeps history.
@@ -50,6 +98,25 @@ impl Publication {
             raw: OnceLock::new(),
             #[cfg(feature = "protocol")]
             enveloped: OnceLock::new(),
+        }
+    }
+
+    /// Takes the frames `prepared` made ahead: the raw one as it is, the enveloped one
+    /// finished with this publication's position.
+    pub(super) fn adopt(&self, prepared: Prepared) {
+        if let Some(raw) = prepared.raw {
+            let _ = self.raw.set(raw);
+        }
+        #[cfg(feature = "protocol")]
+        if let Some((text, body)) = prepared.enveloped {
+            let head = super::envelope::head(&self.topic, self.position.as_ref(), text);
+            let opcode = match text {
+                true => fastwebsockets::OpCode::Text,
+                false => fastwebsockets::OpCode::Binary,
+            };
+            let _ = self
+                .enveloped
+                .set(Box::new(Broadcast::joined(opcode, &head, &body)));
         }
     }
 

@@ -293,3 +293,118 @@ async fn sockets_with_24_kib_of_headers_cost_what_sockets_with_small_ones_do() {
         "{large} B per socket with 24 KiB of headers, {small} B with small ones"
     );
 }
+
+/// A 16 MiB publication, compressed for its members before the hub takes its locks (the
+/// envelope's body ahead, only the position's part under them), reaches two compressed
+/// protocol members whole while a thousand other clients subscribe, unsubscribe and leave.
+#[cfg(feature = "deflate")]
+#[tokio::test]
+async fn a_large_compressed_publication_arrives_whole_while_a_thousand_clients_come_and_go() {
+    use flate2::{Decompress, FlushDecompress};
+    use tower_websockets::deflate::DeflateConfig;
+
+    use crate::common::RawSocket;
+
+    let _heavy = crate::common::heavy().await;
+    let topics = Topics::new();
+    let layer = TopicsProtocol::new(topics.clone())
+        .layer()
+        .deflate(DeflateConfig::new());
+    let server = serve(layer).await;
+
+    /// The next data frame's payload, inflated if compressed (no context takeover).
+    async fn next_json(socket: &mut RawSocket) -> (bool, Value) {
+        loop {
+            let frame = crate::common::within(socket.recv()).await.expect("a frame");
+            if frame.opcode == 0x9 || frame.opcode == 0xA {
+                continue;
+            }
+            let payload = if frame.rsv1 {
+                let mut input = frame.payload.clone();
+                input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+                let mut out = Vec::with_capacity(64 << 20);
+                Decompress::new(false)
+                    .decompress_vec(&input, &mut out, FlushDecompress::Sync)
+                    .unwrap();
+                out
+            } else {
+                frame.payload
+            };
+            return (frame.rsv1, serde_json::from_slice(&payload).unwrap());
+        }
+    }
+
+    let offer = format!(
+        "Sec-WebSocket-Protocol: {}\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n",
+        tower_websockets::protocol::NAME
+    );
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        let (mut member, head) = RawSocket::connect_with(server.addr, &offer).await;
+        assert!(head.contains("server_no_context_takeover"), "{head}");
+        assert_eq!(next_json(&mut member).await.1["type"], "welcome");
+        let subscribe = json!({"type": "subscribe", "id": 1, "topic": "big"}).to_string();
+        member.send(0x81, subscribe.as_bytes(), true).await;
+        assert_eq!(next_json(&mut member).await.1["type"], "subscribed");
+        members.push(member);
+    }
+
+    // A thousand clients come and go, fifty at a time, on the topic and beside it.
+    let url = server.url("/ws");
+    let churn = tokio::spawn(async move {
+        for round in 0..20 {
+            let mut clients = tokio::task::JoinSet::new();
+            for i in 0..50 {
+                let url = url.clone();
+                clients.spawn(async move {
+                    let mut peer = Peer::connect_to(&url).await;
+                    let topic = if i % 2 == 0 {
+                        "big".to_owned()
+                    } else {
+                        format!("other:{round}:{i}")
+                    };
+                    peer.subscribe(&topic, None).await;
+                    let id = peer.ask("unsubscribe", json!({"topic": topic})).await;
+                    loop {
+                        let reply = peer.next().await;
+                        if reply["id"] == id {
+                            assert_eq!(reply["type"], "unsubscribed");
+                            break;
+                        }
+                    }
+                    peer.close().await;
+                });
+            }
+            while let Some(done) = clients.join_next().await {
+                done.unwrap();
+            }
+        }
+    });
+
+    let text: String = std::iter::repeat_n(
+        r#"{"user":"ann","text":"hello, world"},"#,
+        16 * 1024 * 1024 / 37,
+    )
+    .collect();
+    let data = format!("[{}]", text.trim_end_matches(','));
+    let publish = tokio::task::spawn_blocking({
+        let topics = topics.clone();
+        let data = data.clone();
+        move || topics.publish("big", Message::text(data))
+    });
+    let reached = crate::common::within(publish).await.unwrap();
+    assert!(reached >= 2, "reached {reached}");
+    crate::common::within(churn).await.unwrap();
+    let expected: Value = serde_json::from_str(&data).unwrap();
+    for member in &mut members {
+        let (compressed, publication) = next_json(member).await;
+        assert!(compressed, "the publication came compressed");
+        assert_eq!(publication["type"], "publication");
+        assert_eq!(publication["topic"], "big");
+        assert!(
+            publication["data"] == expected,
+            "the publication arrived whole"
+        );
+    }
+    assert!(topics.stats().compressed >= 1);
+}

@@ -388,6 +388,14 @@ impl WriteSide {
         offer
     }
 
+    /// What compresses messages once for this socket and every other that agreed the same
+    /// window bits without server context takeover; `None` without compression, or with a
+    /// context of its own.
+    #[cfg(feature = "deflate")]
+    pub(crate) fn sharer(&self) -> Option<crate::deflate::Sharer> {
+        self.lock().compressor()?.sharer()
+    }
+
     /// Closes a socket that fell too far behind: a close frame 1008 goes after what is
     /// queued, and the session drops the connection if the close handshake has not ended
     /// within its close timeout.
