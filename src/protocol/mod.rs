@@ -38,8 +38,12 @@ use limits::Limits;
 use session::{Client, Settings};
 
 use crate::{
-    error::Error, handler::Handler, handshake::Handshake, layer::WebSocketLayer, socket::WebSocket,
-    topics::Topics,
+    error::Error,
+    handler::Handler,
+    handshake::Handshake,
+    layer::WebSocketLayer,
+    socket::WebSocket,
+    topics::{BoxFuture, Topics},
 };
 
 /// The subprotocol's name, with its version, for `Sec-WebSocket-Protocol`.
@@ -139,7 +143,50 @@ impl TopicsProtocol {
         mut self,
         allow: impl Fn(&Handshake, Access<'_>) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.authorize = Some(Arc::new(allow));
+        self.authorize = Some(Arc::new(Authorize::Now(Box::new(allow))));
+        self
+    }
+
+    /// [`authorize`](Self::authorize) with an answer that takes a wait: `allow` reads what
+    /// it needs of the handshake and the access at once, and returns a future that
+    /// decides (a database lookup, a call to another service). The client's requests are
+    /// answered in order, so its next request waits for the answer; requests of other
+    /// clients do not.
+    ///
+    /// ```
+    /// use tower_websockets::{protocol::{Access, TopicsProtocol}, Topics};
+    ///
+    /// async fn may_publish(user: Option<String>, topic: String) -> bool {
+    ///     // Ask the database whether `user` may post in `topic`.
+    ///     user.is_some() && !topic.starts_with("announcements:")
+    /// }
+    ///
+    /// let protocol = TopicsProtocol::new(Topics::new()).authorize_async(|handshake, access| {
+    ///     let user = handshake.extensions().get::<String>().cloned();
+    ///     let publish = match access {
+    ///         Access::Publish(topic) => Some(topic.to_owned()),
+    ///         _ => None,
+    ///     };
+    ///     async move {
+    ///         match publish {
+    ///             Some(topic) => may_publish(user, topic).await,
+    ///             None => true,
+    ///         }
+    ///     }
+    /// });
+    /// # let _ = protocol;
+    /// ```
+    pub fn authorize_async<F>(
+        mut self,
+        allow: impl Fn(&Handshake, Access<'_>) -> F + Send + Sync + 'static,
+    ) -> Self
+    where
+        F: std::future::Future<Output = bool> + Send + 'static,
+    {
+        let allow = move |handshake: &Handshake, access: Access<'_>| -> BoxFuture<bool> {
+            Box::pin(allow(handshake, access))
+        };
+        self.authorize = Some(Arc::new(Authorize::Later(Box::new(allow))));
         self
     }
 

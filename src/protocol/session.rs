@@ -105,7 +105,7 @@ impl<'a> Client<'a> {
     async fn act(&mut self, request: Request<'_>) -> Result<(), Error> {
         match request {
             Request::Subscribe { id, topic, since } => {
-                if !self.allowed(Access::Subscribe(&topic)) {
+                if !self.allowed(Access::Subscribe(&topic)).await {
                     return self.forbid(id).await;
                 }
                 if self.subscriptions >= self.settings.limits.subscriptions {
@@ -169,7 +169,7 @@ impl<'a> Client<'a> {
             }
             Request::Ping { id } => self.reply(&Reply::Pong { id }).await,
             Request::Publish { id, topic, payload } => {
-                if !self.allowed(Access::Publish(&topic)) {
+                if !self.allowed(Access::Publish(&topic)).await {
                     return self.forbid(id).await;
                 }
                 let limits = self.settings.limits;
@@ -208,11 +208,11 @@ impl<'a> Client<'a> {
         }
     }
 
-    fn allowed(&self, access: Access<'_>) -> bool {
-        self.settings
-            .authorize
-            .zip(self.handshake.as_ref())
-            .is_none_or(|(allow, handshake)| allow(handshake, access))
+    async fn allowed(&self, access: Access<'_>) -> bool {
+        match (self.settings.authorize, self.handshake.as_ref()) {
+            (Some(authorize), Some(handshake)) => authorize.allows(handshake, access).await,
+            _ => true,
+        }
     }
 
     async fn forbid(&mut self, id: u64) -> Result<(), Error> {

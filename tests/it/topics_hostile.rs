@@ -408,3 +408,59 @@ async fn a_large_compressed_publication_arrives_whole_while_a_thousand_clients_c
     }
     assert!(topics.stats().compressed >= 1);
 }
+
+/// `authorize_async` waits for its answer (here a "database" task answers through a
+/// channel) while the client's later requests wait their turn, and other clients do not.
+#[tokio::test]
+async fn an_authorization_that_takes_a_wait_answers_in_order() {
+    use tokio::sync::{mpsc, oneshot};
+
+    // The "database": asked which topics may be published to, it answers once the test
+    // says so.
+    let (ask, mut asked) = mpsc::unbounded_channel::<(String, oneshot::Sender<bool>)>();
+    let protocol = TopicsProtocol::new(Topics::new()).authorize_async(move |_, access| {
+        let ask = ask.clone();
+        let topic = match access {
+            tower_websockets::protocol::Access::Publish(topic) => Some(topic.to_owned()),
+            _ => None,
+        };
+        async move {
+            let Some(topic) = topic else { return true };
+            let (answer, answered) = oneshot::channel();
+            let _ = ask.send((topic, answer));
+            answered.await.unwrap_or(false)
+        }
+    });
+    let server = serve(protocol.layer().path("/topics")).await;
+    let mut slow = Peer::connect(&server).await;
+    let publish = slow
+        .ask("publish", json!({"topic": "secret", "data": 1}))
+        .await;
+    let ping = slow.ask("ping", json!({})).await;
+    let (topic, answer) = crate::common::within(asked.recv()).await.unwrap();
+    assert_eq!(topic, "secret");
+
+    // Meanwhile another client is served.
+    let mut other = Peer::connect(&server).await;
+    assert_eq!(other.subscribe("news", None).await["type"], "subscribed");
+
+    // The answer comes: the publish is refused, then the ping is answered, in order.
+    answer.send(false).unwrap();
+    let refused = slow.next().await;
+    assert_eq!(
+        (refused["id"].clone(), refused["code"].clone()),
+        (json!(publish), json!("forbidden"))
+    );
+    assert_eq!(slow.next().await, json!({"type": "pong", "id": ping}));
+
+    let allowed = slow
+        .ask("publish", json!({"topic": "open", "data": 2}))
+        .await;
+    let (_, answer) = crate::common::within(asked.recv()).await.unwrap();
+    answer.send(true).unwrap();
+    let published = slow.next().await;
+    assert_eq!(
+        (published["id"].clone(), published["type"].clone()),
+        (json!(allowed), json!("published"))
+    );
+}
