@@ -268,7 +268,8 @@ pub use socket::{RecvHalf, SendHalf, WebSocket};
 pub use text::Utf8Bytes;
 pub use topics::Topics;
 
-/// The README's code examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's code examples, compiled and run as doctests, with the default features
+/// they are written for (the topics protocol among them).
+#[cfg(all(doctest, feature = "protocol"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
