@@ -28,6 +28,7 @@
 //! # }
 //! ```
 
+mod controls;
 mod envelope;
 mod history;
 mod state;
@@ -43,7 +44,7 @@ use std::{
 
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
-    IntoConnectionInfo, ProtocolVersion,
+    IntoConnectionInfo, ProtocolVersion, PushInfo,
 };
 use tokio::sync::mpsc;
 
@@ -56,10 +57,14 @@ use crate::{
     },
     Message,
 };
-use state::{Append, Control, Inner};
+use state::{Append, Inner};
 
 /// How many published messages may wait for Redis; past that, they are lost (counted).
 const OUTGOING: usize = 64 * 1024;
+
+/// How many messages from Redis may wait for this server to deliver them; past that, they
+/// are lost (counted).
+const INCOMING: usize = 64 * 1024;
 
 /// Builds a [`RedisBackplane`]; from [`RedisBackplane::builder`].
 #[derive(Debug, Clone)]
@@ -95,9 +100,24 @@ impl RedisBackplaneBuilder {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let client = redis::Client::open(info.set_redis_settings(settings))?;
-        let (pushes, pushed) = mpsc::unbounded_channel();
+        // Pushes (pub/sub messages) wait in a bounded queue: past it, while the receiving
+        // task is behind, they are lost and counted, and the streams copied from a history
+        // store are read again before they serve a recovery.
+        let (pushes, pushed) = mpsc::channel(INCOMING);
+        let overflowed = Arc::new(AtomicU64::new(0));
+        let push_sender = {
+            let overflowed = overflowed.clone();
+            move |push: PushInfo| match pushes.try_send(push) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    overflowed.fetch_add(1, Ordering::AcqRel);
+                    Ok(())
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+            }
+        };
         let config = ConnectionManagerConfig::new()
-            .set_push_sender(pushes)
+            .set_push_sender(push_sender)
             .set_automatic_resubscription()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
@@ -105,7 +125,7 @@ impl RedisBackplaneBuilder {
             .set_max_delay(Duration::from_secs(1))
             .set_number_of_retries(3);
         let manager = ConnectionManager::new_with_config(client, config).await?;
-        let (control, controls) = mpsc::unbounded_channel();
+        let (control, controls) = controls::controls();
         let (outgoing, published) = mpsc::channel(OUTGOING);
         let (appends, appended) = mpsc::channel(OUTGOING);
         let inner = Arc::new(Inner {
@@ -128,7 +148,7 @@ impl RedisBackplaneBuilder {
         tokio::spawn(worker::control(manager.clone(), controls, weak.clone()));
         tokio::spawn(worker::publish(manager.clone(), published, weak.clone()));
         tokio::spawn(worker::append(manager.clone(), appended, weak.clone()));
-        tokio::spawn(worker::receive(pushed, weak.clone()));
+        tokio::spawn(worker::receive(pushed, overflowed, weak.clone()));
         tokio::spawn(worker::check_health(manager, self.health_interval, weak));
         Ok(RedisBackplane { inner })
     }
@@ -185,17 +205,11 @@ impl Backplane for RedisBackplane {
     }
 
     fn subscribe(&self, topic: &str) {
-        let _ = self
-            .inner
-            .control
-            .send(Control::Subscribe(self.inner.channel(topic)));
+        self.inner.control.want(self.inner.channel(topic), true);
     }
 
     fn unsubscribe(&self, topic: &str) {
-        let _ = self
-            .inner
-            .control
-            .send(Control::Unsubscribe(self.inner.channel(topic)));
+        self.inner.control.want(self.inner.channel(topic), false);
     }
 
     fn publish(&self, topic: &str, message: &Message) {
@@ -307,7 +321,7 @@ impl HistoryStore for RedisBackplane {
 
     fn settled(&self) -> BoxFuture<()> {
         let (done, settled) = tokio::sync::oneshot::channel();
-        let _ = self.inner.control.send(Control::Settled(done));
+        self.inner.control.settled(done);
         Box::pin(async move {
             let _ = settled.await;
         })

@@ -9,21 +9,11 @@ use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{envelope::Origin, history::Scripts};
+use super::{controls::Controls, envelope::Origin, history::Scripts};
 use crate::{
     sync::lock,
     topics::{Inbox, Position},
 };
-
-/// What the control task is asked to do, in order.
-pub(super) enum Control {
-    Subscribe(String),
-    Unsubscribe(String),
-    /// The connection is back: subscribe again to every channel wanted.
-    Resync,
-    /// Answer once everything asked before is done.
-    Settled(oneshot::Sender<()>),
-}
 
 /// A publication to append to a topic's history (and publish), and where its position
 /// goes.
@@ -41,7 +31,7 @@ pub(super) struct Inner {
     pub(super) prefix: String,
     pub(super) origin: Origin,
     pub(super) inbox: OnceLock<Inbox>,
-    pub(super) control: mpsc::UnboundedSender<Control>,
+    pub(super) control: Controls,
     pub(super) outgoing: mpsc::Sender<(String, Bytes)>,
     pub(super) appends: mpsc::Sender<Append>,
     /// For reading histories.

@@ -4,8 +4,10 @@
 
 use std::{
     collections::HashSet,
-    iter::Peekable,
-    sync::{atomic::Ordering, Weak},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Weak,
+    },
     time::Duration,
 };
 
@@ -14,62 +16,54 @@ use redis::{aio::ConnectionManager, ErrorKind, PushInfo, PushKind, ServerErrorKi
 use tokio::sync::mpsc;
 
 use super::{
+    controls::Asked,
     envelope,
     history::{self, Scripts},
-    state::{Append, Control, Inner},
+    state::{Append, Inner},
 };
 use crate::topics::Position;
 
 /// How many published messages go to Redis in one pipeline at most.
 const BATCH: usize = 256;
 
-/// How many channels one SUBSCRIBE or UNSUBSCRIBE names at most, and how many controls
-/// are taken at once.
+/// How many channels one SUBSCRIBE or UNSUBSCRIBE names at most.
 const CHANNELS_PER_COMMAND: usize = 1024;
 
-/// Subscribes and unsubscribes channels in the order asked, and subscribes again to every
-/// wanted channel when the connection is back. What has queued up goes in as few commands
-/// as that order allows: each run of subscribes is one SUBSCRIBE naming all their
-/// channels (one round trip for a thousand topics joined at once), each run of
-/// unsubscribes one UNSUBSCRIBE, and a resync one SUBSCRIBE per 1,024 channels wanted.
-pub(super) async fn control(
-    mut manager: ConnectionManager,
-    mut controls: mpsc::UnboundedReceiver<Control>,
-    inner: Weak<Inner>,
-) {
+/// Subscribes and unsubscribes channels as asked, and subscribes again to every wanted
+/// channel when the connection is back. What has been asked since the task last looked
+/// goes in as few commands as it can: one SUBSCRIBE naming every channel newly wanted (one
+/// round trip for a thousand topics joined at once), one UNSUBSCRIBE for those no longer
+/// wanted, up to 1,024 channels each; a channel asked for and let go meanwhile costs at
+/// most an UNSUBSCRIBE. Then those waiting for it all are answered.
+pub(super) async fn control(mut manager: ConnectionManager, mut asked: Asked, inner: Weak<Inner>) {
     let mut wanted = HashSet::new();
-    let mut batch = Vec::with_capacity(CHANNELS_PER_COMMAND);
-    while controls.recv_many(&mut batch, CHANNELS_PER_COMMAND).await > 0 {
+    while let Some(pending) = asked.next().await {
         let mut result = Ok(());
-        let mut pending = batch.drain(..).peekable();
-        while let Some(control) = pending.next() {
-            match control {
-                Control::Subscribe(channel) => {
-                    let channels = run(channel, &mut pending, |c| {
-                        matches!(c, Control::Subscribe(_))
-                    });
-                    result = result.and(manager.subscribe(&channels).await);
-                    wanted.extend(channels);
-                }
-                Control::Unsubscribe(channel) => {
-                    let channels = run(channel, &mut pending, |c| {
-                        matches!(c, Control::Unsubscribe(_))
-                    });
-                    for channel in &channels {
-                        wanted.remove(channel);
-                    }
-                    result = result.and(manager.unsubscribe(&channels).await);
-                }
-                Control::Settled(done) => {
-                    let _ = done.send(());
-                }
-                Control::Resync => {
-                    let channels: Vec<&String> = wanted.iter().collect();
-                    for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
-                        result = result.and(manager.subscribe(chunk).await);
-                    }
-                }
+        let (subscribe, unsubscribe): (Vec<_>, Vec<_>) =
+            pending.channels.into_iter().partition(|(_, want)| *want);
+        let subscribe: Vec<String> = subscribe.into_iter().map(|(channel, _)| channel).collect();
+        let unsubscribe: Vec<String> = unsubscribe
+            .into_iter()
+            .map(|(channel, _)| channel)
+            .collect();
+        for chunk in subscribe.chunks(CHANNELS_PER_COMMAND) {
+            result = result.and(manager.subscribe(chunk).await);
+        }
+        for chunk in unsubscribe.chunks(CHANNELS_PER_COMMAND) {
+            result = result.and(manager.unsubscribe(chunk).await);
+        }
+        for channel in &unsubscribe {
+            wanted.remove(channel);
+        }
+        wanted.extend(subscribe);
+        if pending.resync {
+            let channels: Vec<&String> = wanted.iter().collect();
+            for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
+                result = result.and(manager.subscribe(chunk).await);
             }
+        }
+        for done in pending.settled {
+            let _ = done.send(());
         }
         let Some(inner) = inner.upgrade() else { return };
         if let Err(error) = result {
@@ -79,19 +73,6 @@ pub(super) async fn control(
             inner.connected.store(false, Ordering::Release);
         }
     }
-}
-
-/// `first`, and the channels of the controls right after it that are of its kind (`same`).
-fn run(
-    first: String,
-    pending: &mut Peekable<impl Iterator<Item = Control>>,
-    same: fn(&Control) -> bool,
-) -> Vec<String> {
-    let mut channels = vec![first];
-    while let Some(Control::Subscribe(next) | Control::Unsubscribe(next)) = pending.next_if(same) {
-        channels.push(next);
-    }
-    channels
 }
 
 /// Sends what local members publish, in pipelines of what has queued up; a batch that
@@ -185,9 +166,23 @@ pub(super) async fn append(
 }
 
 /// Hands what other servers publish to the hub, and notes a lost connection.
-pub(super) async fn receive(mut pushes: mpsc::UnboundedReceiver<PushInfo>, inner: Weak<Inner>) {
+pub(super) async fn receive(
+    mut pushes: mpsc::Receiver<PushInfo>,
+    overflowed: Arc<AtomicU64>,
+    inner: Weak<Inner>,
+) {
     while let Some(push) = pushes.recv().await {
         let Some(inner) = inner.upgrade() else { return };
+        let lost = overflowed.swap(0, Ordering::AcqRel);
+        if lost > 0 {
+            // Messages were lost while this task was behind: what they carried of the
+            // topics' histories is read again before it serves a recovery.
+            inner.lose(lost);
+            inner.note_error("messages from Redis lost: this server fell behind");
+            if let Some(inbox) = inner.inbox.get() {
+                inbox.continuity_lost();
+            }
+        }
         match push.kind {
             PushKind::Message => deliver(&inner, push.data),
             PushKind::Disconnection => {
@@ -261,7 +256,7 @@ pub(super) async fn check_health(
             Ok(()) => {
                 if !inner.connected.swap(true, Ordering::AcqRel) {
                     inner.reconnects.fetch_add(1, Ordering::Relaxed);
-                    let _ = inner.control.send(Control::Resync);
+                    inner.control.resync();
                     if let Some(inbox) = inner.inbox.get() {
                         inbox.continuity_lost();
                     }
