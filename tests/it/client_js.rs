@@ -4,7 +4,7 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use crate::common::sample::{example_binary, wait_for};
+use crate::common::sample::{example_binary, run_to_success};
 
 /// How long the client's tests may take: they start servers and wait out short backoffs.
 const NODE_TIME: Duration = Duration::from_secs(300);
@@ -14,18 +14,12 @@ const NODE_TIME: Duration = Duration::from_secs(300);
 fn the_javascript_clients_tests_pass_against_the_server() {
     let server = example_binary("topics");
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("client");
-    let mut node = Command::new("node")
-        .args(["--experimental-websocket", "--test", "test/"])
-        .current_dir(&client)
-        .env("TOPICS_SERVER", &server)
-        .spawn()
-        .expect("node runs (Node.js 20 or later)");
-    let status = wait_for(&mut node, NODE_TIME).unwrap_or_else(|| {
-        let _ = node.kill();
-        panic!("the client's tests took over {NODE_TIME:?}")
-    });
-    assert!(
-        status.success(),
-        "the client's tests failed (their report is above)"
+    run_to_success(
+        Command::new("node")
+            .args(["--experimental-websocket", "--test", "test/"])
+            .current_dir(&client)
+            .env("TOPICS_SERVER", &server),
+        "the JavaScript client's tests (Node.js 20 or later)",
+        NODE_TIME,
     );
 }

@@ -58,6 +58,19 @@ pub fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::Exit
     }
 }
 
+/// Runs `command` (a client's own test suite, say) to its end within `limit`, and fails
+/// the test if it takes longer or does not succeed; `what` names it in the failure.
+pub fn run_to_success(command: &mut Command, what: &str, limit: Duration) {
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+    let status = wait_for(&mut child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("{what} took over {limit:?}")
+    });
+    assert!(status.success(), "{what} failed (its report is above)");
+}
+
 /// A running sample; killed when dropped.
 pub struct Sample {
     pub child: Child,
