@@ -40,10 +40,11 @@ fn ping(watch: &mut Watch, tick: u32, socket: &Shared, timed: bool) -> bool {
     if !timed || watch.tick != 0 {
         return false;
     }
-    *watch = Watch {
-        tick,
-        frames: frames(socket),
+    // A receive under way: the peer is not silent, and nothing is watched this tick.
+    let Some(frames) = frames(socket) else {
+        return false;
     };
+    *watch = Watch { tick, frames };
     true
 }
 
@@ -53,16 +54,18 @@ fn check(watch: &mut Watch, pinged: u32, socket: &Shared) {
     if watch.tick != pinged {
         return;
     }
-    if frames(socket) == watch.frames {
+    // A receive under way (`None`) is a frame received.
+    if frames(socket) == Some(watch.frames) {
         socket.write.lapse();
     } else {
         watch.tick = 0;
     }
 }
 
-/// The frames `socket` has received, in the 32 bits a [`Watch`] keeps: a peer would have to
-/// send a multiple of 2^32 frames within one timeout to look silent.
-fn frames(socket: &Shared) -> u32 {
+/// The frames `socket` has received, in the 32 bits a [`Watch`] keeps (a peer would have
+/// to send a multiple of 2^32 frames within one timeout to look silent); `None` while a
+/// receive holds its reader, which the clock, holding every seat, never waits for.
+fn frames(socket: &Shared) -> Option<u32> {
     socket.read.frames_received()
 }
 

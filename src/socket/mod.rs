@@ -148,7 +148,7 @@ impl std::fmt::Debug for WebSocket {
 #[cfg(test)]
 const _: () = {
     use std::mem::size_of;
-    assert!(size_of::<Shared>() <= 336);
+    assert!(size_of::<Shared>() <= 328);
     assert!(size_of::<read::Reader>() <= 96);
     assert!(size_of::<write::Writer<connection::Io>>() <= 152);
     assert!(size_of::<WebSocket>() <= 32);

@@ -20,10 +20,7 @@ mod reader;
 mod scratch;
 
 use std::{
-    sync::{
-        atomic::{AtomicU32, Ordering},
-        Mutex, MutexGuard,
-    },
+    sync::{Mutex, MutexGuard},
     task::{ready, Context, Poll},
 };
 
@@ -38,18 +35,15 @@ use super::state::ClosedBy;
 use super::write::WriteSide;
 use crate::{error::SessionError, part::Part, CloseCode, Error, Message};
 
-/// The read side of one socket: its reader, under the lock a receive holds throughout,
-/// and the count of frames received, which the layer's keep-alive clock reads without it.
+/// The read side of one socket: its reader, under the lock a receive holds throughout.
 pub(crate) struct ReadSide {
     reader: Mutex<Reader>,
-    frames: AtomicU32,
 }
 
 impl ReadSide {
     pub(super) fn new(reader: Reader) -> Self {
         ReadSide {
             reader: Mutex::new(reader),
-            frames: AtomicU32::new(0),
         }
     }
 
@@ -71,10 +65,17 @@ impl ReadSide {
         self.lock().max_message_size
     }
 
-    /// How many frames have been received so far, in 32 bits (the count wraps); never
-    /// waits for a receive (one inflating a large message holds the reader).
-    pub(crate) fn frames_received(&self) -> u32 {
-        self.frames.load(Ordering::Relaxed)
+    /// How many frames have been received so far, in 32 bits (the count wraps); `None`
+    /// while a receive is under way (it holds the reader, inflating a large message say),
+    /// which this never waits for: the peer is not silent then.
+    pub(crate) fn frames_received(&self) -> Option<u32> {
+        match self.reader.try_lock() {
+            Ok(reader) => Some(reader.frames as u32),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                Some(poisoned.into_inner().frames as u32)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// The next whole message; `None` once reading has ended. Answers go out by `write`.
@@ -125,11 +126,7 @@ impl ReadSide {
                 Ok(frame) => frame,
                 Err(error) => return Poll::Ready(Some(Err(error))),
             };
-            let stepped = step(&mut reader, frame);
-            // The reader counted the frame: the clock reads the count without the lock, in
-            // the 32 bits it keeps.
-            self.frames.store(reader.frames as u32, Ordering::Relaxed);
-            let item = match stepped {
+            let item = match step(&mut reader, frame) {
                 Ok(Step::More) => continue,
                 Ok(Step::Item(item)) => item,
                 Ok(Step::Control(message)) => {

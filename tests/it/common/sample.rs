@@ -60,6 +60,7 @@ pub fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::Exit
 
 /// Runs `command` (a client's own test suite, say) to its end within `limit`, and fails
 /// the test if it takes longer or does not succeed; `what` names it in the failure.
+#[cfg(feature = "protocol")]
 pub fn run_to_success(command: &mut Command, what: &str, limit: Duration) {
     let mut child = command
         .spawn()
