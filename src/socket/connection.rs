@@ -128,6 +128,13 @@ impl<T> ReadIo<T> {
 /// compression) each frame's marks.
 pub(crate) struct ReadProgress<T>(Arc<Connection<T>>);
 
+// By hand: a derived `Clone` would ask `T: Clone`, and only the `Arc` is cloned.
+impl<T> Clone for ReadProgress<T> {
+    fn clone(&self) -> Self {
+        ReadProgress(self.0.clone())
+    }
+}
+
 impl<T> ReadProgress<T> {
     /// The bytes read from the connection so far.
     pub(crate) fn delivered(&self) -> u64 {

@@ -6,16 +6,21 @@
 //! pools) only while input waits, and `scratch` the buffer a socket waits with; with
 //! compression, `marks` notes each
 //! frame's RSV1 on the way in, which the engine does not pass on; `reader` checks each
-//! frame (the payload rules are in `checks`) and reassembles messages or hands over parts.
+//! frame (the payload rules are in `checks`) and reassembles messages (`partial`) or hands
+//! over parts, and hands each compressed frame back to be inflated with its lock let go
+//! (`inflation`).
 
 mod checks;
 mod engine;
+#[cfg(feature = "deflate")]
+mod inflation;
 /// The connection's read side is lent to engines (`lent::Reopen`), and its kinds keep
 /// pools of them (`lent::Pooled`).
 pub(super) mod lent;
 /// Read by the connection, which filters what it reads through them.
 #[cfg(feature = "deflate")]
 pub(super) mod marks;
+mod partial;
 mod reader;
 mod scratch;
 
@@ -29,8 +34,12 @@ use fastwebsockets::OpCode;
 pub(super) use reader::Reader;
 
 use engine::RawFrame;
+#[cfg(feature = "deflate")]
+use inflation::{Inflation, Resume};
 use reader::Step;
 
+#[cfg(feature = "deflate")]
+use super::connection::{Io, ReadProgress};
 use super::state::ClosedBy;
 use super::write::WriteSide;
 use crate::{error::SessionError, part::Part, CloseCode, Error, Message};
@@ -87,9 +96,15 @@ impl ReadSide {
         cx: &mut Context<'_>,
         controls: bool,
     ) -> Poll<Option<Result<Message, Error>>> {
-        self.poll_receive(write, cx, Reader::in_parts, Reader::assemble, |message| {
-            controls.then_some(message)
-        })
+        self.poll_receive(
+            write,
+            cx,
+            Reader::in_parts,
+            Reader::assemble,
+            #[cfg(feature = "deflate")]
+            Inflation::whole,
+            |message| controls.then_some(message),
+        )
     }
 
     /// The next part of a message (see `recv_part`): control frames between parts are
@@ -99,12 +114,21 @@ impl ReadSide {
         write: &WriteSide,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Part, Error>>> {
-        self.poll_receive(write, cx, Reader::in_whole, Reader::assemble_part, |_| None)
+        self.poll_receive(
+            write,
+            cx,
+            Reader::in_whole,
+            Reader::assemble_part,
+            #[cfg(feature = "deflate")]
+            Inflation::part,
+            |_| None,
+        )
     }
 
     /// The one receive loop, for whole messages and parts alike: `other_way` tells whether
     /// a message is under way the other way, `step` turns a frame into what the receive
-    /// returns, and `control` whether a control message (answered first) is returned too.
+    /// returns, `inflate` does so for a compressed frame (with the reader's lock let go),
+    /// and `control` tells whether a control message (answered first) is returned too.
     #[inline(always)]
     fn poll_receive<T>(
         &self,
@@ -112,6 +136,11 @@ impl ReadSide {
         cx: &mut Context<'_>,
         other_way: impl Fn(&Reader) -> bool,
         mut step: impl FnMut(&mut Reader, RawFrame) -> Result<Step<T>, Error>,
+        #[cfg(feature = "deflate")] inflate: impl Fn(
+            Inflation,
+            &ReadProgress<Io>,
+            usize,
+        ) -> Result<Resume<T>, Error>,
         control: impl Fn(Message) -> Option<T>,
     ) -> Poll<Option<Result<T, Error>>> {
         let mut reader = self.lock();
@@ -121,23 +150,44 @@ impl ReadSide {
         if other_way(&reader) {
             return Poll::Ready(Some(Err(Error::MessageInParts)));
         }
-        loop {
+        'frames: loop {
             let frame = match ready!(poll_frame(&mut reader, write, cx)) {
                 Ok(frame) => frame,
                 Err(error) => return Poll::Ready(Some(Err(error))),
             };
-            let item = match step(&mut reader, frame) {
-                Ok(Step::More) => continue,
-                Ok(Step::Item(item)) => item,
-                Ok(Step::Control(message)) => {
-                    answer(&mut reader, write, &message, cx);
-                    match control(message) {
-                        Some(item) => item,
-                        None if reader.finished() => return Poll::Ready(None),
-                        None => continue,
+            #[cfg_attr(not(feature = "deflate"), allow(unused_mut))]
+            let mut stepped = step(&mut reader, frame);
+            // Loops only to take back an inflated frame (with compression).
+            #[cfg_attr(not(feature = "deflate"), allow(clippy::never_loop))]
+            let item = loop {
+                match stepped {
+                    Ok(Step::More) => continue 'frames,
+                    Ok(Step::Item(item)) => break item,
+                    #[cfg(feature = "deflate")]
+                    Ok(Step::Inflate(inflation)) => {
+                        // The frame is inflated with the reader let go: inflating up to
+                        // `max_message_size` holds up no one else who looks at the socket.
+                        let inflater = reader.inflater();
+                        let limit = reader.max_message_size;
+                        drop(reader);
+                        let inflated = inflate(*inflation, &inflater, limit);
+                        reader = self.lock();
+                        if reader.finished() {
+                            // Aborted meanwhile: the message goes with the connection.
+                            return Poll::Ready(None);
+                        }
+                        stepped = inflated.map(|resume| reader.resume(resume));
                     }
+                    Ok(Step::Control(message)) => {
+                        answer(&mut reader, write, &message, cx);
+                        match control(message) {
+                            Some(item) => break item,
+                            None if reader.finished() => return Poll::Ready(None),
+                            None => continue 'frames,
+                        }
+                    }
+                    Err(e) => return Poll::Ready(Some(Err(fail(&mut reader, write, e, cx)))),
                 }
-                Err(e) => return Poll::Ready(Some(Err(fail(&mut reader, write, e, cx)))),
             };
             // Whether a send may wait for the answers to input already read.
             write.set_input_waiting(reader.input_waiting());

@@ -7,34 +7,24 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::OpCode;
 
+#[cfg(feature = "deflate")]
+use super::inflation::{Inflation, Resume};
 use super::{
-    checks::{parse_close, text_message, Utf8Validator},
+    checks::{parse_close, text_message},
     engine::{self, FrameSource, RawFrame},
+    partial::Partial,
 };
 use crate::error::{ProtocolError, SessionError};
 #[cfg(feature = "deflate")]
 use crate::socket::connection::MarkingIo;
 use crate::{
-    part::{MessageKind, Part},
+    part::Part,
     socket::{
         connection::{Io, ReadIo, ReadProgress},
         write::MAX_CONTROL_PAYLOAD,
     },
     CloseFrame, Error, Message,
 };
-
-/// A message under way: being reassembled from fragments (or inflated) for `recv`, or
-/// taken in parts.
-struct Partial {
-    text: bool,
-    /// Whether its frames are compressed.
-    compressed: bool,
-    /// Taken in parts: then `data` stays empty, each part going to the handler.
-    in_parts: bool,
-    data: Vec<u8>,
-    /// The UTF-8 check of text, as its bytes arrive.
-    utf8: Utf8Validator,
-}
 
 /// What one frame gives a receive of whole messages (`T` is [`Message`]) or of parts
 /// ([`Part`]).
@@ -45,19 +35,10 @@ pub(super) enum Step<T> {
     Item(T),
     /// A ping, pong or close, which the socket answers; `recv` returns it too.
     Control(Message),
-}
-
-impl Partial {
-    /// A message under way, from its first frame; `capacity` for its reassembly.
-    fn start(text: bool, compressed: bool, in_parts: bool, capacity: usize) -> Box<Self> {
-        Box::new(Partial {
-            text,
-            compressed,
-            in_parts,
-            data: Vec::with_capacity(capacity),
-            utf8: Utf8Validator::default(),
-        })
-    }
+    /// A compressed frame, for the read side to inflate with the reader's lock let go
+    /// (see [`Inflation`]).
+    #[cfg(feature = "deflate")]
+    Inflate(Box<Inflation>),
 }
 
 /// What a frame is, once it has passed the checks every frame passes (`Reader::front`).
@@ -236,7 +217,13 @@ impl Reader {
             }
             Front::Next(partial) => partial,
         };
-        self.append(&mut partial, &payload, fin)?;
+        #[cfg(feature = "deflate")]
+        if partial.compressed {
+            return Ok(Step::Inflate(Box::new(Inflation::new(
+                partial, payload, fin,
+            ))));
+        }
+        self.append(&mut partial, &payload)?;
         if !fin {
             self.partial = Some(partial);
             return Ok(Step::More);
@@ -318,11 +305,14 @@ impl Reader {
             Front::First { text } => Partial::start(text, compressed, true, 0),
             Front::Next(partial) => partial,
         };
+        #[cfg(feature = "deflate")]
+        if partial.compressed {
+            return Ok(Step::Inflate(Box::new(Inflation::new(
+                partial, payload, fin,
+            ))));
+        }
         let data = self.part_data(&mut partial, payload, fin)?;
-        let kind = match partial.text {
-            true => MessageKind::Text,
-            false => MessageKind::Binary,
-        };
+        let kind = partial.kind();
         if !fin {
             self.partial = Some(partial);
         }
@@ -333,22 +323,14 @@ impl Reader {
         }))
     }
 
-    /// A frame's payload as a part: inflated on its own if compressed (no part larger than
-    /// `max_message_size`), its UTF-8 checked with what came before.
+    /// An uncompressed frame's payload as a part, its UTF-8 checked with what came before.
     fn part_data(
         &mut self,
         partial: &mut Partial,
         payload: BytesMut,
         fin: bool,
     ) -> Result<Bytes, Error> {
-        let data = match partial.compressed {
-            true => {
-                let mut inflated = Vec::new();
-                self.inflate(&payload, fin, &mut inflated)?;
-                Bytes::from(inflated)
-            }
-            false => payload.freeze(),
-        };
+        let data = payload.freeze();
         if partial.text {
             partial.utf8.push(&data)?;
             if fin {
@@ -372,35 +354,37 @@ impl Reader {
         self.partial.as_ref().is_some_and(|p| !p.in_parts)
     }
 
-    /// Adds a frame's payload to a message under way (inflated, if it is compressed), within
+    /// Adds an uncompressed frame's payload to a message under way, within
     /// `max_message_size`, and checks the UTF-8 of text so far.
-    fn append(&mut self, partial: &mut Partial, payload: &[u8], fin: bool) -> Result<(), Error> {
+    fn append(&mut self, partial: &mut Partial, payload: &[u8]) -> Result<(), Error> {
         let before = partial.data.len();
-        if partial.compressed {
-            self.inflate(payload, fin, &mut partial.data)?;
-        } else {
-            if before + payload.len() > self.max_message_size {
-                return Err(too_big());
-            }
-            partial.data.extend_from_slice(payload);
+        if before + payload.len() > self.max_message_size {
+            return Err(too_big());
         }
+        partial.data.extend_from_slice(payload);
         if partial.text {
             partial.utf8.push(&partial.data[before..])?;
         }
         Ok(())
     }
 
-    /// Inflates a compressed frame's payload onto `out`, which may not grow past
-    /// `max_message_size`; `fin` ends the message. Without compression agreed no frame
-    /// is compressed (`admit` refuses RSV1), so this is never called.
-    fn inflate(&mut self, payload: &[u8], fin: bool, out: &mut Vec<u8>) -> Result<(), Error> {
-        #[cfg(feature = "deflate")]
-        if let Some(mut inflater) = self.progress.inflater() {
-            inflater.inflate(payload, fin, out, self.max_message_size)?;
+    /// A handle on the socket's inflater, which the read side uses with this reader's
+    /// lock let go.
+    #[cfg(feature = "deflate")]
+    pub(super) fn inflater(&self) -> ReadProgress<Io> {
+        self.progress.clone()
+    }
+
+    /// Takes back what an [`Inflation`] made of a frame: the message under way, unless it
+    /// ended, and what it adds to the traffic counts.
+    #[cfg(feature = "deflate")]
+    pub(super) fn resume<T>(&mut self, resume: Resume<T>) -> Step<T> {
+        self.partial = resume.partial;
+        self.bytes += resume.bytes as u64;
+        if resume.ended {
+            self.messages += 1;
         }
-        #[cfg(not(feature = "deflate"))]
-        let _ = (payload, fin, out);
-        Ok(())
+        resume.item.map_or(Step::More, Step::Item)
     }
 
     /// A whole message in one frame, its payload as the engine gave it.
