@@ -208,11 +208,16 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         OfferOutcome::Queued
     }
 
-    /// The socket's compressor, when compression was agreed.
+    /// The socket's compressor, when compression was agreed. Without, the connection's
+    /// state is not read: a publish to many sockets asks each, and it is a cache line of
+    /// its own.
     #[cfg(feature = "deflate")]
     pub(crate) fn compressor(
         &self,
     ) -> Option<std::sync::MutexGuard<'_, crate::deflate::Compressor>> {
+        if !self.compressed {
+            return None;
+        }
         self.io.as_ref().and_then(WriteIo::compressor)
     }
 
