@@ -204,6 +204,7 @@
 //! | `TopicsProtocol::max_publish_topics` | 64 | distinct topics a client publishes to | what the app needs |
 //! | `TopicsProtocol::max_publication_size` | 64 KiB | one publication | what the app needs |
 //! | `TopicsProtocol::publish_rate` | 50 a second | publications from one client | what a person or device sends |
+//! | `TopicsProtocol::authorize_timeout` | 10 s | an `authorize_async` answer (then `unavailable`) | what the permission store answers in |
 //! | `RedisBackplane` queues | 64 Ki messages each way | messages waiting for Redis, or for this server (past it: lost, counted, histories read again) | fixed; subscriptions asked of Redis are kept one entry per channel |
 //!
 //! Three more belong to the HTTP server (see "Serving" below): a timeout for the request

@@ -57,6 +57,7 @@ pub struct TopicsProtocol {
     topics: Topics,
     limits: Limits,
     authorize: Option<Arc<Authorize>>,
+    authorize_timeout: Duration,
 }
 
 impl TopicsProtocol {
@@ -68,6 +69,8 @@ impl TopicsProtocol {
     pub const MAX_PUBLICATION_SIZE: usize = 64 * 1024;
     /// How many publications a client may make per second, unless set.
     pub const PUBLISH_RATE: u32 = 50;
+    /// How long an [`authorize_async`](Self::authorize_async) answer may take, unless set.
+    pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// The protocol for the topics of `topics`, with limits for a public endpoint: each
     /// client may be subscribed to 256 topics at once, publish to 64 distinct topics, at
@@ -80,6 +83,7 @@ impl TopicsProtocol {
             topics,
             limits: Limits::default(),
             authorize: None,
+            authorize_timeout: Self::AUTHORIZE_TIMEOUT,
         }
     }
 
@@ -151,7 +155,9 @@ impl TopicsProtocol {
     /// it needs of the handshake and the access at once, and returns a future that
     /// decides (a database lookup, a call to another service). The client's requests are
     /// answered in order, so its next request waits for the answer; requests of other
-    /// clients do not.
+    /// clients do not. An answer that does not come within
+    /// [`authorize_timeout`](Self::authorize_timeout) (10 seconds unless set) refuses the
+    /// request with `unavailable`, and the client's next request is read.
     ///
     /// ```
     /// use tower_websockets::{protocol::{Access, TopicsProtocol}, Topics};
@@ -187,6 +193,15 @@ impl TopicsProtocol {
             Box::pin(allow(handshake, access))
         };
         self.authorize = Some(Arc::new(Authorize::Later(Box::new(allow))));
+        self
+    }
+
+    /// How long an [`authorize_async`](Self::authorize_async) answer may take (default:
+    /// 10 seconds): past it, the request is refused with `unavailable`, as when a
+    /// publication's store is out of reach. A stalled database then holds each client's
+    /// requests for this long at most.
+    pub fn authorize_timeout(mut self, timeout: Duration) -> Self {
+        self.authorize_timeout = timeout;
         self
     }
 
@@ -227,6 +242,7 @@ impl Handler for TopicsProtocol {
             topics: &self.topics,
             limits: &self.limits,
             authorize: self.authorize.as_deref(),
+            authorize_timeout: self.authorize_timeout,
         };
         Client::new(settings, socket, handshake).run().await
     }
@@ -238,6 +254,7 @@ impl fmt::Debug for TopicsProtocol {
             .field("topics", &self.topics)
             .field("limits", &self.limits)
             .field("authorize", &self.authorize.is_some())
+            .field("authorize_timeout", &self.authorize_timeout)
             .finish()
     }
 }

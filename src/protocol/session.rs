@@ -1,9 +1,9 @@
 //! One client of the topics protocol: its requests read and answered in order.
 
-use std::future::poll_fn;
+use std::{future::poll_fn, time::Duration};
 
 use super::{
-    access::{Access, Authorize},
+    access::{Access, Authorize, Verdict},
     limits::{Account, Limits, Over},
     messages::{self, Advertised, Code, Failure, Reply, Request},
 };
@@ -20,6 +20,8 @@ pub(super) struct Settings<'a> {
     pub(super) topics: &'a Topics,
     pub(super) limits: &'a Limits,
     pub(super) authorize: Option<&'a Authorize>,
+    /// How long an authorization that takes a wait may take.
+    pub(super) authorize_timeout: Duration,
 }
 
 /// A client's session: its socket, its handshake (when authorization reads it), how many
@@ -105,8 +107,8 @@ impl<'a> Client<'a> {
     async fn act(&mut self, request: Request<'_>) -> Result<(), Error> {
         match request {
             Request::Subscribe { id, topic, since } => {
-                if !self.allowed(Access::Subscribe(&topic)).await {
-                    return self.forbid(id).await;
+                if let Some(refusal) = self.refusal(id, Access::Subscribe(&topic)).await {
+                    return self.refuse(&refusal).await;
                 }
                 if self.subscriptions >= self.settings.limits.subscriptions {
                     let refusal = Failure::new(
@@ -169,8 +171,8 @@ impl<'a> Client<'a> {
             }
             Request::Ping { id } => self.reply(&Reply::Pong { id }).await,
             Request::Publish { id, topic, payload } => {
-                if !self.allowed(Access::Publish(&topic)).await {
-                    return self.forbid(id).await;
+                if let Some(refusal) = self.refusal(id, Access::Publish(&topic)).await {
+                    return self.refuse(&refusal).await;
                 }
                 let limits = self.settings.limits;
                 if let Err(over) = self.account.publish(limits, &topic, payload.len()) {
@@ -208,16 +210,21 @@ impl<'a> Client<'a> {
         }
     }
 
-    async fn allowed(&self, access: Access<'_>) -> bool {
-        match (self.settings.authorize, self.handshake.as_ref()) {
-            (Some(authorize), Some(handshake)) => authorize.allows(handshake, access).await,
-            _ => true,
+    /// The refusal of request `id` to do `access`, unless it is allowed.
+    async fn refusal(&self, id: u64, access: Access<'_>) -> Option<Failure> {
+        let (Some(authorize), Some(handshake)) = (self.settings.authorize, &self.handshake) else {
+            return None;
+        };
+        let within = self.settings.authorize_timeout;
+        match authorize.allows(handshake, access, within).await {
+            Verdict::Allowed => None,
+            Verdict::Forbidden => Some(Failure::new(Some(id), Code::Forbidden, "not allowed")),
+            Verdict::Unanswered => Some(Failure::new(
+                Some(id),
+                Code::Unavailable,
+                "authorization did not answer in time",
+            )),
         }
-    }
-
-    async fn forbid(&mut self, id: u64) -> Result<(), Error> {
-        let refusal = Failure::new(Some(id), Code::Forbidden, "not allowed");
-        self.refuse(&refusal).await
     }
 
     async fn refuse(&mut self, refusal: &Failure) -> Result<(), Error> {

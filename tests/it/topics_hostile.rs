@@ -474,3 +474,35 @@ async fn an_authorization_that_takes_a_wait_answers_in_order() {
         (json!(allowed), json!("published"))
     );
 }
+
+/// An `authorize_async` answer that never comes (a database that hangs) refuses the
+/// request with `unavailable` once `authorize_timeout` has passed, and the client's next
+/// request is served.
+#[tokio::test]
+async fn an_authorization_that_never_answers_is_refused_after_its_timeout() {
+    let protocol = TopicsProtocol::new(Topics::new())
+        .authorize_async(|_, access| {
+            let hangs = matches!(access, tower_websockets::protocol::Access::Publish(_));
+            async move {
+                if hangs {
+                    std::future::pending::<()>().await;
+                }
+                true
+            }
+        })
+        .authorize_timeout(std::time::Duration::from_millis(200));
+    let server = serve(protocol.layer().path("/topics")).await;
+    let mut client = Peer::connect(&server).await;
+    let publish = client
+        .ask("publish", json!({"topic": "news", "data": 1}))
+        .await;
+    let ping = client.ask("ping", json!({})).await;
+    let refused = client.next().await;
+    assert_eq!(
+        (refused["id"].clone(), refused["code"].clone()),
+        (json!(publish), json!("unavailable"))
+    );
+    assert_eq!(client.next().await, json!({"type": "pong", "id": ping}));
+    // Subscribing is answered at once, as before.
+    assert_eq!(client.subscribe("news", None).await["type"], "subscribed");
+}
