@@ -161,9 +161,11 @@ async fn main() -> std::io::Result<()> {
     let rate = support::number("PUBLISH_RATE", 20)?;
     let sockets = TopicsProtocol::new(topics.clone())
         .publish_rate(rate)
-        .authorize(|_, access| match access {
-            Access::Subscribe(room) | Access::Publish(room) => is_room(room),
-            _ => false,
+        .authorize(|_| {
+            |access| match access {
+                Access::Subscribe(room) | Access::Publish(room) => is_room(room),
+                _ => false,
+            }
         })
         .layer()
         .path("/chat")

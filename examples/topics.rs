@@ -76,9 +76,11 @@ async fn main() -> std::io::Result<()> {
     // says (the client's tests publish in bursts).
     let sockets = TopicsProtocol::new(topics.clone())
         .publish_rate(rate)
-        .authorize(|_, access| match access {
-            Access::Publish(topic) => !topic.starts_with("server:"),
-            _ => true,
+        .authorize(|_| {
+            |access| match access {
+                Access::Publish(topic) => !topic.starts_with("server:"),
+                _ => true,
+            }
         })
         .layer()
         .path("/topics");

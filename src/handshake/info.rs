@@ -125,12 +125,6 @@ impl Handshake {
         direct
     }
 
-    /// Lets the header fields go, for a session that keeps the rest for its life.
-    #[cfg(feature = "protocol")]
-    pub(crate) fn forget_headers(&mut self) {
-        self.inner.parts.headers = HeaderMap::new();
-    }
-
     /// The subprotocol agreed in the handshake, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.inner.protocol.as_deref()

@@ -16,20 +16,19 @@ pub enum Access<'a> {
     Publish(&'a str),
 }
 
-/// Decides what a client may do, from its handshake and the access asked: at once, or
-/// after a wait (a database's answer).
-pub(super) enum Authorize {
-    Now(Box<Decide>),
-    Later(Box<DecideLater>),
+/// The app's `authorize`: called once for each client, with its handshake, for what that
+/// client may do.
+pub(super) type Authorize = dyn Fn(&Handshake) -> Permissions + Send + Sync;
+
+/// What one client may do, as the app's `authorize` decided when it connected: asked before
+/// each subscribe and each publish, at once or after a wait (a database's answer). A
+/// session keeps this, not the handshake it was made from.
+pub(super) enum Permissions {
+    Now(Box<dyn Fn(Access<'_>) -> bool + Send + Sync>),
+    Later(Box<dyn Fn(Access<'_>) -> BoxFuture<bool> + Send + Sync>),
 }
 
-/// An answer at once.
-pub(super) type Decide = dyn Fn(&Handshake, Access<'_>) -> bool + Send + Sync;
-
-/// An answer after a wait.
-pub(super) type DecideLater = dyn Fn(&Handshake, Access<'_>) -> BoxFuture<bool> + Send + Sync;
-
-/// What an [`Authorize`] answered.
+/// What [`Permissions`] answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
     Allowed,
@@ -39,23 +38,16 @@ pub(super) enum Verdict {
     Unanswered,
 }
 
-impl Authorize {
-    /// Whether the client whose handshake is `handshake` may do `access`; an answer that
-    /// takes a wait must come `within` that time.
-    pub(super) async fn allows(
-        &self,
-        handshake: &Handshake,
-        access: Access<'_>,
-        within: Duration,
-    ) -> Verdict {
+impl Permissions {
+    /// Whether the client may do `access`; an answer that takes a wait must come `within`
+    /// that time.
+    pub(super) async fn allows(&self, access: Access<'_>, within: Duration) -> Verdict {
         let allowed = match self {
-            Authorize::Now(allow) => allow(handshake, access),
-            Authorize::Later(allow) => {
-                match tokio::time::timeout(within, allow(handshake, access)).await {
-                    Ok(allowed) => allowed,
-                    Err(_) => return Verdict::Unanswered,
-                }
-            }
+            Permissions::Now(allow) => allow(access),
+            Permissions::Later(allow) => match tokio::time::timeout(within, allow(access)).await {
+                Ok(allowed) => allowed,
+                Err(_) => return Verdict::Unanswered,
+            },
         };
         match allowed {
             true => Verdict::Allowed,

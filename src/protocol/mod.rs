@@ -33,7 +33,7 @@ mod session;
 use std::{fmt, sync::Arc, time::Duration};
 
 pub use access::Access;
-use access::Authorize;
+use access::{Authorize, Permissions};
 use limits::Limits;
 use session::{Client, Settings};
 
@@ -118,13 +118,13 @@ impl TopicsProtocol {
         self
     }
 
-    /// Lets `allow` decide what each client may do: it is asked before each subscribe
-    /// and each publish, with the client's [`Handshake`] (where an accept hook can leave
-    /// who the client is, in [`Handshake::extensions_mut`]). A refused request gets a
-    /// `forbidden` error. The handshake it is given has its URI, extensions and peer
-    /// address but no header fields, which a session does not keep for its life: read what
-    /// you need from them (a cookie, a token) in an accept hook
-    /// ([`WebSocketLayer::on_accept`]) and leave what it finds in the extensions.
+    /// Lets the app decide what each client may do. `client` is called once, when a client
+    /// connects, with its [`Handshake`] (where an accept hook can leave who the client is,
+    /// in [`Handshake::extensions_mut`]): it reads what it needs and returns the client's
+    /// permissions, a function asked before each subscribe and each publish. A refused
+    /// request gets a `forbidden` error. The session keeps the permissions and nothing of
+    /// the handshake: what they capture is all a client's authorization costs for the
+    /// connection's life (nothing, for a function that captures nothing).
     ///
     /// Without `authorize`, every client may subscribe and publish to every topic, within
     /// the limits above; each topic that keeps history then gets a stream of it when a
@@ -134,25 +134,27 @@ impl TopicsProtocol {
     /// use tower_websockets::{protocol::{Access, TopicsProtocol}, Topics};
     ///
     /// // Anyone may read; only clients that sent a token may publish.
-    /// let protocol = TopicsProtocol::new(Topics::new()).authorize(|handshake, access| {
-    ///     match access {
+    /// let protocol = TopicsProtocol::new(Topics::new()).authorize(|handshake| {
+    ///     let token = handshake.uri().query().is_some_and(|q| q.starts_with("token="));
+    ///     move |access| match access {
     ///         Access::Subscribe(_) => true,
-    ///         Access::Publish(_) => handshake.uri().query().is_some_and(|q| q.starts_with("token=")),
+    ///         Access::Publish(_) => token,
     ///         _ => false,
     ///     }
     /// });
     /// # let _ = protocol;
     /// ```
-    pub fn authorize(
-        mut self,
-        allow: impl Fn(&Handshake, Access<'_>) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        self.authorize = Some(Arc::new(Authorize::Now(Box::new(allow))));
+    pub fn authorize<P>(mut self, client: impl Fn(&Handshake) -> P + Send + Sync + 'static) -> Self
+    where
+        P: Fn(Access<'_>) -> bool + Send + Sync + 'static,
+    {
+        let client = move |handshake: &Handshake| Permissions::Now(Box::new(client(handshake)));
+        self.authorize = Some(Arc::new(client));
         self
     }
 
-    /// [`authorize`](Self::authorize) with an answer that takes a wait: `allow` reads what
-    /// it needs of the handshake and the access at once, and returns a future that
+    /// [`authorize`](Self::authorize) with answers that take a wait: the client's
+    /// permissions read what they need of the access at once and return a future that
     /// decides (a database lookup, a call to another service). The client's requests are
     /// answered in order, so its next request waits for the answer; requests of other
     /// clients do not. An answer that does not come within
@@ -167,32 +169,40 @@ impl TopicsProtocol {
     ///     user.is_some() && !topic.starts_with("announcements:")
     /// }
     ///
-    /// let protocol = TopicsProtocol::new(Topics::new()).authorize_async(|handshake, access| {
+    /// let protocol = TopicsProtocol::new(Topics::new()).authorize_async(|handshake| {
+    ///     // Who the client is, as an accept hook found out.
     ///     let user = handshake.extensions().get::<String>().cloned();
-    ///     let publish = match access {
-    ///         Access::Publish(topic) => Some(topic.to_owned()),
-    ///         _ => None,
-    ///     };
-    ///     async move {
-    ///         match publish {
-    ///             Some(topic) => may_publish(user, topic).await,
-    ///             None => true,
+    ///     move |access| {
+    ///         let publish = match access {
+    ///             Access::Publish(topic) => Some(topic.to_owned()),
+    ///             _ => None,
+    ///         };
+    ///         let user = user.clone();
+    ///         async move {
+    ///             match publish {
+    ///                 Some(topic) => may_publish(user, topic).await,
+    ///                 None => true,
+    ///             }
     ///         }
     ///     }
     /// });
     /// # let _ = protocol;
     /// ```
-    pub fn authorize_async<F>(
+    pub fn authorize_async<P, F>(
         mut self,
-        allow: impl Fn(&Handshake, Access<'_>) -> F + Send + Sync + 'static,
+        client: impl Fn(&Handshake) -> P + Send + Sync + 'static,
     ) -> Self
     where
+        P: Fn(Access<'_>) -> F + Send + Sync + 'static,
         F: std::future::Future<Output = bool> + Send + 'static,
     {
-        let allow = move |handshake: &Handshake, access: Access<'_>| -> BoxFuture<bool> {
-            Box::pin(allow(handshake, access))
+        let client = move |handshake: &Handshake| {
+            let allow = client(handshake);
+            Permissions::Later(Box::new(move |access| -> BoxFuture<bool> {
+                Box::pin(allow(access))
+            }))
         };
-        self.authorize = Some(Arc::new(Authorize::Later(Box::new(allow))));
+        self.authorize = Some(Arc::new(client));
         self
     }
 

@@ -3,7 +3,7 @@
 use std::{future::poll_fn, time::Duration};
 
 use super::{
-    access::{Access, Authorize, Verdict},
+    access::{Access, Authorize, Permissions, Verdict},
     limits::{Account, Limits, Over},
     messages::{self, Advertised, Code, Failure, Reply, Request},
 };
@@ -29,24 +29,21 @@ pub(super) struct Settings<'a> {
 pub(super) struct Client<'a> {
     settings: Settings<'a>,
     socket: WebSocket,
-    handshake: Option<Handshake>,
+    /// What the client may do, when the app decides (`authorize`).
+    permissions: Option<Permissions>,
     subscriptions: usize,
     account: Account,
 }
 
 impl<'a> Client<'a> {
-    /// A session for `socket`. It keeps of `handshake` what authorization may read for the
-    /// session's life, without the header fields (a client may send 32 KiB of them), and
-    /// nothing without authorization.
+    /// A session for `socket`. It keeps nothing of `handshake` but what the app's
+    /// `authorize` made of it: the client's permissions.
     pub(super) fn new(settings: Settings<'a>, socket: WebSocket, handshake: Handshake) -> Self {
-        let handshake = settings.authorize.map(|_| {
-            let mut handshake = handshake;
-            handshake.forget_headers();
-            handshake
-        });
+        let permissions = settings.authorize.map(|authorize| authorize(&handshake));
+        drop(handshake);
         Client {
             socket,
-            handshake,
+            permissions,
             subscriptions: 0,
             account: Account::new(settings.limits),
             settings,
@@ -212,11 +209,11 @@ impl<'a> Client<'a> {
 
     /// The refusal of request `id` to do `access`, unless it is allowed.
     async fn refusal(&self, id: u64, access: Access<'_>) -> Option<Failure> {
-        let (Some(authorize), Some(handshake)) = (self.settings.authorize, &self.handshake) else {
-            return None;
-        };
-        let within = self.settings.authorize_timeout;
-        match authorize.allows(handshake, access, within).await {
+        let permissions = self.permissions.as_ref()?;
+        match permissions
+            .allows(access, self.settings.authorize_timeout)
+            .await
+        {
             Verdict::Allowed => None,
             Verdict::Forbidden => Some(Failure::new(Some(id), Code::Forbidden, "not allowed")),
             Verdict::Unanswered => Some(Failure::new(

@@ -442,17 +442,20 @@ async fn an_authorization_that_takes_a_wait_answers_in_order() {
     // The "database": asked which topics may be published to, it answers once the test
     // says so.
     let (ask, mut asked) = mpsc::unbounded_channel::<(String, oneshot::Sender<bool>)>();
-    let protocol = TopicsProtocol::new(Topics::new()).authorize_async(move |_, access| {
+    let protocol = TopicsProtocol::new(Topics::new()).authorize_async(move |_| {
         let ask = ask.clone();
-        let topic = match access {
-            tower_websockets::protocol::Access::Publish(topic) => Some(topic.to_owned()),
-            _ => None,
-        };
-        async move {
-            let Some(topic) = topic else { return true };
-            let (answer, answered) = oneshot::channel();
-            let _ = ask.send((topic, answer));
-            answered.await.unwrap_or(false)
+        move |access| {
+            let ask = ask.clone();
+            let topic = match access {
+                tower_websockets::protocol::Access::Publish(topic) => Some(topic.to_owned()),
+                _ => None,
+            };
+            async move {
+                let Some(topic) = topic else { return true };
+                let (answer, answered) = oneshot::channel();
+                let _ = ask.send((topic, answer));
+                answered.await.unwrap_or(false)
+            }
         }
     });
     let server = serve(protocol.layer().path("/topics")).await;
@@ -495,13 +498,15 @@ async fn an_authorization_that_takes_a_wait_answers_in_order() {
 #[tokio::test]
 async fn an_authorization_that_never_answers_is_refused_after_its_timeout() {
     let protocol = TopicsProtocol::new(Topics::new())
-        .authorize_async(|_, access| {
-            let hangs = matches!(access, tower_websockets::protocol::Access::Publish(_));
-            async move {
-                if hangs {
-                    std::future::pending::<()>().await;
+        .authorize_async(|_| {
+            |access| {
+                let hangs = matches!(access, tower_websockets::protocol::Access::Publish(_));
+                async move {
+                    if hangs {
+                        std::future::pending::<()>().await;
+                    }
+                    true
                 }
-                true
             }
         })
         .authorize_timeout(std::time::Duration::from_millis(200));
@@ -519,4 +524,50 @@ async fn an_authorization_that_never_answers_is_refused_after_its_timeout() {
     assert_eq!(client.next().await, json!({"type": "pong", "id": ping}));
     // Subscribing is answered at once, as before.
     assert_eq!(client.subscribe("news", None).await["type"], "subscribed");
+}
+
+/// `authorize` reads the handshake once, when the client connects (here the token in its
+/// URL), and the client's permissions decide each request after that: the session keeps
+/// them, not the handshake.
+#[tokio::test]
+async fn authorize_reads_a_clients_handshake_once_and_keeps_its_permissions() {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let decisions = Arc::new(AtomicUsize::new(0));
+    let (read, decided) = (handshakes.clone(), decisions.clone());
+    let protocol = TopicsProtocol::new(Topics::new()).authorize(move |handshake| {
+        read.fetch_add(1, Ordering::SeqCst);
+        let writer = handshake.uri().query() == Some("token=writer");
+        let decided = decided.clone();
+        move |access| {
+            decided.fetch_add(1, Ordering::SeqCst);
+            match access {
+                tower_websockets::protocol::Access::Publish(_) => writer,
+                _ => true,
+            }
+        }
+    });
+    let server = serve(protocol.layer().path("/topics")).await;
+    let mut writer = Peer::connect_to(&server.url("/topics?token=writer")).await;
+    let mut reader = Peer::connect(&server).await;
+    for round in 0..3 {
+        let id = writer
+            .ask("publish", json!({"topic": "news", "data": round}))
+            .await;
+        assert_eq!(writer.next().await["id"], json!(id));
+        let refused = reader
+            .ask("publish", json!({"topic": "news", "data": round}))
+            .await;
+        let reply = reader.next().await;
+        assert_eq!(
+            (reply["id"].clone(), reply["code"].clone()),
+            (json!(refused), json!("forbidden"))
+        );
+    }
+    assert_eq!(handshakes.load(Ordering::SeqCst), 2, "once a client");
+    assert_eq!(decisions.load(Ordering::SeqCst), 6, "once a request");
 }

@@ -230,11 +230,13 @@ async fn bad_requests_get_errors_and_the_session_goes_on() {
     let topics = Topics::new();
     let protocol = TopicsProtocol::new(topics.clone())
         .max_subscriptions(2)
-        .authorize(|_, access| {
-            !matches!(
-                access,
-                Access::Publish("locked") | Access::Subscribe("secret")
-            )
+        .authorize(|_| {
+            |access| {
+                !matches!(
+                    access,
+                    Access::Publish("locked") | Access::Subscribe("secret")
+                )
+            }
         });
     let server = serve(protocol.layer().path("/topics")).await;
     let mut peer = Peer::connect(&server).await;
