@@ -43,7 +43,9 @@ pub(super) enum Over {
 /// One client's use of its limits: the topics it published to and its publish allowance.
 #[derive(Debug)]
 pub(super) struct Account {
-    published_to: HashSet<Box<str>>,
+    /// Made at the first publish: a client that only subscribes keeps 8 bytes for it.
+    #[allow(clippy::box_collection)]
+    published_to: Option<Box<HashSet<Box<str>>>>,
     /// Publications it may make now (a token bucket of `publish_rate` tokens).
     allowance: f64,
     refilled: Instant,
@@ -52,7 +54,7 @@ pub(super) struct Account {
 impl Account {
     pub(super) fn new(limits: &Limits) -> Self {
         Account {
-            published_to: HashSet::new(),
+            published_to: None,
             allowance: f64::from(limits.publish_rate),
             refilled: Instant::now(),
         }
@@ -69,8 +71,9 @@ impl Account {
         if size > limits.publication_size {
             return Err(Over::Size);
         }
-        let new_topic = !self.published_to.contains(topic);
-        if new_topic && self.published_to.len() >= limits.topics {
+        let published_to = self.published_to.as_deref();
+        let new_topic = !published_to.is_some_and(|known| known.contains(topic));
+        if new_topic && published_to.map_or(0, HashSet::len) >= limits.topics {
             return Err(Over::Topics);
         }
         let now = Instant::now();
@@ -83,7 +86,8 @@ impl Account {
         }
         self.allowance -= 1.0;
         if new_topic {
-            self.published_to.insert(topic.into());
+            let known = self.published_to.get_or_insert_with(Box::default);
+            known.insert(topic.into());
         }
         Ok(())
     }

@@ -33,7 +33,7 @@ mod session;
 use std::{fmt, sync::Arc, time::Duration};
 
 pub use access::Access;
-use access::{Authorize, Permissions};
+use access::Permissions;
 use limits::Limits;
 use session::{Client, Settings};
 
@@ -54,10 +54,8 @@ pub const NAME: &str = "tower-websockets.topics.v1";
 /// topics' publications in envelopes with their positions.
 #[derive(Clone)]
 pub struct TopicsProtocol {
-    topics: Topics,
-    limits: Limits,
-    authorize: Option<Arc<Authorize>>,
-    authorize_timeout: Duration,
+    /// Everything a client's session reads, in one place: a session keeps one reference.
+    settings: Settings,
 }
 
 impl TopicsProtocol {
@@ -80,17 +78,19 @@ impl TopicsProtocol {
     /// client first publishes to it.
     pub fn new(topics: Topics) -> Self {
         TopicsProtocol {
-            topics,
-            limits: Limits::default(),
-            authorize: None,
-            authorize_timeout: Self::AUTHORIZE_TIMEOUT,
+            settings: Settings {
+                topics,
+                limits: Limits::default(),
+                authorize: None,
+                authorize_timeout: Self::AUTHORIZE_TIMEOUT,
+            },
         }
     }
 
     /// The most topics a client may be subscribed to at once (default: 256); past that,
     /// a subscribe is refused with `too_many_subscriptions`.
     pub fn max_subscriptions(mut self, count: usize) -> Self {
-        self.limits.subscriptions = count;
+        self.settings.limits.subscriptions = count;
         self
     }
 
@@ -98,7 +98,7 @@ impl TopicsProtocol {
     /// (default: 64); a publish to one more is refused with `too_many_topics`. This bounds
     /// how many streams of history one client can make.
     pub fn max_publish_topics(mut self, count: usize) -> Self {
-        self.limits.topics = count;
+        self.settings.limits.topics = count;
         self
     }
 
@@ -107,14 +107,14 @@ impl TopicsProtocol {
     /// with `too_large` and takes no offset. [`layer`](Self::layer) sets the socket's
     /// message limit a little above it.
     pub fn max_publication_size(mut self, bytes: usize) -> Self {
-        self.limits.publication_size = bytes;
+        self.settings.limits.publication_size = bytes;
         self
     }
 
     /// How many publications a client may make per second, over time (default: 50); as
     /// many may come at once. A publish beyond it is refused with `rate_limited`.
     pub fn publish_rate(mut self, per_second: u32) -> Self {
-        self.limits.publish_rate = per_second;
+        self.settings.limits.publish_rate = per_second;
         self
     }
 
@@ -149,7 +149,7 @@ impl TopicsProtocol {
         P: Fn(Access<'_>) -> bool + Send + Sync + 'static,
     {
         let client = move |handshake: &Handshake| Permissions::Now(Box::new(client(handshake)));
-        self.authorize = Some(Arc::new(client));
+        self.settings.authorize = Some(Arc::new(client));
         self
     }
 
@@ -202,7 +202,7 @@ impl TopicsProtocol {
                 Box::pin(allow(access))
             }))
         };
-        self.authorize = Some(Arc::new(client));
+        self.settings.authorize = Some(Arc::new(client));
         self
     }
 
@@ -211,7 +211,7 @@ impl TopicsProtocol {
     /// publication's store is out of reach. A stalled database then holds each client's
     /// requests for this long at most.
     pub fn authorize_timeout(mut self, timeout: Duration) -> Self {
-        self.authorize_timeout = timeout;
+        self.settings.authorize_timeout = timeout;
         self
     }
 
@@ -222,7 +222,11 @@ impl TopicsProtocol {
     /// drops one whose client sends nothing within 30 seconds of a ping. Set its paths and
     /// the rest as for any layer.
     pub fn layer(self) -> WebSocketLayer<TopicsProtocol> {
-        let message = self.limits.publication_size.saturating_add(Self::ENVELOPE);
+        let message = self
+            .settings
+            .limits
+            .publication_size
+            .saturating_add(Self::ENVELOPE);
         WebSocketLayer::new(self)
             .protocols([NAME])
             .require_protocol(true)
@@ -240,31 +244,31 @@ impl TopicsProtocol {
 
     /// The hub it serves.
     pub fn topics(&self) -> &Topics {
-        &self.topics
+        &self.settings.topics
     }
 }
 
 impl Handler for TopicsProtocol {
     type Output = Result<(), Error>;
 
-    async fn call(&self, socket: WebSocket, handshake: Handshake) -> Result<(), Error> {
-        let settings = Settings {
-            topics: &self.topics,
-            limits: &self.limits,
-            authorize: self.authorize.as_deref(),
-            authorize_timeout: self.authorize_timeout,
-        };
-        Client::new(settings, socket, handshake).run().await
+    // Not an `async fn`: the session's future is the client's, with nothing kept beside it
+    // (an `async fn` would keep its arguments and `&self` in every idle session's task).
+    fn call(
+        &self,
+        socket: WebSocket,
+        handshake: Handshake,
+    ) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+        Client::new(&self.settings, socket, handshake).run()
     }
 }
 
 impl fmt::Debug for TopicsProtocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TopicsProtocol")
-            .field("topics", &self.topics)
-            .field("limits", &self.limits)
-            .field("authorize", &self.authorize.is_some())
-            .field("authorize_timeout", &self.authorize_timeout)
+            .field("topics", &self.settings.topics)
+            .field("limits", &self.settings.limits)
+            .field("authorize", &self.settings.authorize.is_some())
+            .field("authorize_timeout", &self.settings.authorize_timeout)
             .finish()
     }
 }

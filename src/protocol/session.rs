@@ -1,6 +1,10 @@
 //! One client of the topics protocol: its requests read and answered in order.
 
-use std::{future::poll_fn, time::Duration};
+use std::{
+    future::{poll_fn, Future},
+    sync::Arc,
+    time::Duration,
+};
 
 use super::{
     access::{Access, Authorize, Permissions, Verdict},
@@ -15,11 +19,12 @@ use crate::{
     Message,
 };
 
-/// What every client's session is served with.
-pub(super) struct Settings<'a> {
-    pub(super) topics: &'a Topics,
-    pub(super) limits: &'a Limits,
-    pub(super) authorize: Option<&'a Authorize>,
+/// What every client's session is served with: the protocol's settings.
+#[derive(Clone)]
+pub(super) struct Settings {
+    pub(super) topics: Topics,
+    pub(super) limits: Limits,
+    pub(super) authorize: Option<Arc<Authorize>>,
     /// How long an authorization that takes a wait may take.
     pub(super) authorize_timeout: Duration,
 }
@@ -27,7 +32,7 @@ pub(super) struct Settings<'a> {
 /// A client's session: its socket, its handshake (when authorization reads it), how many
 /// topics it is subscribed to and its account of publishing.
 pub(super) struct Client<'a> {
-    settings: Settings<'a>,
+    settings: &'a Settings,
     socket: WebSocket,
     /// What the client may do, when the app decides (`authorize`).
     permissions: Option<Permissions>,
@@ -38,43 +43,52 @@ pub(super) struct Client<'a> {
 impl<'a> Client<'a> {
     /// A session for `socket`. It keeps nothing of `handshake` but what the app's
     /// `authorize` made of it: the client's permissions.
-    pub(super) fn new(settings: Settings<'a>, socket: WebSocket, handshake: Handshake) -> Self {
-        let permissions = settings.authorize.map(|authorize| authorize(&handshake));
+    pub(super) fn new(settings: &'a Settings, socket: WebSocket, handshake: Handshake) -> Self {
+        let permissions = settings
+            .authorize
+            .as_ref()
+            .map(|authorize| authorize(&handshake));
         drop(handshake);
         Client {
             socket,
             permissions,
             subscriptions: 0,
-            account: Account::new(settings.limits),
+            account: Account::new(&settings.limits),
             settings,
         }
     }
 
     /// Answers requests until the client leaves. A request that cannot be read or is not
     /// allowed gets an error reply; the session goes on.
-    pub(super) async fn run(mut self) -> Result<(), Error> {
-        // What is not waiting for the client is boxed: sending the welcome, and what a
-        // request does (a recovery that reads a history store is large). Inline, the
-        // largest of them would be part of every idle session's future.
-        let welcomed = Box::pin(self.welcome()).await;
-        if !goes_on(welcomed)? {
-            return Ok(());
-        }
-        while let Some(message) = self.socket.recv_data().await {
-            // A broken connection or a protocol violation: the session reports it.
-            let Ok(message) = message else {
-                return Ok(());
-            };
-            if !goes_on(Box::pin(self.answer(message)).await)? {
+    #[allow(clippy::manual_async_fn)] // on purpose: see below
+    pub(super) fn run(mut self) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        // An `async` block that uses `self` where it was captured: an `async fn` would move
+        // its argument into a second place in the future, and an idle session's task would
+        // hold the client twice.
+        async move {
+            // What is not waiting for the client is boxed: sending the welcome, and what a
+            // request does (a recovery that reads a history store is large). Inline, the
+            // largest of them would be part of every idle session's future.
+            let welcomed = Box::pin(self.welcome()).await;
+            if !goes_on(welcomed)? {
                 return Ok(());
             }
+            while let Some(message) = self.socket.recv_data().await {
+                // A broken connection or a protocol violation: the session reports it.
+                let Ok(message) = message else {
+                    return Ok(());
+                };
+                if !goes_on(Box::pin(self.answer(message)).await)? {
+                    return Ok(());
+                }
+            }
+            Ok(())
         }
-        Ok(())
     }
 
     /// The server's first message: the protocol's version and this client's limits.
     async fn welcome(&mut self) -> Result<(), Error> {
-        let limits = self.settings.limits;
+        let limits = &self.settings.limits;
         let welcome = Reply::Welcome {
             version: 1,
             limits: Advertised {
@@ -171,7 +185,7 @@ impl<'a> Client<'a> {
                 if let Some(refusal) = self.refusal(id, Access::Publish(&topic)).await {
                     return self.refuse(&refusal).await;
                 }
-                let limits = self.settings.limits;
+                let limits = &self.settings.limits;
                 if let Err(over) = self.account.publish(limits, &topic, payload.len()) {
                     let (code, message) = match over {
                         Over::Size => (
