@@ -6,8 +6,18 @@ use bytes::Bytes;
 use crate::error::ProtocolError;
 use crate::{CloseCode, CloseFrame, Error, Message, Utf8Bytes};
 
+/// A whole message of `data`: binary, or text if its bytes are UTF-8 (see
+/// [`text_message`]).
+#[inline]
+pub(super) fn data_message(text: bool, data: Bytes) -> Result<Message, Error> {
+    match text {
+        true => text_message(data),
+        false => Ok(Message::Binary(data)),
+    }
+}
+
 /// A text message, if its bytes are UTF-8: the same bytes, validated.
-pub(super) fn text_message(data: Bytes) -> Result<Message, Error> {
+fn text_message(data: Bytes) -> Result<Message, Error> {
     Utf8Bytes::try_from(data)
         .map(Message::Text)
         .map_err(|_| Error::Protocol(ProtocolError::InvalidUtf8))

@@ -4,7 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{checks::text_message, partial::Partial};
+use super::{checks::data_message, partial::Partial};
 use crate::{
     error::ProtocolError,
     part::Part,
@@ -72,10 +72,7 @@ impl Inflation {
         }
         let Partial { text, data, .. } = *partial;
         let bytes = data.len();
-        let message = match text {
-            true => text_message(Bytes::from(data))?,
-            false => Message::Binary(Bytes::from(data)),
-        };
+        let message = data_message(text, Bytes::from(data))?;
         Ok(Resume {
             partial: None,
             item: Some(message),

@@ -10,7 +10,7 @@ use fastwebsockets::OpCode;
 #[cfg(feature = "deflate")]
 use super::inflation::{Inflation, Resume};
 use super::{
-    checks::{parse_close, text_message},
+    checks::{data_message, parse_close},
     engine::{self, FrameSource, RawFrame},
     partial::Partial,
 };
@@ -390,19 +390,13 @@ impl Reader {
     /// A whole message in one frame, its payload as the engine gave it.
     fn complete(&mut self, text: bool, data: BytesMut) -> Result<Message, Error> {
         self.count(data.len());
-        if !text {
-            return Ok(Message::Binary(data.freeze()));
-        }
-        text_message(data.freeze())
+        data_message(text, data.freeze())
     }
 
-    /// A whole message assembled from fragments, or inflated.
+    /// A whole message assembled from fragments.
     fn complete_assembled(&mut self, text: bool, data: Vec<u8>) -> Result<Message, Error> {
         self.count(data.len());
-        if !text {
-            return Ok(Message::Binary(Bytes::from(data)));
-        }
-        text_message(Bytes::from(data))
+        data_message(text, Bytes::from(data))
     }
 
     fn count(&mut self, len: usize) {
