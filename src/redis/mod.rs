@@ -4,8 +4,9 @@
 //! channel only while it has local subscribers, and publishes there what its own members
 //! publish, in an envelope with its server id (`envelope.rs`), so that it ignores its own
 //! messages when they come back; its local subscribers get them directly. The connection
-//! is redis-rs's `ConnectionManager` over RESP3, which reconnects with backoff and
-//! subscribes again to what was subscribed; `worker.rs` holds the tasks beside it.
+//! is redis-rs's `ConnectionManager` over RESP3, which reconnects with backoff; the tasks
+//! beside it (`worker.rs`) subscribe, one channel a command, and subscribe again to every
+//! wanted channel once Redis answers after a reconnection.
 //!
 //! Topics that keep [history](crate::topics::History) keep it in Redis (`history.rs`):
 //! a publication gets its offset, joins the topic's Redis stream and goes to every
@@ -118,7 +119,6 @@ impl RedisBackplaneBuilder {
         };
         let config = ConnectionManagerConfig::new()
             .set_push_sender(push_sender)
-            .set_automatic_resubscription()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_min_delay(Duration::from_millis(50))

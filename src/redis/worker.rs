@@ -26,15 +26,15 @@ use crate::topics::Position;
 /// How many published messages go to Redis in one pipeline at most.
 const BATCH: usize = 256;
 
-/// How many channels one SUBSCRIBE or UNSUBSCRIBE names at most.
-const CHANNELS_PER_COMMAND: usize = 1024;
+/// How many SUBSCRIBE or UNSUBSCRIBE commands go to Redis in one pipeline at most.
+const CHANNELS_PER_PIPELINE: usize = 1024;
 
 /// Subscribes and unsubscribes channels as asked, and subscribes again to every wanted
 /// channel when the connection is back. What has been asked since the task last looked
-/// goes in as few commands as it can: one SUBSCRIBE naming every channel newly wanted (one
-/// round trip for a thousand topics joined at once), one UNSUBSCRIBE for those no longer
-/// wanted, up to 1,024 channels each; a channel asked for and let go meanwhile costs at
-/// most an UNSUBSCRIBE. Then those waiting for it all are answered.
+/// goes in as few round trips as it can: one pipeline of SUBSCRIBEs for every channel newly
+/// wanted (one round trip for a thousand topics joined at once), one of UNSUBSCRIBEs for
+/// those no longer wanted, up to 1,024 commands each; a channel asked for and let go
+/// meanwhile costs at most an UNSUBSCRIBE. Then those waiting for it all are answered.
 pub(super) async fn control(mut manager: ConnectionManager, mut asked: Asked, inner: Weak<Inner>) {
     let mut wanted = HashSet::new();
     while let Some(pending) = asked.next().await {
@@ -46,21 +46,15 @@ pub(super) async fn control(mut manager: ConnectionManager, mut asked: Asked, in
             .into_iter()
             .map(|(channel, _)| channel)
             .collect();
-        for chunk in subscribe.chunks(CHANNELS_PER_COMMAND) {
-            result = result.and(manager.subscribe(chunk).await);
-        }
-        for chunk in unsubscribe.chunks(CHANNELS_PER_COMMAND) {
-            result = result.and(manager.unsubscribe(chunk).await);
-        }
+        result = result.and(each_channel(&mut manager, "SUBSCRIBE", &subscribe).await);
+        result = result.and(each_channel(&mut manager, "UNSUBSCRIBE", &unsubscribe).await);
         for channel in &unsubscribe {
             wanted.remove(channel);
         }
         wanted.extend(subscribe);
         if pending.resync {
-            let channels: Vec<&String> = wanted.iter().collect();
-            for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
-                result = result.and(manager.subscribe(chunk).await);
-            }
+            let channels: Vec<String> = wanted.iter().cloned().collect();
+            result = result.and(each_channel(&mut manager, "SUBSCRIBE", &channels).await);
         }
         for done in pending.settled {
             let _ = done.send(());
@@ -73,6 +67,27 @@ pub(super) async fn control(mut manager: ConnectionManager, mut asked: Asked, in
             inner.connected.store(false, Ordering::Release);
         }
     }
+}
+
+/// Sends `command` (SUBSCRIBE or UNSUBSCRIBE) for each of `channels`, one channel a command,
+/// in pipelines of up to 1,024. Redis answers such a command once for each channel it
+/// names, and the connection, which shares its answers among every command in flight,
+/// pairs each answer with one command: a command naming two channels would hand its
+/// second answer to whatever command was sent next (a history read given a SUBSCRIBE's
+/// answer, or one topic's history given another's).
+async fn each_channel(
+    manager: &mut ConnectionManager,
+    command: &str,
+    channels: &[String],
+) -> redis::RedisResult<()> {
+    for chunk in channels.chunks(CHANNELS_PER_PIPELINE) {
+        let mut pipeline = redis::pipe();
+        for channel in chunk {
+            pipeline.cmd(command).arg(channel).ignore();
+        }
+        pipeline.exec_async(manager).await?;
+    }
+    Ok(())
 }
 
 /// Sends what local members publish, in pipelines of what has queued up; a batch that

@@ -1,8 +1,9 @@
 //! Topics' history in a real `redis-server`, shared by two servers: one order of offsets
 //! for both, a client that drops from server A recovering on server B with every missed
 //! publication once, a gap past the history flagged, a Redis that lost its data answering
-//! "not recovered", a burst of recoveries reading each topic once, and a publish while
-//! Redis is down refused.
+//! "not recovered", a burst of recoveries reading each topic once, recoveries of many
+//! topics at once each given its own topic's stream, and a publish while Redis is down
+//! refused.
 
 use std::time::{Duration, Instant};
 
@@ -236,4 +237,69 @@ async fn a_burst_of_recoveries_reads_each_topic_once() {
     assert_eq!(history.recovered, 40);
     assert_eq!(history.reads, 1, "{history:?}");
     assert_eq!(history.reads_coalesced, 39);
+}
+
+/// Recoveries of many topics at once on a server that subscribes to none of them yet: the
+/// SUBSCRIBEs their channels need go to Redis while the topics' histories are read, and
+/// each client is given its own topic's stream (Redis answers a SUBSCRIBE once for each
+/// channel it names; a reply taken for another command's would hand one topic's history
+/// to another's clients).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recoveries_of_many_topics_at_once_each_read_their_own_topic() {
+    const TOPICS: usize = 64;
+    let redis = RedisServer::start().await;
+    let (_a, server_a) = server(&redis.url(), "many:", 100).await;
+    let (b, server_b) = server(&redis.url(), "many:", 100).await;
+    // Three publications on each topic, published on A; each topic's first position kept.
+    let mut publisher = Peer::connect(&server_a).await;
+    let mut firsts = Vec::new();
+    for topic in 0..TOPICS {
+        let name = format!("t{topic}");
+        let mut acks = Vec::new();
+        for n in 1..=3 {
+            publisher
+                .ask(
+                    "publish",
+                    json!({"topic": name, "data": {"topic": topic, "n": n}}),
+                )
+                .await;
+            let ack = publisher.next().await;
+            assert_eq!(ack["type"], "published", "{ack}");
+            acks.push(ack);
+        }
+        firsts.push(json!({"epoch": acks[0]["epoch"], "offset": acks[0]["offset"]}));
+    }
+    // One client a topic comes back to B at once, from its topic's first publication.
+    let mut clients = Vec::new();
+    for (topic, since) in firsts.into_iter().enumerate() {
+        let url = server_b.url("/topics");
+        clients.push(tokio::spawn(async move {
+            let mut peer = Peer::connect_to(&url).await;
+            let name = format!("t{topic}");
+            let reply = peer.subscribe(&name, Some(&since)).await;
+            assert_eq!(reply["epoch"], since["epoch"], "{name}: {reply}");
+            assert_eq!(
+                (&reply["recovered"], &reply["replayed"]),
+                (&json!(true), &json!(2)),
+                "{name}: {reply}"
+            );
+            for n in 2..=3 {
+                let (offset, data) = peer.publication().await;
+                assert_eq!(
+                    (offset, data),
+                    (n, json!({"topic": topic, "n": n})),
+                    "{name}"
+                );
+            }
+            peer
+        }));
+    }
+    for client in clients {
+        client.await.expect("every client recovers its own topic");
+    }
+    let history = b.stats().history.unwrap();
+    assert_eq!(
+        (history.recovered, history.not_recovered),
+        (TOPICS as u64, 0)
+    );
 }
