@@ -227,13 +227,21 @@ async fn client(
         let mut until: Option<u64> = None;
         let mut subscribed = false;
         loop {
+            let mut pongs = Vec::new();
             for (opcode, payload) in frames(&mut buf) {
                 if opcode != 1 {
-                    // A close, or a ping: only text is expected.
-                    if opcode == 8 {
-                        report
+                    // A ping is answered, as any client does (the server's keep-alive
+                    // drops a client that does not); a close is not expected.
+                    match opcode {
+                        9 => {
+                            let mut pong = load::masked_frame(&payload);
+                            pong[0] = 0x8a;
+                            pongs.extend(pong);
+                        }
+                        8 => report
                             .errors
-                            .push("the server closed the socket".to_owned());
+                            .push("the server closed the socket".to_owned()),
+                        _ => {}
                     }
                     continue;
                 }
@@ -300,6 +308,10 @@ async fn client(
                     }
                     _ => {}
                 }
+            }
+            if !pongs.is_empty() {
+                // A connection that fails here is noticed by the read below.
+                let _ = writer.write_all(&pongs).await;
             }
             if buf.capacity() - buf.len() < 2048 {
                 buf.reserve(8192);
