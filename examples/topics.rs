@@ -12,8 +12,14 @@
 //! 10,000) keep history at once. Topics named `server:...` are the server's: clients may
 //! subscribe to them, not publish. Each client is held to the protocol's limits for a
 //! public endpoint, with `PUBLISH_RATE` publications a second (default 50).
-//! `GET /stats` answers what the hub has done, as JSON. With the browser and Node.js
-//! client in `client/`:
+//! `GET /stats` answers what the hub has done, as JSON.
+//!
+//! Clients may call four methods, to try calls with: `echo` (answers its params, JSON or
+//! bytes), `sleep` (waits `params` milliseconds, at most a minute, then answers them),
+//! `fail` (answers an error whose code is `params`) and `whoami` (the caller's connection
+//! and user; a client names its user with `?user=NAME` in the URL). A call may run for
+//! `CALL_TIMEOUT_MS` milliseconds (default 30,000). With the browser and Node.js client
+//! in `client/`:
 //!
 //! ```js
 //! import { TopicsClient } from "tower-websockets-client";
@@ -25,10 +31,14 @@
 
 mod support;
 
+use std::time::Duration;
+
 use axum::{extract::State, routing::get, Json, Router};
 use serde::Serialize;
+use serde_json::{json, Value};
 use tower_websockets::{
-    protocol::{Access, TopicsProtocol},
+    identity::UserId,
+    protocol::{Access, Binary, CallError, Caller, Methods, Params, TopicsProtocol},
     topics::History,
     Topics,
 };
@@ -61,11 +71,36 @@ async fn stats(State(topics): State<Topics>) -> Json<Stats> {
     })
 }
 
+/// The methods clients may call.
+fn methods() -> Methods {
+    Methods::new()
+        .method("echo", |Params(params): Params<Value>| async move {
+            Ok::<_, CallError>(params)
+        })
+        .method("echo.bytes", |Binary(bytes): Binary| async move {
+            Ok::<_, CallError>(Binary(bytes))
+        })
+        .method("sleep", |Params(millis): Params<u64>| async move {
+            tokio::time::sleep(Duration::from_millis(millis.min(60_000))).await;
+            Ok::<_, CallError>(millis)
+        })
+        .method("fail", |Params(code): Params<String>| async move {
+            Err::<(), _>(CallError::new(code, "failed as asked"))
+        })
+        .method("whoami", |caller: Caller| async move {
+            Ok::<_, CallError>(json!({
+                "connection": caller.connection().to_string(),
+                "user": caller.user().map(UserId::as_str),
+            }))
+        })
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let kept = support::number("HISTORY", 100)?;
     let rate = support::number("PUBLISH_RATE", TopicsProtocol::PUBLISH_RATE)?;
     let histories = support::number("MAX_HISTORIES", 10_000)?;
+    let call_timeout = support::number("CALL_TIMEOUT_MS", 30_000)?;
     let history = History::new().max_publications(kept);
     let topics = Topics::builder()
         .history_for(move |topic| (!topic.starts_with("live:")).then_some(history))
@@ -82,6 +117,10 @@ async fn main() -> std::io::Result<()> {
                 _ => true,
             }
         })
+        // Made up for the example: a real server names users from their credentials.
+        .identify(|handshake| UserId::new(handshake.uri().query()?.strip_prefix("user=")?))
+        .methods(methods())
+        .call_timeout(Duration::from_millis(call_timeout))
         .layer()
         .path("/topics");
     let app = Router::new()

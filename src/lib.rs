@@ -205,6 +205,8 @@
 //! | `TopicsProtocol::max_publication_size` | 64 KiB | one publication | what the app needs |
 //! | `TopicsProtocol::publish_rate` | 50 a second | publications from one client | what a person or device sends |
 //! | `TopicsProtocol::authorize_timeout` | 10 s | an `authorize_async` answer (then `unavailable`) | what the permission store answers in |
+//! | `TopicsProtocol::max_concurrent_calls` | 16 | a client's calls running at once (then `too_many_calls`) | what a page has in flight |
+//! | `TopicsProtocol::call_timeout` | 30 s | how long a call's method runs (then `timeout`) | what the slowest method needs |
 //! | `RedisBackplane` queues | 64 Ki messages each way | messages waiting for Redis, or for this server (past it: lost, counted, histories read again) | fixed; subscriptions asked of Redis are kept one entry per channel |
 //!
 //! Three more belong to the HTTP server (see "Serving" below): a timeout for the request
@@ -239,6 +241,7 @@ mod echo;
 pub mod error;
 pub mod handler;
 mod handshake;
+pub mod identity;
 mod layer;
 mod message;
 mod part;

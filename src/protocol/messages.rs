@@ -3,17 +3,21 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::call::{CallError, Data};
 use crate::{
     topics::{At, Payload, Position, Recovery},
-    Utf8Bytes,
+    Message, Utf8Bytes,
 };
 
 /// The longest topic name, in bytes.
 pub(super) const MAX_TOPIC_LEN: usize = 1024;
+
+/// The longest method name, in bytes.
+const MAX_METHOD_LEN: usize = 256;
 
 /// A client's request, checked.
 #[derive(Debug)]
@@ -35,6 +39,14 @@ pub(super) enum Request<'a> {
     Ping {
         id: u64,
     },
+    Call {
+        id: u64,
+        method: Cow<'a, str>,
+        params: Data,
+    },
+    Cancel {
+        id: u64,
+    },
 }
 
 /// Why a request was refused, as its `error` reply names it.
@@ -51,6 +63,9 @@ pub(super) enum Code {
     TooLarge,
     RateLimited,
     Unavailable,
+    UnknownMethod,
+    TooManyCalls,
+    Cancelled,
 }
 
 impl Code {
@@ -67,6 +82,9 @@ impl Code {
             Code::TooLarge => "too_large",
             Code::RateLimited => "rate_limited",
             Code::Unavailable => "unavailable",
+            Code::UnknownMethod => "unknown_method",
+            Code::TooManyCalls => "too_many_calls",
+            Code::Cancelled => "cancelled",
         }
     }
 }
@@ -106,6 +124,11 @@ struct Fields<'a> {
     /// JSON value.
     #[serde(borrow, default, deserialize_with = "present")]
     data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<&'a RawValue>,
+    /// Like `data`: `null` is a value.
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
 }
 
 /// A field that is there, whatever its value (`null` included).
@@ -125,15 +148,11 @@ struct Since<'a> {
 /// Reads a request from a text frame.
 pub(super) fn read_text(text: &str) -> Result<Request<'_>, Failure> {
     let fields: Fields<'_> = parse(text.as_bytes())?;
-    let data = fields.data.map(|data| {
-        // The JSON as the client wrote it, published as it is.
-        Payload::Text(Utf8Bytes::from(data.get()))
-    });
-    check(fields, data)
+    check(fields, None)
 }
 
-/// Reads a publish from a binary frame: a 4-byte big-endian length, that many bytes of
-/// JSON header, then the payload.
+/// Reads a publish or a call from a binary frame: a 4-byte big-endian length, that many
+/// bytes of JSON header, then the payload (the publication, or the call's params).
 pub(super) fn read_binary(frame: &Bytes) -> Result<Request<'_>, Failure> {
     let bad = |message| Failure::new(None, Code::BadRequest, message);
     let Some((length, rest)) = frame.split_first_chunk::<4>() else {
@@ -147,22 +166,18 @@ pub(super) fn read_binary(frame: &Bytes) -> Result<Request<'_>, Failure> {
     }
     let fields: Fields<'_> = parse(&rest[..length])?;
     let id = read_id(fields.id);
-    if fields.kind.and_then(value::<Cow<'_, str>>).as_deref() != Some("publish") {
-        return Err(Failure::new(
-            id,
-            Code::BadRequest,
-            "a binary message is a publish",
-        ));
+    let refuse = |message| Err(Failure::new(id, Code::BadRequest, message));
+    match fields.kind.and_then(value::<Cow<'_, str>>).as_deref() {
+        Some("publish") if fields.data.is_some() => {
+            return refuse("a binary publish has its data after the header, not in it")
+        }
+        Some("call") if fields.params.is_some() => {
+            return refuse("a binary call has its params after the header, not in it")
+        }
+        Some("publish" | "call") => {}
+        _ => return refuse("a binary message is a publish or a call"),
     }
-    if fields.data.is_some() {
-        return Err(Failure::new(
-            id,
-            Code::BadRequest,
-            "a binary publish has its data after the header, not in it",
-        ));
-    }
-    let payload = Payload::Binary(frame.slice(4 + length..));
-    check(fields, Some(payload))
+    check(fields, Some(frame.slice(4 + length..)))
 }
 
 fn parse<'a>(json: &'a [u8]) -> Result<Fields<'a>, Failure> {
@@ -185,8 +200,9 @@ fn read_id(raw: Option<&RawValue>) -> Option<u64> {
     raw.and_then(value::<u64>)
 }
 
-/// The request the fields make, or why they make none.
-fn check<'a>(fields: Fields<'a>, payload: Option<Payload>) -> Result<Request<'a>, Failure> {
+/// The request the fields make, or why they make none; `binary`, the payload after a
+/// binary message's header.
+fn check<'a>(fields: Fields<'a>, binary: Option<Bytes>) -> Result<Request<'a>, Failure> {
     let id = read_id(fields.id);
     let bad = |message: &'static str| Failure::new(id, Code::BadRequest, message);
     let Some(kind) = fields.kind else {
@@ -195,7 +211,10 @@ fn check<'a>(fields: Fields<'a>, payload: Option<Payload>) -> Result<Request<'a>
     let Some(kind) = value::<Cow<'a, str>>(kind) else {
         return Err(bad("a request's type is a string"));
     };
-    if !matches!(&*kind, "subscribe" | "unsubscribe" | "publish" | "ping") {
+    if !matches!(
+        &*kind,
+        "subscribe" | "unsubscribe" | "publish" | "ping" | "call" | "cancel"
+    ) {
         return Err(Failure::new(
             id,
             Code::UnknownType,
@@ -208,10 +227,26 @@ fn check<'a>(fields: Fields<'a>, payload: Option<Payload>) -> Result<Request<'a>
             Some(_) => "a request's id is an integer from 0 to 2^53 - 1",
         }));
     };
-    if kind == "ping" {
-        return Ok(Request::Ping { id });
-    }
     let bad = |message: &'static str| Err(Failure::new(Some(id), Code::BadRequest, message));
+    match &*kind {
+        "ping" => return Ok(Request::Ping { id }),
+        "cancel" => return Ok(Request::Cancel { id }),
+        "call" => {
+            let Some(method) = fields.method.and_then(value::<Cow<'a, str>>) else {
+                return bad("a call needs a method, a string");
+            };
+            if method.is_empty() || method.len() > MAX_METHOD_LEN {
+                return bad("a method's name is 1 to 256 bytes long");
+            }
+            let params = match binary {
+                Some(bytes) => Data::Binary(bytes),
+                // The JSON as the client wrote it; none reads as `null`.
+                None => Data::Json(Utf8Bytes::from(fields.params.map_or("null", RawValue::get))),
+            };
+            return Ok(Request::Call { id, method, params });
+        }
+        _ => {}
+    }
     let Some(topic) = fields.topic else {
         return bad("a request needs a topic");
     };
@@ -238,10 +273,15 @@ fn check<'a>(fields: Fields<'a>, payload: Option<Payload>) -> Result<Request<'a>
             Request::Subscribe { id, topic, since }
         }
         "unsubscribe" => Request::Unsubscribe { id, topic },
-        _ => match payload {
-            Some(payload) => Request::Publish { id, topic, payload },
-            None => return bad("a publish needs data"),
-        },
+        _ => {
+            let payload = match (binary, fields.data) {
+                (Some(bytes), _) => Payload::Binary(bytes),
+                // The JSON as the client wrote it, published as it is.
+                (None, Some(data)) => Payload::Text(Utf8Bytes::from(data.get())),
+                (None, None) => return bad("a publish needs data"),
+            };
+            Request::Publish { id, topic, payload }
+        }
     })
 }
 
@@ -263,6 +303,11 @@ pub(super) enum Reply<'a> {
     /// The server's first message: the protocol's version and the client's limits.
     Welcome {
         version: u32,
+        /// The connection's id, unique across servers.
+        connection: String,
+        /// The user the app knows the client as.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<&'a str>,
         limits: Advertised,
     },
     Pong {
@@ -320,6 +365,15 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// The error reply to call `id`.
+    pub(super) fn call_failed(id: u64, error: &'a CallError) -> Self {
+        Reply::Error {
+            id: Some(id),
+            code: error.code(),
+            message: error.message(),
+        }
+    }
+
     pub(super) fn error(refusal: &'a Failure) -> Self {
         Reply::Error {
             id: refusal.id,
@@ -332,5 +386,24 @@ impl<'a> Reply<'a> {
     pub(super) fn payload(&self) -> Payload {
         let json = serde_json::to_string(self).expect("a reply serializes to JSON");
         Payload::Text(Utf8Bytes::from(json))
+    }
+}
+
+/// The reply to call `id` with its result: a text message with the JSON as `result`, or a
+/// binary one whose header is `{"type":"result","id":N}` followed by the bytes.
+pub(super) fn result(id: u64, result: Data) -> Message {
+    match result {
+        Data::Json(json) => {
+            Message::text(format!(r#"{{"type":"result","id":{id},"result":{json}}}"#))
+        }
+        Data::Binary(bytes) => {
+            let header = format!(r#"{{"type":"result","id":{id}}}"#);
+            let mut message = BytesMut::with_capacity(4 + header.len() + bytes.len());
+            // The header is a few dozen bytes: its length fits in 4 bytes.
+            message.put_u32(header.len() as u32);
+            message.put_slice(header.as_bytes());
+            message.put_slice(&bytes);
+            Message::Binary(message.freeze())
+        }
     }
 }

@@ -26,21 +26,27 @@
 //! live ones and with none twice, or is told `recovered: false`.
 
 mod access;
+mod call;
+mod calls;
 mod limits;
 mod messages;
+mod methods;
 mod session;
 
 use std::{fmt, sync::Arc, time::Duration};
 
 pub use access::Access;
 use access::Permissions;
+pub use call::{Binary, Call, CallError, Caller, FromCall, Params, State};
 use limits::Limits;
+pub use methods::{IntoReturn, MethodHandler, Methods, Returned};
 use session::{Client, Settings};
 
 use crate::{
     error::Error,
     handler::Handler,
     handshake::Handshake,
+    identity::UserId,
     layer::WebSocketLayer,
     socket::WebSocket,
     topics::{BoxFuture, Topics},
@@ -69,6 +75,10 @@ impl TopicsProtocol {
     pub const PUBLISH_RATE: u32 = 50;
     /// How long an [`authorize_async`](Self::authorize_async) answer may take, unless set.
     pub const AUTHORIZE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// How long a call's method may run, unless set.
+    pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How many calls of one client may run at once, unless set.
+    pub const MAX_CONCURRENT_CALLS: usize = 16;
 
     /// The protocol for the topics of `topics`, with limits for a public endpoint: each
     /// client may be subscribed to 256 topics at once, publish to 64 distinct topics, at
@@ -83,6 +93,10 @@ impl TopicsProtocol {
                 limits: Limits::default(),
                 authorize: None,
                 authorize_timeout: Self::AUTHORIZE_TIMEOUT,
+                identify: None,
+                methods: None,
+                call_timeout: Self::CALL_TIMEOUT,
+                max_calls: Self::MAX_CONCURRENT_CALLS,
             },
         }
     }
@@ -215,6 +229,53 @@ impl TopicsProtocol {
         self
     }
 
+    /// Names the user behind each connection from its handshake (a token's subject, a
+    /// session cookie's user), when an accept hook has not left a [`UserId`] in the
+    /// handshake's extensions (that one wins). Called once, when the client connects; the
+    /// session keeps the id, and the client learns it in the `welcome`.
+    ///
+    /// ```
+    /// use tower_websockets::{identity::UserId, protocol::TopicsProtocol, Topics};
+    ///
+    /// let protocol = TopicsProtocol::new(Topics::new()).identify(|handshake| {
+    ///     let query = handshake.uri().query()?;
+    ///     UserId::new(query.strip_prefix("user=")?)
+    /// });
+    /// # let _ = protocol;
+    /// ```
+    pub fn identify(
+        mut self,
+        user: impl Fn(&Handshake) -> Option<UserId> + Send + Sync + 'static,
+    ) -> Self {
+        self.settings.identify = Some(Arc::new(user));
+        self
+    }
+
+    /// The methods clients may call (PROTOCOL.md, `call`). Without them, every call is
+    /// answered `unknown_method`. Each call runs in a task of its own: a client's calls run
+    /// at once, up to [`max_concurrent_calls`](Self::max_concurrent_calls), beside its
+    /// other requests, and their results come back as they end, in any order. A call is
+    /// stopped when it runs past [`call_timeout`](Self::call_timeout) (answered
+    /// `timeout`), when the client cancels it, and when the connection ends.
+    pub fn methods<S: Send + Sync + 'static>(mut self, methods: Methods<S>) -> Self {
+        self.settings.methods = Some(Arc::new(methods));
+        self
+    }
+
+    /// How long a call's method may run (default: 30 seconds); past it, the method is
+    /// stopped and the call answered `timeout`.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.call_timeout = timeout;
+        self
+    }
+
+    /// How many calls of one client may run at once (default: 16); one more is answered
+    /// `too_many_calls` at once.
+    pub fn max_concurrent_calls(mut self, calls: usize) -> Self {
+        self.settings.max_calls = calls;
+        self
+    }
+
     /// A layer that serves this protocol: it agrees the subprotocol [`NAME`], and refuses
     /// (`400`) a client that does not offer it. Set for a public endpoint: its message
     /// limit is the publication limit plus 16 KiB for the request around it (a message
@@ -269,6 +330,10 @@ impl fmt::Debug for TopicsProtocol {
             .field("limits", &self.settings.limits)
             .field("authorize", &self.settings.authorize.is_some())
             .field("authorize_timeout", &self.settings.authorize_timeout)
+            .field("identify", &self.settings.identify.is_some())
+            .field("methods", &self.settings.methods.is_some())
+            .field("call_timeout", &self.settings.call_timeout)
+            .field("max_concurrent_calls", &self.settings.max_calls)
             .finish()
     }
 }

@@ -2,22 +2,31 @@
 
 use std::{
     future::{poll_fn, Future},
+    pin::pin,
     sync::Arc,
+    task::Poll,
     time::Duration,
 };
 
 use super::{
     access::{Access, Authorize, Permissions, Verdict},
+    call::{Call, Caller, Data},
+    calls::Calls,
     limits::{Account, Limits, Over},
     messages::{self, Advertised, Code, Failure, Reply, Request},
+    methods::{Dispatch, Outcome},
 };
 use crate::{
     error::Error,
     handshake::Handshake,
+    identity::UserId,
     socket::WebSocket,
     topics::{Framing, SubscribeError, Topics},
     Message,
 };
+
+/// Names the user behind a connection, from its handshake.
+pub(super) type Identify = dyn Fn(&Handshake) -> Option<UserId> + Send + Sync;
 
 /// What every client's session is served with: the protocol's settings.
 #[derive(Clone)]
@@ -27,6 +36,14 @@ pub(super) struct Settings {
     pub(super) authorize: Option<Arc<Authorize>>,
     /// How long an authorization that takes a wait may take.
     pub(super) authorize_timeout: Duration,
+    /// Who the client is, when an accept hook left no [`UserId`] in the handshake.
+    pub(super) identify: Option<Arc<Identify>>,
+    /// The methods clients may call.
+    pub(super) methods: Option<Arc<dyn Dispatch>>,
+    /// How long a call may run.
+    pub(super) call_timeout: Duration,
+    /// How many calls of one client may run at once.
+    pub(super) max_calls: usize,
 }
 
 /// A client's session: its socket, its handshake (when authorization reads it), how many
@@ -34,10 +51,20 @@ pub(super) struct Settings {
 pub(super) struct Client<'a> {
     settings: &'a Settings,
     socket: WebSocket,
+    /// Who the client is: its connection's id, and its user's.
+    caller: Caller,
     /// What the client may do, when the app decides (`authorize`).
     permissions: Option<Permissions>,
     subscriptions: usize,
     account: Account,
+    /// The client's calls that are running; made at its first call.
+    calls: Option<Box<Calls>>,
+}
+
+/// What the session does next: read a message, or answer a call that has ended.
+enum Next {
+    Message(Result<Message, Error>),
+    Answer(u64, Outcome),
 }
 
 impl<'a> Client<'a> {
@@ -48,12 +75,21 @@ impl<'a> Client<'a> {
             .authorize
             .as_ref()
             .map(|authorize| authorize(&handshake));
+        let user = match handshake.extensions().get::<UserId>() {
+            Some(user) => Some(user.clone()),
+            None => settings
+                .identify
+                .as_ref()
+                .and_then(|identify| identify(&handshake)),
+        };
         drop(handshake);
         Client {
+            caller: Caller::new(settings.topics.connection_id(), user),
             socket,
             permissions,
             subscriptions: 0,
             account: Account::new(&settings.limits),
+            calls: None,
             settings,
         }
     }
@@ -73,24 +109,57 @@ impl<'a> Client<'a> {
             if !goes_on(welcomed)? {
                 return Ok(());
             }
-            while let Some(message) = self.socket.recv_data().await {
-                // A broken connection or a protocol violation: the session reports it.
-                let Ok(message) = message else {
-                    return Ok(());
+            loop {
+                let next = match self.calls.as_deref().is_some_and(|calls| !calls.is_empty()) {
+                    // With calls running, whichever comes first.
+                    true => Box::pin(self.next()).await,
+                    false => self.socket.recv_data().await.map(Next::Message),
                 };
-                if !goes_on(Box::pin(self.answer(message)).await)? {
+                let answered = match next {
+                    None => return Ok(()),
+                    // A broken connection or a protocol violation: the session reports it.
+                    Some(Next::Message(Err(_))) => return Ok(()),
+                    Some(Next::Message(Ok(message))) => Box::pin(self.answer(message)).await,
+                    Some(Next::Answer(id, outcome)) => {
+                        Box::pin(self.answer_call(id, outcome)).await
+                    }
+                };
+                if !goes_on(answered)? {
                     return Ok(());
                 }
             }
-            Ok(())
         }
     }
 
-    /// The server's first message: the protocol's version and this client's limits.
+    /// The next message from the client or the next call to end, whichever comes first;
+    /// `None` once the client has left.
+    async fn next(&mut self) -> Option<Next> {
+        let Client { socket, calls, .. } = self;
+        let mut message = pin!(socket.recv_data());
+        poll_fn(|cx| {
+            if let Some(calls) = calls.as_deref_mut() {
+                if let Poll::Ready((id, outcome)) = calls.poll_next(cx) {
+                    return Poll::Ready(Some(Next::Answer(id, outcome)));
+                }
+            }
+            // Cancel-safe: dropped when a call ends first, it loses nothing.
+            message
+                .as_mut()
+                .poll(cx)
+                .map(|message| message.map(Next::Message))
+        })
+        .await
+    }
+
+    /// The server's first message: the protocol's version, the client's identity and its
+    /// limits.
     async fn welcome(&mut self) -> Result<(), Error> {
         let limits = &self.settings.limits;
+        let user = self.caller.user().cloned();
         let welcome = Reply::Welcome {
             version: 1,
+            connection: self.caller.connection().to_string(),
+            user: user.as_ref().map(UserId::as_str),
             limits: Advertised {
                 message_size: self.socket.shared().read.max_message_size(),
                 publication_size: limits.publication_size,
@@ -181,6 +250,22 @@ impl<'a> Client<'a> {
                 }
             }
             Request::Ping { id } => self.reply(&Reply::Pong { id }).await,
+            Request::Call { id, method, params } => self.call(id, &method, params).await,
+            Request::Cancel { id } => {
+                match self
+                    .calls
+                    .as_deref_mut()
+                    .is_some_and(|calls| calls.cancel(id))
+                {
+                    true => {
+                        let refusal =
+                            Failure::new(Some(id), Code::Cancelled, "cancelled by the client");
+                        self.refuse(&refusal).await
+                    }
+                    // Answered already, or never made: nothing to do.
+                    false => Ok(()),
+                }
+            }
             Request::Publish { id, topic, payload } => {
                 if let Some(refusal) = self.refusal(id, Access::Publish(&topic)).await {
                     return self.refuse(&refusal).await;
@@ -218,6 +303,47 @@ impl<'a> Client<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// Starts call `id` of `method`, or refuses it at once.
+    async fn call(&mut self, id: u64, method: &str, params: Data) -> Result<(), Error> {
+        let settings = self.settings;
+        let calls = self.calls.get_or_insert_with(Box::default);
+        let refusal = if calls.contains(id) {
+            Failure::new(Some(id), Code::BadRequest, "a call with this id is running")
+        } else if calls.len() >= settings.max_calls {
+            Failure::new(
+                Some(id),
+                Code::TooManyCalls,
+                format!("at most {} calls at once", settings.max_calls),
+            )
+        } else {
+            let call = Call::new(method.into(), params, self.caller.clone());
+            match settings
+                .methods
+                .as_ref()
+                .and_then(|methods| methods.dispatch(call))
+            {
+                Some(running) => {
+                    calls.start(id, running, settings.call_timeout);
+                    return Ok(());
+                }
+                None => Failure::new(
+                    Some(id),
+                    Code::UnknownMethod,
+                    format!("no method is named {method:?}"),
+                ),
+            }
+        };
+        self.refuse(&refusal).await
+    }
+
+    /// Answers call `id` with how it ended.
+    async fn answer_call(&mut self, id: u64, outcome: Outcome) -> Result<(), Error> {
+        match outcome {
+            Ok(returned) => self.socket.send(messages::result(id, returned.0)).await,
+            Err(error) => self.reply(&Reply::call_failed(id, &error)).await,
         }
     }
 

@@ -12,6 +12,7 @@ use super::{
     broadcast::Payload,
     config::{TopicsConfig, WhenFull},
     history::{History, Stream},
+    node::Node,
     position::Position,
     publication::{Framing, Prepared, Publication},
     registry::{Registry, Topic},
@@ -39,6 +40,8 @@ pub(super) struct Hub {
     /// agreed (at most 7): what a publish compresses for before it takes the locks.
     #[cfg(feature = "deflate")]
     pub(super) sharers: std::sync::Mutex<[Vec<Sharer>; Framing::ALL.len()]>,
+    /// This server's name, and the connection ids it gives.
+    pub(super) node: Node,
 }
 
 impl Hub {

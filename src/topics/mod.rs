@@ -45,6 +45,7 @@ mod envelope;
 mod history;
 mod hub;
 mod member;
+mod node;
 mod position;
 mod publication;
 mod recovery;
@@ -71,6 +72,7 @@ pub(crate) use envelope::At;
 pub use history::History;
 use hub::{Hold, Hub};
 pub use member::Member;
+use node::Node;
 pub use position::Position;
 pub(crate) use publication::Framing;
 pub use recovery::{Recovery, SubscribeError};
@@ -81,6 +83,7 @@ pub use stored::Stored;
 use streams::{HistoryRules, Streams};
 
 use crate::{
+    identity::ServerId,
     socket::{Group, Shared},
     sync::lock,
     Message,
@@ -138,12 +141,26 @@ impl Topics {
             streams: history.any().then(|| Streams::new(history, copies)),
             #[cfg(feature = "deflate")]
             sharers: Default::default(),
+            node: Node::default(),
         });
         if let Some(backplane) = &hub.backplane {
             let local: Weak<dyn Local> = Arc::downgrade(&hub) as Weak<dyn Local>;
             backplane.attach(Inbox { hub: local });
         }
         Topics { hub }
+    }
+
+    /// This server's name among the servers that share the hub's backplane (random, one
+    /// per hub): the server part of the [`ConnectionId`](crate::identity::ConnectionId)s
+    /// of the protocol sessions it holds.
+    pub fn server_id(&self) -> ServerId {
+        self.hub.node.server
+    }
+
+    /// A connection id no other session of this server has had.
+    #[cfg(feature = "protocol")]
+    pub(crate) fn connection_id(&self) -> crate::identity::ConnectionId {
+        self.hub.node.connection_id()
     }
 
     /// Subscribes `socket` to `topic`. Returns `false` if it already was, or if its session

@@ -45,6 +45,8 @@ mod limits;
 mod parts;
 mod pipelining;
 mod protocol;
+#[cfg(feature = "protocol")]
+mod protocol_calls;
 #[cfg(feature = "redis")]
 mod redis_backplane;
 #[cfg(all(feature = "redis", feature = "protocol"))]

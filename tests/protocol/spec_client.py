@@ -1,6 +1,7 @@
 """A client of the topics protocol written from PROTOCOL.md alone, in another language
 than the server, that checks every message, error code and recovery row the spec names
-against the reference server (examples/topics.rs).
+against the reference server (examples/topics.rs), whose methods (echo, echo.bytes,
+sleep, fail, whoami) are there for clients to try calls with.
 
 Run by `cargo test --test it -- --ignored client_python`, which builds the server and
 names it in TOPICS_SERVER; by hand: `TOPICS_SERVER=target/debug/examples/topics python3
@@ -308,12 +309,97 @@ async def check_recovery(url, kept):
     await writer.close()
 
 
+async def check_calls(url):
+    peer = await Peer.open(url + "?user=ada")
+    assert isinstance(peer.welcome["connection"], str) and peer.welcome["connection"]
+    assert peer.welcome["user"] == "ada", peer.welcome
+    other = await Peer.open(url)
+    assert other.welcome["connection"] != peer.welcome["connection"]
+    assert "user" not in other.welcome, other.welcome
+    await other.close()
+
+    async def answer(call_id):
+        reply = await peer.next()
+        assert reply["id"] == call_id, reply
+        return reply
+
+    # A result: any JSON, `null` and no params at all included.
+    for params in [{"a": [1, 2.5, "three"]}, None, "text"]:
+        call_id = await peer.ask("call", method="echo", params=params)
+        assert await answer(call_id) == {"type": "result", "id": call_id, "result": params}
+    call_id = await peer.ask("call", method="echo")
+    assert (await answer(call_id))["result"] is None
+    call_id = await peer.ask("call", method="whoami")
+    result = (await answer(call_id))["result"]
+    assert result == {"connection": peer.welcome["connection"], "user": "ada"}, result
+
+    # Bytes both ways, in binary messages.
+    await peer.send(binary({"type": "call", "id": 500, "method": "echo.bytes"}, b"\x00\x01\xff"))
+    reply = await answer(500)
+    assert (reply["type"], reply["bytes"]) == ("result", b"\x00\x01\xff"), reply
+    await peer.send(binary({"type": "call", "id": 501, "method": "echo.bytes", "params": 1}, b"x"))
+    assert (await answer(501))["code"] == "bad_request"
+
+    # Errors: the method's own code, and the protocol's.
+    for fields, code in [
+        ({"method": "fail", "params": "not_found"}, "not_found"),
+        ({"method": "no.such.method"}, "unknown_method"),
+        ({"method": "sleep", "params": "soon"}, "bad_params"),
+        ({"method": "echo.bytes", "params": 1}, "bad_params"),
+        ({"params": 1}, "bad_request"),
+        ({"method": ""}, "bad_request"),
+        ({"method": "x" * 257}, "bad_request"),
+    ]:
+        call_id = await peer.ask("call", **fields)
+        reply = await answer(call_id)
+        assert (reply["type"], reply["code"]) == ("error", code), (fields, reply)
+        assert isinstance(reply["message"], str)
+
+    # Calls run at once: a fast one sent after a slow one, and a ping, are answered while
+    # the slow one runs. A cancelled call is answered `cancelled`, once; a cancel of an
+    # answered call, not at all.
+    long = await peer.ask("call", method="sleep", params=60000)
+    fast = await peer.ask("call", method="echo", params=1)
+    ping = await peer.ask("ping")
+    replies = [await peer.next() for _ in range(2)]
+    assert {r["id"] for r in replies} == {fast, ping}, replies
+    await peer.send({"type": "cancel", "id": long})
+    reply = await answer(long)
+    assert reply["code"] == "cancelled", reply
+    short = await peer.ask("call", method="sleep", params=50)
+    assert await answer(short) == {"type": "result", "id": short, "result": 50}
+    await peer.send({"type": "cancel", "id": long})
+    await peer.send({"type": "cancel", "id": fast})
+    ping = await peer.ask("ping")
+    assert (await answer(ping))["type"] == "pong"
+
+    # A call with the id of a running one is refused; past the bound, too_many_calls.
+    running = [await peer.ask("call", method="sleep", params=60000) for _ in range(16)]
+    await peer.send({"type": "call", "id": running[0], "method": "echo"})
+    assert (await answer(running[0]))["code"] == "bad_request"
+    extra = await peer.ask("call", method="echo")
+    assert (await answer(extra))["code"] == "too_many_calls"
+    for call_id in running:
+        await peer.send({"type": "cancel", "id": call_id})
+        assert (await answer(call_id))["code"] == "cancelled"
+    await peer.close()
+
+
+async def check_call_timeout(url):
+    peer = await Peer.open(url)
+    call_id = await peer.ask("call", method="sleep", params=60000)
+    reply = await peer.next()
+    assert (reply["id"], reply["code"]) == (call_id, "timeout"), reply
+    await peer.close()
+
+
 async def main():
     kept = 5
     servers = [
         Server(HISTORY=kept, PUBLISH_RATE=100000),
         Server(PUBLISH_RATE=0),
         Server(MAX_HISTORIES=1, PUBLISH_RATE=100000),
+        Server(CALL_TIMEOUT_MS=200),
     ]
     checks = 0
     failed = 0
@@ -324,6 +410,8 @@ async def main():
             ("rate_limited", check_rate_limited(servers[1].url)),
             ("unavailable", check_unavailable(servers[2].url)),
             ("every recovery row", check_recovery(servers[0].url, kept)),
+            ("calls: results, bytes, every call error code, concurrency, cancel", check_calls(servers[0].url)),
+            ("timeout", check_call_timeout(servers[3].url)),
         ]:
             checks += 1
             try:

@@ -1,0 +1,207 @@
+//! A client's call as a method sees it ([`Call`]), what a method takes from it (the
+//! [`FromCall`] extractors: [`Params`], [`Binary`], [`State`], [`Caller`]), and how a call
+//! fails ([`CallError`]).
+
+use std::{borrow::Cow, fmt};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    identity::{ConnectionId, UserId},
+    Utf8Bytes,
+};
+
+/// A call's parameters or result as they cross the wire: JSON (a text message's `params`
+/// or `result`, as the client wrote it), or bytes (a binary message's payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Data {
+    Json(Utf8Bytes),
+    Binary(Bytes),
+}
+
+/// Who made a call: the connection's id and, when the app knows it, the user's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    connection: ConnectionId,
+    user: Option<UserId>,
+}
+
+impl Caller {
+    pub(super) fn new(connection: ConnectionId, user: Option<UserId>) -> Self {
+        Caller { connection, user }
+    }
+
+    /// The connection the call came on, unique across servers.
+    pub fn connection(&self) -> ConnectionId {
+        self.connection
+    }
+
+    /// The user behind the connection, as the accept hook or
+    /// [`identify`](super::TopicsProtocol::identify) named them.
+    pub fn user(&self) -> Option<&UserId> {
+        self.user.as_ref()
+    }
+}
+
+/// A client's call of a method, as the method's extractors read it.
+#[derive(Debug)]
+pub struct Call {
+    method: Box<str>,
+    params: Data,
+    caller: Caller,
+}
+
+impl Call {
+    pub(super) fn new(method: Box<str>, params: Data, caller: Caller) -> Self {
+        Call {
+            method,
+            params,
+            caller,
+        }
+    }
+
+    /// The method's name.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// Who called.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+/// What a method takes from a call: each of its arguments is one. Extraction happens
+/// before the method runs; an extractor that fails answers the call with its error.
+///
+/// `S` is the state given to [`Methods::with_state`](super::Methods::with_state).
+pub trait FromCall<S>: Sized {
+    /// Takes what the extractor needs from `call` and `state`.
+    fn from_call(call: &Call, state: &S) -> Result<Self, CallError>;
+}
+
+/// The call's JSON parameters, as `T` (serde). Missing parameters read as `null`, so that
+/// `Params<()>` and `Params<Option<T>>` take a call without any. Parameters that are not a
+/// `T`, or that came as bytes, answer the call with `bad_params`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params<T>(pub T);
+
+impl<S, T: DeserializeOwned> FromCall<S> for Params<T> {
+    fn from_call(call: &Call, _: &S) -> Result<Self, CallError> {
+        match &call.params {
+            Data::Json(json) => serde_json::from_str(json)
+                .map(Params)
+                .map_err(|error| CallError::bad_params(format!("the params: {error}"))),
+            Data::Binary(_) => Err(CallError::bad_params(
+                "the params are bytes, and this method takes JSON",
+            )),
+        }
+    }
+}
+
+/// The call's parameters as bytes: the payload of a call sent as a binary message.
+/// Parameters sent as JSON answer the call with `bad_params`.
+///
+/// Also what a method returns to answer with bytes (a binary message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binary(pub Bytes);
+
+impl<S> FromCall<S> for Binary {
+    fn from_call(call: &Call, _: &S) -> Result<Self, CallError> {
+        match &call.params {
+            Data::Binary(bytes) => Ok(Binary(bytes.clone())),
+            Data::Json(_) => Err(CallError::bad_params(
+                "the params are JSON, and this method takes bytes",
+            )),
+        }
+    }
+}
+
+/// A clone of the state given to [`Methods::with_state`](super::Methods::with_state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State<S>(pub S);
+
+impl<S: Clone> FromCall<S> for State<S> {
+    fn from_call(_: &Call, state: &S) -> Result<Self, CallError> {
+        Ok(State(state.clone()))
+    }
+}
+
+impl<S> FromCall<S> for Caller {
+    fn from_call(call: &Call, _: &S) -> Result<Self, CallError> {
+        Ok(call.caller.clone())
+    }
+}
+
+/// Why a call failed, as its `error` reply says: a `code` for programs and a `message`
+/// for people.
+///
+/// A method returns one with a code of the app's choosing (`not_found`, `conflict`); the
+/// server answers with its own codes for calls it could not make (PROTOCOL.md lists
+/// them: `unknown_method`, `bad_params`, `timeout`, `cancelled`, `too_many_calls`,
+/// `internal`). Any error converts into one with the code `internal` and a message that
+/// says nothing of the error, so that `?` works in a method without showing clients the
+/// server's insides.
+///
+/// ```
+/// use tower_websockets::protocol::CallError;
+///
+/// let error = CallError::new("not_found", "no room of that name");
+/// assert_eq!((error.code(), error.message()), ("not_found", "no room of that name"));
+///
+/// let parsed: Result<u32, CallError> = "x".parse::<u32>().map_err(CallError::from);
+/// assert_eq!(parsed.unwrap_err().code(), "internal");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct CallError {
+    code: Cow<'static, str>,
+    message: Cow<'static, str>,
+}
+
+impl CallError {
+    /// An error with `code` and `message`.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+        CallError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub(super) fn bad_params(message: impl Into<Cow<'static, str>>) -> Self {
+        CallError::new("bad_params", message)
+    }
+
+    pub(super) fn internal() -> Self {
+        CallError::new("internal", "the method failed")
+    }
+}
+
+impl fmt::Debug for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CallError({}: {})", self.code, self.message)
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CallError {
+    /// `internal`, with a message that says nothing of `error`.
+    fn from(_: E) -> Self {
+        CallError::internal()
+    }
+}
