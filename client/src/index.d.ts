@@ -89,6 +89,8 @@ export interface Options {
    * connection is replaced.
    */
   requestTimeout?: number;
+  /** How long a call waits for its answer, unless it says, in ms (default 30,000). */
+  callTimeout?: number;
   /** How many times in a row to try again before closing for good (default: no end). */
   maxRetries?: number;
   /**
@@ -165,6 +167,10 @@ export declare class TopicsClient {
   readonly url: string | null;
   /** The limits from the server's `welcome`; null before it arrives. */
   readonly limits: Limits | null;
+  /** This connection's id from the server's `welcome`; null before it arrives. */
+  readonly connection: string | null;
+  /** The user the server knows this connection as; null when it knows none. */
+  readonly user: string | null;
   on<E extends keyof Events>(event: E, listener: (detail: Events[E]) => void): () => void;
   connect(): this;
   close(): void;
@@ -178,4 +184,22 @@ export declare class TopicsClient {
     options?: { since?: Position },
   ): Subscription<T>;
   publish<T>(topic: string, data: T & JsonCompatible<T>): Promise<Partial<Position>>;
+  /**
+   * Calls the server's method. `R` is what the app knows the result to be (the client does
+   * not check it): a JSON shape, or Uint8Array for a result in bytes. Rejects with a
+   * TopicsError: the server's code, or "timeout", "aborted", "disconnected".
+   */
+  call<R = Data, P = Json>(
+    method: string,
+    params?: P & JsonCompatible<P>,
+    options?: CallOptions,
+  ): Promise<R>;
+}
+
+/** How long a call may wait, and what may abort it. */
+export interface CallOptions {
+  /** In ms; default: the client's `callTimeout`. */
+  timeout?: number;
+  /** Aborting it rejects the call ("aborted") and cancels it on the server. */
+  signal?: AbortSignal;
 }

@@ -15,6 +15,7 @@ const DEFAULTS = Object.freeze({
   pingInterval: 25_000,
   pongTimeout: 10_000,
   requestTimeout: 10_000,
+  callTimeout: 30_000,
   maxRetries: Infinity,
   tokenParam: "token",
 });
@@ -90,6 +91,8 @@ export class TopicsClient {
   #pongTimer = null;
   #opening = 0;
   #limits = null;
+  #connection = null;
+  #user = null;
   #onOnline = () => this.#online();
 
   constructor(urls, options = {}) {
@@ -122,6 +125,16 @@ export class TopicsClient {
   /** The limits the server's `welcome` gave this connection; null before it arrives. */
   get limits() {
     return this.#limits;
+  }
+
+  /** This connection's id, as the server's `welcome` gave it; null before it arrives. */
+  get connection() {
+    return this.#connection;
+  }
+
+  /** The user the server knows this connection as; null when it knows none. */
+  get user() {
+    return this.#user;
   }
 
   /**
@@ -199,21 +212,10 @@ export class TopicsClient {
       return Promise.reject(new TopicsError("disconnected", "not connected"));
     }
     const id = this.#nextId++;
-    let message;
-    if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) {
-      const bytes =
-        data instanceof ArrayBuffer
-          ? new Uint8Array(data)
-          : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      const header = new TextEncoder().encode(JSON.stringify({ type: "publish", id, topic }));
-      const frame = new Uint8Array(4 + header.length + bytes.length);
-      new DataView(frame.buffer).setUint32(0, header.length);
-      frame.set(header, 4);
-      frame.set(bytes, 4 + header.length);
-      message = frame;
-    } else {
-      message = JSON.stringify({ type: "publish", id, topic, data });
-    }
+    const bytes = asBytes(data);
+    const message = bytes
+      ? framed({ type: "publish", id, topic }, bytes)
+      : JSON.stringify({ type: "publish", id, topic, data });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.#pending.get(id)?.timer !== timer) return;
@@ -222,6 +224,55 @@ export class TopicsClient {
       }, this.#options.requestTimeout);
       this.#pending.set(id, { kind: "publish", resolve, reject, timer });
       this.#socket.send(message);
+    });
+  }
+
+  /**
+   * Calls the server's method `method` with `params` (any JSON value, or bytes: an
+   * ArrayBuffer or a typed array). Resolves with the result (JSON as a value, bytes as a
+   * Uint8Array); rejects with a TopicsError whose `code` is the server's (the method's
+   * own, or `unknown_method`, `bad_params`, `timeout`, `too_many_calls`, `internal`...),
+   * or `timeout` when no answer comes within `timeout` (default `callTimeout`, 30 s),
+   * `aborted` when `signal` aborts, `disconnected` at once when the connection is lost or
+   * down. A call given up on is cancelled on the server; none is sent twice.
+   */
+  call(method, params = null, { timeout, signal } = {}) {
+    if (typeof method !== "string" || method === "") {
+      return Promise.reject(new TypeError("call needs a method's name"));
+    }
+    if (signal?.aborted) {
+      return Promise.reject(new TopicsError("aborted", "the call was aborted"));
+    }
+    if (this.#state !== "open") {
+      return Promise.reject(new TopicsError("disconnected", "not connected"));
+    }
+    const id = this.#nextId++;
+    const bytes = asBytes(params);
+    const message = bytes
+      ? framed({ type: "call", id, method }, bytes)
+      : JSON.stringify({ type: "call", id, method, params });
+    const socket = this.#socket;
+    return new Promise((resolve, reject) => {
+      const giveUp = (error) => {
+        const request = this.#pending.get(id);
+        if (request?.reject !== reject) return;
+        this.#pending.delete(id);
+        clearTimeout(request.timer);
+        signal?.removeEventListener("abort", request.onAbort);
+        // The server stops it; its `cancelled` answer finds nothing waiting.
+        if (socket === this.#socket && this.#state === "open") {
+          socket.send(JSON.stringify({ type: "cancel", id }));
+        }
+        reject(error);
+      };
+      const timer = setTimeout(
+        () => giveUp(new TopicsError("timeout", "no answer within the call's timeout")),
+        timeout ?? this.#options.callTimeout,
+      );
+      const onAbort = () => giveUp(new TopicsError("aborted", "the call was aborted"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#pending.set(id, { kind: "call", resolve, reject, timer, signal, onAbort });
+      socket.send(message);
     });
   }
 
@@ -350,6 +401,8 @@ export class TopicsClient {
     if (socket) detach(socket);
     this.#socket = null;
     this.#limits = null;
+    this.#connection = null;
+    this.#user = null;
     this.#clearTimers();
     const wasOpen = this.#state === "open";
     this.#failPending(new TopicsError("disconnected", "the connection was lost"));
@@ -406,7 +459,8 @@ export class TopicsClient {
   #failPending(error) {
     for (const request of this.#pending.values()) {
       clearTimeout(request.timer);
-      if (request.kind === "publish") request.reject(error);
+      request.signal?.removeEventListener("abort", request.onAbort);
+      if (request.kind === "publish" || request.kind === "call") request.reject(error);
     }
     this.#pending.clear();
   }
@@ -501,6 +555,8 @@ export class TopicsClient {
     this.#heard();
     if (message.type === "welcome") {
       this.#limits = message.limits ?? null;
+      this.#connection = message.connection ?? null;
+      this.#user = message.user ?? null;
       return;
     }
     if (message.type === "publication") {
@@ -515,7 +571,14 @@ export class TopicsClient {
     if (!request) return;
     this.#pending.delete(message.id);
     clearTimeout(request.timer);
-    if (request.kind === "publish") {
+    if (request.kind === "call") {
+      request.signal?.removeEventListener("abort", request.onAbort);
+      if (message.type === "result") {
+        request.resolve(bytes ?? message.result);
+      } else {
+        request.reject(new TopicsError(message.code ?? "unknown", message.message ?? "refused"));
+      }
+    } else if (request.kind === "publish") {
       if (message.type === "published") {
         request.resolve(
           message.epoch === undefined ? {} : { epoch: message.epoch, offset: message.offset },
@@ -602,6 +665,23 @@ export class TopicsClient {
       }
     }
   }
+}
+
+/** `data` as a Uint8Array if it is bytes (an ArrayBuffer or a typed array); else null. */
+function asBytes(data) {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return null;
+}
+
+/** A binary message: the header's length (4 bytes, big-endian), the header, the bytes. */
+function framed(header, bytes) {
+  const encoded = new TextEncoder().encode(JSON.stringify(header));
+  const frame = new Uint8Array(4 + encoded.length + bytes.length);
+  new DataView(frame.buffer).setUint32(0, encoded.length);
+  frame.set(encoded, 4);
+  frame.set(bytes, 4 + encoded.length);
+  return frame;
 }
 
 function detach(socket) {

@@ -1,6 +1,7 @@
 // The client against the real Rust server (examples/topics.rs, started by the tests):
 // publishing and receiving JSON and bytes, recovery after the network drops, a gap larger
-// than the history, and moving to another server when one dies.
+// than the history, moving to another server when one dies, and calls of the server's
+// methods.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -194,6 +195,68 @@ test("a connection that stops answering without closing is found dead and replac
     proxy.stall(false);
     await next(client, "connected");
     assert.deepEqual(Object.keys(await client.publish("room", 2)).sort(), ["epoch", "offset"]);
+  } finally {
+    client.close();
+    await proxy.close();
+    await server.stop();
+  }
+});
+
+test("calls: results and errors with their codes, bytes, and calls that run at once", async () => {
+  const server = await startServer();
+  const client = new TopicsClient(`${server.url}?user=ada`, QUICK);
+  try {
+    await connected(client);
+    await until(() => client.connection !== null, "the welcome");
+    assert.equal(client.user, "ada");
+    const me = await client.call("whoami");
+    assert.deepEqual(me, { connection: client.connection, user: "ada" });
+    assert.deepEqual(await client.call("echo", { a: [1, 2.5, null] }), { a: [1, 2.5, null] });
+    assert.equal(await client.call("echo"), null);
+    assert.deepEqual(await client.call("echo.bytes", new Uint8Array([0, 255, 7])), new Uint8Array([0, 255, 7]));
+    await assert.rejects(client.call("fail", "not_found"), { code: "not_found" });
+    await assert.rejects(client.call("no.such.method"), { code: "unknown_method" });
+    await assert.rejects(client.call("sleep", "soon"), { code: "bad_params" });
+    // A slow call does not hold up a fast one made after it.
+    const controller = new AbortController();
+    let slowEnded = false;
+    const slow = client
+      .call("sleep", 60_000, { timeout: 120_000, signal: controller.signal })
+      .finally(() => (slowEnded = true));
+    assert.equal(await client.call("echo", 1), 1);
+    assert.equal(slowEnded, false);
+    controller.abort();
+    await assert.rejects(slow, { code: "aborted" });
+  } finally {
+    client.close();
+    await server.stop();
+  }
+});
+
+test("a call times out, or is aborted, and is cancelled on the server; none outlives its connection", async () => {
+  const server = await startServer();
+  const proxy = await startProxy(server.port);
+  const client = new TopicsClient(proxy.url, { ...QUICK, callTimeout: 200 });
+  try {
+    await connected(client);
+    await assert.rejects(client.call("sleep", 60_000), { code: "timeout" });
+    const controller = new AbortController();
+    const aborted = client.call("sleep", 60_000, { timeout: 60_000, signal: controller.signal });
+    controller.abort();
+    await assert.rejects(aborted, { code: "aborted" });
+    await assert.rejects(
+      client.call("echo", 1, { signal: AbortSignal.abort() }),
+      { code: "aborted" },
+    );
+    // Both were cancelled on the server: all 16 calls a connection may run at once are free.
+    const many = Array.from({ length: 16 }, () => client.call("sleep", 50, { timeout: 60_000 }));
+    assert.deepEqual(await Promise.all(many), Array(16).fill(50));
+    // A call in flight when the connection drops rejects at once, and is not sent again.
+    const inFlight = client.call("sleep", 60_000, { timeout: 60_000 });
+    proxy.cut();
+    await assert.rejects(inFlight, { code: "disconnected" });
+    await next(client, "connected");
+    await assert.rejects(client.call("sleep", 60_000, { timeout: 100 }), { code: "timeout" });
   } finally {
     client.close();
     await proxy.close();

@@ -59,3 +59,19 @@ try {
 new TopicsClient("ws://a/topics", { pingInterval: "often" });
 
 export { protocol, rate, since };
+
+// Calls: the result typed as the app knows it, params JSON or bytes, a timeout and a signal.
+interface Room {
+  room: string;
+  members: number;
+}
+client.call<Room>("room.join", { room: "lobby" }).then((room) => room.members + 1);
+client.call("upload", new Uint8Array([1, 2]), { timeout: 1_000, signal: new AbortController().signal });
+client.call("now").then((result) => result);
+// @ts-expect-error: a function is not JSON
+client.call("room.join", () => 1);
+// @ts-expect-error: the result is a Room, which has no `text`
+client.call<Room>("room.join", {}).then((room) => room.text);
+const connection: string | null = client.connection;
+const user: string | null = client.user;
+export { connection, user };
