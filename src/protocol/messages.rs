@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use super::call::{CallError, Data};
 use crate::{
+    identity::ConnectionId,
     topics::{At, Payload, Position, Recovery},
     Message, Utf8Bytes,
 };
@@ -285,6 +286,14 @@ fn check<'a>(fields: Fields<'a>, binary: Option<Bytes>) -> Result<Request<'a>, F
     })
 }
 
+/// Writes `value` as a JSON string of its `Display` form, without making a `String` first.
+fn display<S: serde::Serializer>(
+    value: &impl std::fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
 /// The limits a server holds each client to, as its `welcome` tells them.
 #[derive(Serialize)]
 pub(super) struct Advertised {
@@ -304,7 +313,8 @@ pub(super) enum Reply<'a> {
     Welcome {
         version: u32,
         /// The connection's id, unique across servers.
-        connection: String,
+        #[serde(serialize_with = "display")]
+        connection: ConnectionId,
         /// The user the app knows the client as.
         #[serde(skip_serializing_if = "Option::is_none")]
         user: Option<&'a str>,

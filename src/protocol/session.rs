@@ -158,7 +158,7 @@ impl<'a> Client<'a> {
         let user = self.caller.user().cloned();
         let welcome = Reply::Welcome {
             version: 1,
-            connection: self.caller.connection().to_string(),
+            connection: self.caller.connection(),
             user: user.as_ref().map(UserId::as_str),
             limits: Advertised {
                 message_size: self.socket.shared().read.max_message_size(),
