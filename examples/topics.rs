@@ -14,12 +14,14 @@
 //! public endpoint, with `PUBLISH_RATE` publications a second (default 50).
 //! `GET /stats` answers what the hub has done, as JSON.
 //!
-//! Clients may call four methods, to try calls with: `echo` (answers its params, JSON or
-//! bytes), `sleep` (waits `params` milliseconds, at most a minute, then answers them),
-//! `fail` (answers an error whose code is `params`) and `whoami` (the caller's connection
-//! and user; a client names its user with `?user=NAME` in the URL). A call may run for
-//! `CALL_TIMEOUT_MS` milliseconds (default 30,000). With the browser and Node.js client
-//! in `client/`:
+//! Clients may call methods to try calls with: `echo` (answers its params; `echo.bytes`
+//! for bytes), `sleep` (waits `params` milliseconds, at most a minute, then answers them),
+//! `fail` (answers an error whose code is `params`), `whoami` (the caller's connection
+//! and user; a client names its user with `?user=NAME` in the URL), and two that reach
+//! back to the caller: `ask` (`{"method": M, "params": P}`: the server calls the
+//! client's method `M` and answers what the client answered) and `notify` (the server
+//! sends `params` back as a `message`). A call may run for `CALL_TIMEOUT_MS`
+//! milliseconds (default 30,000). With the browser and Node.js client in `client/`:
 //!
 //! ```js
 //! import { TopicsClient } from "tower-websockets-client";
@@ -34,11 +36,11 @@ mod support;
 use std::time::Duration;
 
 use axum::{extract::State, routing::get, Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tower_websockets::{
     identity::UserId,
-    protocol::{Access, Binary, CallError, Caller, Methods, Params, TopicsProtocol},
+    protocol::{Access, Binary, CallError, Caller, Clients, Methods, Params, TopicsProtocol},
     topics::History,
     Topics,
 };
@@ -71,6 +73,26 @@ async fn stats(State(topics): State<Topics>) -> Json<Stats> {
     })
 }
 
+/// What `ask` asks the caller to do.
+#[derive(Deserialize)]
+struct Ask {
+    method: String,
+    #[serde(default)]
+    params: Value,
+}
+
+/// Calls the caller's method `ask.method`, and answers what it answered.
+async fn ask(
+    caller: Caller,
+    clients: Clients,
+    Params(ask): Params<Ask>,
+) -> Result<Value, CallError> {
+    let timeout = Duration::from_secs(10);
+    clients
+        .call(caller.connection(), &ask.method, ask.params, timeout)
+        .await
+}
+
 /// The methods clients may call.
 fn methods() -> Methods {
     Methods::new()
@@ -87,6 +109,13 @@ fn methods() -> Methods {
         .method("fail", |Params(code): Params<String>| async move {
             Err::<(), _>(CallError::new(code, "failed as asked"))
         })
+        .method("ask", ask)
+        .method(
+            "notify",
+            |caller: Caller, clients: Clients, Params(data): Params<Value>| async move {
+                clients.send(caller.connection(), data)
+            },
+        )
         .method("whoami", |caller: Caller| async move {
             Ok::<_, CallError>(json!({
                 "connection": caller.connection().to_string(),
@@ -109,6 +138,7 @@ async fn main() -> std::io::Result<()> {
     let (listener, port) = support::axum_listener(5006).await?;
     // The protocol's limits for a public endpoint, the rate of publishing as PUBLISH_RATE
     // says (the client's tests publish in bursts).
+    let clients = Clients::new(&topics);
     let sockets = TopicsProtocol::new(topics.clone())
         .publish_rate(rate)
         .authorize(|_| {
@@ -120,6 +150,7 @@ async fn main() -> std::io::Result<()> {
         // Made up for the example: a real server names users from their credentials.
         .identify(|handshake| UserId::new(handshake.uri().query()?.strip_prefix("user=")?))
         .methods(methods())
+        .clients(clients)
         .call_timeout(Duration::from_millis(call_timeout))
         .layer()
         .path("/topics");

@@ -1,12 +1,13 @@
 //! A client's call as a method sees it ([`Call`]), what a method takes from it (the
-//! [`FromCall`] extractors: [`Params`], [`Binary`], [`State`], [`Caller`]), and how a call
-//! fails ([`CallError`]).
+//! [`FromCall`] extractors: [`Params`], [`Binary`], [`State`], [`Caller`], and
+//! [`Clients`]), and how a call fails ([`CallError`]).
 
 use std::{borrow::Cow, fmt};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+use super::clients::Clients;
 use crate::{
     identity::{ConnectionId, UserId},
     Utf8Bytes,
@@ -50,14 +51,21 @@ pub struct Call {
     method: Box<str>,
     params: Data,
     caller: Caller,
+    clients: Option<Clients>,
 }
 
 impl Call {
-    pub(super) fn new(method: Box<str>, params: Data, caller: Caller) -> Self {
+    pub(super) fn new(
+        method: Box<str>,
+        params: Data,
+        caller: Caller,
+        clients: Option<Clients>,
+    ) -> Self {
         Call {
             method,
             params,
             caller,
+            clients,
         }
     }
 
@@ -125,6 +133,14 @@ pub struct State<S>(pub S);
 impl<S: Clone> FromCall<S> for State<S> {
     fn from_call(_: &Call, state: &S) -> Result<Self, CallError> {
         Ok(State(state.clone()))
+    }
+}
+
+impl<S> FromCall<S> for Clients {
+    /// The [`Clients`] given to [`TopicsProtocol::clients`](super::TopicsProtocol::clients);
+    /// without them, the call fails with `internal`.
+    fn from_call(call: &Call, _: &S) -> Result<Self, CallError> {
+        call.clients.clone().ok_or_else(CallError::internal)
     }
 }
 

@@ -48,6 +48,11 @@ pub(super) enum Request<'a> {
     Cancel {
         id: u64,
     },
+    /// The client's answer to the server's call `id`.
+    Return {
+        id: u64,
+        outcome: Result<Data, CallError>,
+    },
 }
 
 /// Why a request was refused, as its `error` reply names it.
@@ -130,6 +135,20 @@ struct Fields<'a> {
     /// Like `data`: `null` is a value.
     #[serde(borrow, default, deserialize_with = "present")]
     params: Option<&'a RawValue>,
+    /// Like `data`: `null` is a value.
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
+}
+
+/// A `return`'s `error`.
+#[derive(Deserialize)]
+struct ClientError<'a> {
+    #[serde(borrow)]
+    code: Cow<'a, str>,
+    #[serde(borrow, default)]
+    message: Cow<'a, str>,
 }
 
 /// A field that is there, whatever its value (`null` included).
@@ -175,8 +194,8 @@ pub(super) fn read_binary(frame: &Bytes) -> Result<Request<'_>, Failure> {
         Some("call") if fields.params.is_some() => {
             return refuse("a binary call has its params after the header, not in it")
         }
-        Some("publish" | "call") => {}
-        _ => return refuse("a binary message is a publish or a call"),
+        Some("publish" | "call" | "return") => {}
+        _ => return refuse("a binary message is a publish, a call or a return"),
     }
     check(fields, Some(frame.slice(4 + length..)))
 }
@@ -214,7 +233,7 @@ fn check<'a>(fields: Fields<'a>, binary: Option<Bytes>) -> Result<Request<'a>, F
     };
     if !matches!(
         &*kind,
-        "subscribe" | "unsubscribe" | "publish" | "ping" | "call" | "cancel"
+        "subscribe" | "unsubscribe" | "publish" | "ping" | "call" | "cancel" | "return"
     ) {
         return Err(Failure::new(
             id,
@@ -232,6 +251,24 @@ fn check<'a>(fields: Fields<'a>, binary: Option<Bytes>) -> Result<Request<'a>, F
     match &*kind {
         "ping" => return Ok(Request::Ping { id }),
         "cancel" => return Ok(Request::Cancel { id }),
+        "return" => {
+            // The answer to the server's own call: never replied to (its id is the
+            // server's), so one that cannot be read fails the server's call instead.
+            let unreadable = |why: &'static str| Err(CallError::new("bad_result", why));
+            let outcome = match (binary, fields.result, fields.error) {
+                (Some(bytes), None, None) => Ok(Data::Binary(bytes)),
+                (None, Some(result), None) => Ok(Data::Json(Utf8Bytes::from(result.get()))),
+                (None, None, Some(error)) => match value::<ClientError<'_>>(error) {
+                    Some(error) if !error.code.is_empty() => Err(CallError::new(
+                        error.code.into_owned(),
+                        error.message.into_owned(),
+                    )),
+                    _ => unreadable("a return's error is an object with a code"),
+                },
+                _ => unreadable("a return has a result or an error, not both"),
+            };
+            return Ok(Request::Return { id, outcome });
+        }
         "call" => {
             let Some(method) = fields.method.and_then(value::<Cow<'a, str>>) else {
                 return bad("a call needs a method, a string");
@@ -406,14 +443,37 @@ pub(super) fn result(id: u64, result: Data) -> Message {
         Data::Json(json) => {
             Message::text(format!(r#"{{"type":"result","id":{id},"result":{json}}}"#))
         }
-        Data::Binary(bytes) => {
-            let header = format!(r#"{{"type":"result","id":{id}}}"#);
-            let mut message = BytesMut::with_capacity(4 + header.len() + bytes.len());
-            // The header is a few dozen bytes: its length fits in 4 bytes.
-            message.put_u32(header.len() as u32);
-            message.put_slice(header.as_bytes());
-            message.put_slice(&bytes);
-            Message::Binary(message.freeze())
-        }
+        Data::Binary(bytes) => binary(&format!(r#"{{"type":"result","id":{id}}}"#), &bytes),
     }
+}
+
+/// The server's call `id` of the client's method `method`: a text message with the JSON
+/// as `params`, or a binary one whose header is `{"type":"invoke","id":N,"method":M}`
+/// followed by the bytes.
+pub(super) fn invoke(id: u64, method: &str, params: Data) -> Message {
+    let method = serde_json::to_string(method).expect("a string serializes to JSON");
+    match params {
+        Data::Json(json) => Message::text(format!(
+            r#"{{"type":"invoke","id":{id},"method":{method},"params":{json}}}"#
+        )),
+        Data::Binary(bytes) => binary(
+            &format!(r#"{{"type":"invoke","id":{id},"method":{method}}}"#),
+            &bytes,
+        ),
+    }
+}
+
+/// A message from the server's application, without an answer: `data` is its JSON.
+pub(super) fn message(data: &str) -> Message {
+    Message::text(format!(r#"{{"type":"message","data":{data}}}"#))
+}
+
+/// A binary message: the header's length (4 bytes, big-endian), the header, the bytes.
+fn binary(header: &str, bytes: &[u8]) -> Message {
+    let mut message = BytesMut::with_capacity(4 + header.len() + bytes.len());
+    // A header is a few dozen bytes and a method's name: its length fits in 4 bytes.
+    message.put_u32(header.len() as u32);
+    message.put_slice(header.as_bytes());
+    message.put_slice(bytes);
+    Message::Binary(message.freeze())
 }

@@ -28,6 +28,7 @@
 mod access;
 mod call;
 mod calls;
+mod clients;
 mod limits;
 mod messages;
 mod methods;
@@ -38,6 +39,7 @@ use std::{fmt, sync::Arc, time::Duration};
 pub use access::Access;
 use access::Permissions;
 pub use call::{Binary, Call, CallError, Caller, FromCall, Params, State};
+pub use clients::Clients;
 use limits::Limits;
 pub use methods::{IntoReturn, MethodHandler, Methods, Returned};
 use session::{Client, Settings};
@@ -97,6 +99,7 @@ impl TopicsProtocol {
                 methods: None,
                 call_timeout: Self::CALL_TIMEOUT,
                 max_calls: Self::MAX_CONCURRENT_CALLS,
+                clients: None,
             },
         }
     }
@@ -262,6 +265,15 @@ impl TopicsProtocol {
         self
     }
 
+    /// Lists every connection in `clients`, so that server code can call a client's
+    /// methods or send it messages from any task ([`Clients::call`], [`Clients::send`]),
+    /// and methods can take `Clients` as an extractor. Without it, sessions are listed
+    /// nowhere.
+    pub fn clients(mut self, clients: Clients) -> Self {
+        self.settings.clients = Some(clients);
+        self
+    }
+
     /// How long a call's method may run (default: 30 seconds); past it, the method is
     /// stopped and the call answered `timeout`.
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
@@ -334,6 +346,7 @@ impl fmt::Debug for TopicsProtocol {
             .field("methods", &self.settings.methods.is_some())
             .field("call_timeout", &self.settings.call_timeout)
             .field("max_concurrent_calls", &self.settings.max_calls)
+            .field("clients", &self.settings.clients)
             .finish()
     }
 }

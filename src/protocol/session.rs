@@ -12,6 +12,7 @@ use super::{
     access::{Access, Authorize, Permissions, Verdict},
     call::{Call, Caller, Data},
     calls::Calls,
+    clients::{Clients, Listed},
     limits::{Account, Limits, Over},
     messages::{self, Advertised, Code, Failure, Reply, Request},
     methods::{Dispatch, Outcome},
@@ -44,6 +45,8 @@ pub(super) struct Settings {
     pub(super) call_timeout: Duration,
     /// How many calls of one client may run at once.
     pub(super) max_calls: usize,
+    /// Where server code finds each connection, when it asked to.
+    pub(super) clients: Option<Clients>,
 }
 
 /// A client's session: its socket, its handshake (when authorization reads it), how many
@@ -59,6 +62,8 @@ pub(super) struct Client<'a> {
     account: Account,
     /// The client's calls that are running; made at its first call.
     calls: Option<Box<Calls>>,
+    /// The connection's entry among the [`Clients`], if the protocol keeps them.
+    listed: Option<Listed>,
 }
 
 /// What the session does next: read a message, or answer a call that has ended.
@@ -83,8 +88,14 @@ impl<'a> Client<'a> {
                 .and_then(|identify| identify(&handshake)),
         };
         drop(handshake);
+        let connection = settings.topics.connection_id();
+        let listed = settings
+            .clients
+            .as_ref()
+            .map(|clients| clients.register(connection, socket.sender()));
         Client {
-            caller: Caller::new(settings.topics.connection_id(), user),
+            caller: Caller::new(connection, user),
+            listed,
             socket,
             permissions,
             subscriptions: 0,
@@ -251,6 +262,13 @@ impl<'a> Client<'a> {
             }
             Request::Ping { id } => self.reply(&Reply::Pong { id }).await,
             Request::Call { id, method, params } => self.call(id, &method, params).await,
+            Request::Return { id, outcome } => {
+                // No reply: a return whose call no longer waits (it timed out) is dropped.
+                if let Some(listed) = &self.listed {
+                    listed.link().answer(id, outcome);
+                }
+                Ok(())
+            }
             Request::Cancel { id } => {
                 match self
                     .calls
@@ -319,7 +337,8 @@ impl<'a> Client<'a> {
                 format!("at most {} calls at once", settings.max_calls),
             )
         } else {
-            let call = Call::new(method.into(), params, self.caller.clone());
+            let clients = settings.clients.clone();
+            let call = Call::new(method.into(), params, self.caller.clone(), clients);
             match settings
                 .methods
                 .as_ref()

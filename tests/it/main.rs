@@ -47,6 +47,8 @@ mod pipelining;
 mod protocol;
 #[cfg(feature = "protocol")]
 mod protocol_calls;
+#[cfg(feature = "protocol")]
+mod protocol_invoke;
 #[cfg(feature = "redis")]
 mod redis_backplane;
 #[cfg(all(feature = "redis", feature = "protocol"))]

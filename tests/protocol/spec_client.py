@@ -373,6 +373,31 @@ async def check_calls(url):
     ping = await peer.ask("ping")
     assert (await answer(ping))["type"] == "pong"
 
+    # The server calls this client (`invoke`, answered by `return`), from inside a call:
+    # with a result, bytes, an error, and a late answer of an `invoke` left unanswered.
+    ask = await peer.ask("call", method="ask", params={"method": "double", "params": 21})
+    invoke = await peer.next()
+    assert (invoke["type"], invoke["method"], invoke["params"]) == ("invoke", "double", 21), invoke
+    await peer.send({"type": "return", "id": invoke["id"], "result": 42})
+    assert await answer(ask) == {"type": "result", "id": ask, "result": 42}
+    ask = await peer.ask("call", method="ask", params={"method": "refuse"})
+    invoke = await peer.next()
+    assert invoke["params"] is None, invoke
+    await peer.send({"type": "return", "id": invoke["id"], "error": {"code": "unknown_method", "message": "no"}})
+    reply = await answer(ask)
+    assert (reply["type"], reply["code"]) == ("error", "unknown_method"), reply
+    ask = await peer.ask("call", method="ask", params={"method": "bytes"})
+    invoke = await peer.next()
+    await peer.send(binary({"type": "return", "id": invoke["id"]}, b"\x01"))
+    reply = await answer(ask)
+    assert (reply["type"], reply["code"]) == ("error", "bad_result"), reply  # `ask` wants JSON
+    # A message, with no answer.
+    notify = await peer.ask("call", method="notify", params={"hi": [1]})
+    first, second = await peer.next(), await peer.next()
+    assert {first["type"], second["type"]} == {"message", "result"}, (first, second)
+    message = first if first["type"] == "message" else second
+    assert message["data"] == {"hi": [1]}, message
+
     # A call with the id of a running one is refused; past the bound, too_many_calls.
     running = [await peer.ask("call", method="sleep", params=60000) for _ in range(16)]
     await peer.send({"type": "call", "id": running[0], "method": "echo"})
