@@ -126,6 +126,8 @@ export interface Events {
     reason: "not_recovered" | "no_history" | "epoch_changed";
     replayed: number;
   };
+  /** A message from the server's application (PROTOCOL.md `message`). */
+  message: { data: Data };
   /** A refused subscribe (with its topic), or a message that could not be read. */
   error: { topic?: string; code: string; message: string };
   /**
@@ -189,6 +191,15 @@ export declare class TopicsClient {
    * not check it): a JSON shape, or Uint8Array for a result in bytes. Rejects with a
    * TopicsError: the server's code, or "timeout", "aborted", "disconnected".
    */
+  /**
+   * Answers the server's calls of `method`: the handler's value (or its promise's) is the
+   * result; a thrown error answers with its `code` (a string), or "internal". Returns a
+   * function that removes the handler.
+   */
+  handle<P = Data>(
+    method: string,
+    handler: (params: P) => Publishable | void | Promise<Publishable | void>,
+  ): () => void;
   call<R = Data, P = Json>(
     method: string,
     params?: P & JsonCompatible<P>,

@@ -76,6 +76,7 @@ export class TopicsClient {
   #WebSocket;
   #random;
   #listeners = new Map();
+  #handlers = new Map();
   #subscriptions = new Map();
   #pending = new Map();
   #nextId = 1;
@@ -225,6 +226,22 @@ export class TopicsClient {
       this.#pending.set(id, { kind: "publish", resolve, reject, timer });
       this.#socket.send(message);
     });
+  }
+
+  /**
+   * Answers the server's calls of `method` (PROTOCOL.md `invoke`) with `handler(params)`:
+   * its value, or the value its promise resolves with, is the result (JSON, or bytes as
+   * an ArrayBuffer or typed array); an exception or a rejection answers an error, with the
+   * error's `code` when it has a string one (a TopicsError, say) and "internal" otherwise.
+   * A call of a method with no handler is answered "unknown_method". Returns a function
+   * that removes the handler.
+   */
+  handle(method, handler) {
+    if (typeof handler !== "function") throw new TypeError("handle needs a function");
+    this.#handlers.set(method, handler);
+    return () => {
+      if (this.#handlers.get(method) === handler) this.#handlers.delete(method);
+    };
   }
 
   /**
@@ -563,6 +580,14 @@ export class TopicsClient {
       this.#publication(message, bytes ?? message.data);
       return;
     }
+    if (message.type === "invoke") {
+      this.#invoked(message, bytes ?? message.params);
+      return;
+    }
+    if (message.type === "message") {
+      this.#emit("message", { data: bytes ?? message.data });
+      return;
+    }
     if (message.type === "error" && (message.id === null || message.id === undefined)) {
       this.#emit("error", { code: message.code, message: message.message });
       return;
@@ -589,6 +614,28 @@ export class TopicsClient {
     } else if (request.kind === "subscribe") {
       this.#subscribed(request, message);
     }
+  }
+
+  /** The server calls one of this client's methods: answer with a `return`, always. */
+  async #invoked(message, params) {
+    const socket = this.#socket;
+    const { id, method } = message;
+    let answer;
+    try {
+      const handler = this.#handlers.get(method);
+      if (!handler) throw new TopicsError("unknown_method", `no handler for ${method}`);
+      const result = await handler(params ?? null);
+      const bytes = asBytes(result);
+      answer = bytes
+        ? framed({ type: "return", id }, bytes)
+        : JSON.stringify({ type: "return", id, result: result === undefined ? null : result });
+    } catch (error) {
+      const code = typeof error?.code === "string" && error.code !== "" ? error.code : "internal";
+      const text = code === "internal" ? "the handler failed" : String(error?.message ?? "");
+      answer = JSON.stringify({ type: "return", id, error: { code, message: text } });
+    }
+    // An answer for a connection that is gone has nobody to go to.
+    if (socket === this.#socket && this.#state === "open") socket.send(answer);
   }
 
   #subscribed(request, message) {

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 
-import { TopicsClient } from "../src/index.js";
+import { TopicsClient, TopicsError } from "../src/index.js";
 import { next, startProxy, startServer, within } from "./support.js";
 
 /** Quick to reconnect, so that the tests do not wait on the backoff. */
@@ -260,6 +260,39 @@ test("a call times out, or is aborted, and is cancelled on the server; none outl
   } finally {
     client.close();
     await proxy.close();
+    await server.stop();
+  }
+});
+
+test("the server calls the client's handlers, and sends it messages", async () => {
+  const server = await startServer();
+  const client = new TopicsClient(server.url, QUICK);
+  try {
+    client.handle("confirm", (question) => question === "sure?");
+    client.handle("double", async (n) => n * 2);
+    client.handle("bytes", () => new Uint8Array([9]));
+    client.handle("refuse", () => {
+      throw new TopicsError("not_now", "ask me later");
+    });
+    client.handle("crash", () => {
+      throw new Error("a detail the server must not see");
+    });
+    const removed = client.handle("removed", () => 1);
+    removed();
+    await connected(client);
+    assert.equal(await client.call("ask", { method: "confirm", params: "sure?" }), true);
+    assert.equal(await client.call("ask", { method: "double", params: 21 }), 42);
+    // `ask` wants JSON: the bytes are a bad result for it.
+    await assert.rejects(client.call("ask", { method: "bytes" }), { code: "bad_result" });
+    await assert.rejects(client.call("ask", { method: "refuse" }), { code: "not_now", message: "ask me later" });
+    const crashed = client.call("ask", { method: "crash" });
+    await assert.rejects(crashed, (error) => error.code === "internal" && !error.message.includes("detail"));
+    await assert.rejects(client.call("ask", { method: "removed" }), { code: "unknown_method" });
+    const message = next(client, "message");
+    assert.equal(await client.call("notify", { hi: [1] }), null);
+    assert.deepEqual((await message).data, { hi: [1] });
+  } finally {
+    client.close();
     await server.stop();
   }
 });

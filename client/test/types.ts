@@ -75,3 +75,11 @@ client.call<Room>("room.join", {}).then((room) => room.text);
 const connection: string | null = client.connection;
 const user: string | null = client.user;
 export { connection, user };
+
+// The server's calls: a handler's params typed as the app knows them, its result JSON or bytes.
+const stop: () => void = client.handle<string>("confirm", (question) => question.length > 0);
+client.handle("thumbnail", async () => new Uint8Array([1]));
+// @ts-expect-error: a function is not a result
+client.handle("bad", () => () => 1);
+client.on("message", ({ data }) => data);
+stop();
