@@ -88,8 +88,8 @@ impl Queue {
         while chunks.is_empty() && !staging.is_empty() {
             let n = written(ready!(io.as_mut().poll_write(cx, staging)))?;
             if n == staging.len() {
-                // All of it: the buffer goes, so that an idle socket holds none.
-                *staging = BytesMut::new();
+                // All of it: keep the buffer, with its capacity, for the next frames.
+                staging.clear();
             } else {
                 staging.advance(n);
             }
