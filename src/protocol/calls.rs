@@ -10,7 +10,7 @@ use std::{
 
 use tokio::task::{AbortHandle, Id, JoinSet};
 
-use super::{call::CallError, methods::Outcome};
+use super::{call_error::CallError, methods::Outcome};
 use crate::topics::BoxFuture;
 
 /// The calls a session runs: their tasks, and each one's request id.

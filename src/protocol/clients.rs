@@ -11,10 +11,7 @@ use std::{
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::oneshot;
 
-use super::{
-    call::{CallError, Data},
-    messages,
-};
+use super::{call_error::CallError, data::Data, messages};
 use crate::{
     identity::{ConnectionId, ServerId},
     socket::Sender,

@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::call::{CallError, Data};
+use super::{call_error::CallError, data::Data};
 use crate::{
     identity::ConnectionId,
     topics::{At, Payload, Position, Recovery},

@@ -6,7 +6,11 @@ use std::{collections::HashMap, fmt, marker::PhantomData, sync::Arc};
 
 use serde::Serialize;
 
-use super::call::{Binary, Call, CallError, Data};
+use super::{
+    call::{Binary, Call},
+    call_error::CallError,
+    data::Data,
+};
 use crate::{topics::BoxFuture, Utf8Bytes};
 
 /// What a call's method gives back: the result, or why there is none.

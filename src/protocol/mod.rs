@@ -27,8 +27,10 @@
 
 mod access;
 mod call;
+mod call_error;
 mod calls;
 mod clients;
+mod data;
 mod limits;
 mod messages;
 mod methods;
@@ -38,7 +40,8 @@ use std::{fmt, sync::Arc, time::Duration};
 
 pub use access::Access;
 use access::Permissions;
-pub use call::{Binary, Call, CallError, Caller, FromCall, Params, State};
+pub use call::{Binary, Call, Caller, FromCall, Params, State};
+pub use call_error::CallError;
 pub use clients::Clients;
 use limits::Limits;
 pub use methods::{IntoReturn, MethodHandler, Methods, Returned};

@@ -10,9 +10,10 @@ use std::{
 
 use super::{
     access::{Access, Authorize, Permissions, Verdict},
-    call::{Call, Caller, Data},
+    call::{Call, Caller},
     calls::Calls,
     clients::{Clients, Listed},
+    data::Data,
     limits::{Account, Limits, Over},
     messages::{self, Advertised, Code, Failure, Reply, Request},
     methods::{Dispatch, Outcome},
