@@ -121,6 +121,9 @@ impl<'a> Client<'a> {
             if !goes_on(welcomed)? {
                 return Ok(());
             }
+            // The welcome is written: a client that says nothing more holds no buffer for
+            // it (small frames are copied into one that keeps its size between writes).
+            self.socket.shared().write.release_staging();
             loop {
                 let next = match self.calls.as_deref().is_some_and(|calls| !calls.is_empty()) {
                     // With calls running, whichever comes first.

@@ -328,6 +328,13 @@ impl WriteSide {
         Ok(())
     }
 
+    /// Lets the buffer for small frames go, if everything in it has been written: for a
+    /// session that expects to wait a long time before it sends again (the buffer keeps
+    /// its size between writes, which saves a busy socket an allocation per write).
+    pub(crate) fn release_staging(&self) {
+        self.lock().release_staging();
+    }
+
     /// Whether data can no longer be sent: this side's close frame is queued, or the
     /// connection failed or was aborted.
     pub(crate) fn is_closed(&self) -> bool {

@@ -65,6 +65,14 @@ impl Queue {
         self.chunks.push_back(frame);
     }
 
+    /// Lets the buffer for small frames go if nothing waits in it, so that a socket that
+    /// falls idle after a burst holds none.
+    pub(super) fn release_staging(&mut self) {
+        if self.staging.is_empty() {
+            self.staging = BytesMut::new();
+        }
+    }
+
     /// Drops everything queued.
     pub(super) fn clear(&mut self) {
         self.chunks = VecDeque::new();

@@ -93,6 +93,11 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
         self.queue.len()
     }
 
+    /// Lets the buffer for small frames go if nothing waits in it.
+    pub(crate) fn release_staging(&mut self) {
+        self.queue.release_staging();
+    }
+
     /// Queues a data frame. Fails once a close frame has been sent.
     /// Queues a data frame, compressed when compression was agreed, `compress` allows it,
     /// and the compressor finds it worth it. Fails once a close frame has been sent.
