@@ -331,6 +331,7 @@ impl WriteSide {
     /// Lets the buffer for small frames go, if everything in it has been written: for a
     /// session that expects to wait a long time before it sends again (the buffer keeps
     /// its size between writes, which saves a busy socket an allocation per write).
+    #[cfg(feature = "protocol")]
     pub(crate) fn release_staging(&self) {
         self.lock().release_staging();
     }

@@ -67,6 +67,7 @@ impl Queue {
 
     /// Lets the buffer for small frames go if nothing waits in it, so that a socket that
     /// falls idle after a burst holds none.
+    #[cfg(feature = "protocol")]
     pub(super) fn release_staging(&mut self) {
         if self.staging.is_empty() {
             self.staging = BytesMut::new();

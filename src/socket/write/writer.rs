@@ -94,6 +94,7 @@ impl<T: AsyncWrite + Unpin> Writer<T> {
     }
 
     /// Lets the buffer for small frames go if nothing waits in it.
+    #[cfg(feature = "protocol")]
     pub(crate) fn release_staging(&mut self) {
         self.queue.release_staging();
     }
