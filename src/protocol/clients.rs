@@ -225,15 +225,11 @@ impl Link {
         Ok((id, answered))
     }
 
-    /// The client's answer to call `id`; `false` if no call with that id waits.
-    pub(super) fn answer(&self, id: u64, outcome: Result<Data, CallError>) -> bool {
+    /// The client's answer to call `id`; dropped if no call with that id waits.
+    pub(super) fn answer(&self, id: u64, outcome: Result<Data, CallError>) {
         let waiting = lock(&self.pending).waiting.remove(&id);
-        match waiting {
-            Some(answer) => {
-                let _ = answer.send(outcome);
-                true
-            }
-            None => false,
+        if let Some(answer) = waiting {
+            let _ = answer.send(outcome);
         }
     }
 }
