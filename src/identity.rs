@@ -14,6 +14,18 @@ impl ServerId {
     pub(crate) fn random() -> ServerId {
         ServerId(crate::random::random_u64())
     }
+
+    /// The id as the number it is, for messages between servers.
+    #[cfg_attr(not(feature = "protocol"), allow(dead_code))]
+    pub(crate) fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The id that [`get`](Self::get) gave.
+    #[cfg_attr(not(feature = "protocol"), allow(dead_code))]
+    pub(crate) fn from_u64(id: u64) -> ServerId {
+        ServerId(id)
+    }
 }
 
 impl fmt::Display for ServerId {
@@ -53,11 +65,35 @@ impl ConnectionId {
     pub fn server(&self) -> ServerId {
         self.server
     }
+
+    /// The number its server gave it.
+    #[cfg_attr(not(feature = "protocol"), allow(dead_code))]
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
 }
 
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.server, self.number)
+    }
+}
+
+/// As its text, `9f2c51e07a6b3d18-42` (the `protocol` feature).
+#[cfg(feature = "protocol")]
+impl serde::Serialize for ConnectionId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// From its text (the `protocol` feature): what a client sends back of a `welcome`'s
+/// `connection`.
+#[cfg(feature = "protocol")]
+impl<'de> serde::Deserialize<'de> for ConnectionId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -163,6 +199,22 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[cfg(feature = "protocol")]
+    #[test]
+    fn connection_ids_are_json_strings() {
+        let id = ConnectionId::new(ServerId(0x00ab), 7);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"00000000000000ab-7\""
+        );
+        assert_eq!(
+            serde_json::from_str::<ConnectionId>("\"00000000000000ab-7\"").unwrap(),
+            id
+        );
+        assert!(serde_json::from_str::<ConnectionId>("\"7\"").is_err());
+        assert!(serde_json::from_str::<ConnectionId>("7").is_err());
     }
 
     #[test]

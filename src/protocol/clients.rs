@@ -8,23 +8,29 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::oneshot;
 
-use super::{call_error::CallError, data::Data, messages};
+use super::{call_error::CallError, data::Data, messages, relay::Relayed};
 use crate::{
     identity::{ConnectionId, ServerId},
     socket::Sender,
     sync::lock,
-    topics::Topics,
+    topics::{Backplane, Mailbox, Topics},
     Utf8Bytes,
 };
 
-/// The connections of the topics protocol on this server, for server code to reach a
-/// client from any task: call a method the client handles (PROTOCOL.md, `invoke`) and
-/// await its typed answer, or send it a `message`. Given to
+/// The connections of the topics protocol, for server code to reach a client from any
+/// task: call a method the client handles (PROTOCOL.md, `invoke`) and await its typed
+/// answer, or send it a `message`. Given to
 /// [`TopicsProtocol::clients`](super::TopicsProtocol::clients) (sessions are listed only
 /// then: without it, they cost nothing here); cheap to clone.
+///
+/// It lists the connections of this server, and reaches those of the other servers that
+/// share the hub's [backplane](crate::topics::Backplane) (the `RedisBackplane` does):
+/// a [`ConnectionId`] names its server, so a call to it is one message to that server,
+/// which makes the call and sends the answer back.
 ///
 /// A method can reach its own caller this way: its call runs in a task of its own while
 /// the session goes on reading, so the client's answer comes back to it (take `Clients`
@@ -46,31 +52,43 @@ pub struct Clients {
     directory: Arc<Directory>,
 }
 
+/// What every `Clients` of a hub shares: the hub's mailbox for messages from other
+/// servers.
 struct Directory {
     server: ServerId,
     links: Mutex<HashMap<ConnectionId, Arc<Link>>>,
+    backplane: Option<Arc<dyn Backplane>>,
+    /// Calls made from this server to clients of other servers, waiting for answers.
+    remote: Mutex<Pending>,
 }
 
 impl Clients {
     /// How many calls to one client may wait for their answers at once, at most.
     pub const MAX_PENDING: usize = 64;
 
-    /// The connections of the protocol sessions that `topics`' server holds.
+    /// How many calls from this server to clients of other servers may wait for their
+    /// answers at once, at most.
+    pub const MAX_REMOTE_PENDING: usize = 64 * 1024;
+
+    /// The connections of the protocol sessions that `topics`' server holds. Every
+    /// `Clients` made from a hub (or from its clones) is the same list.
     pub fn new(topics: &Topics) -> Self {
-        Clients {
-            directory: Arc::new(Directory {
-                server: topics.server_id(),
-                links: Mutex::new(HashMap::new()),
-            }),
-        }
+        let make = || Directory {
+            server: topics.server_id(),
+            links: Mutex::new(HashMap::new()),
+            backplane: topics.backplane(),
+            remote: Mutex::new(Pending::default()),
+        };
+        let directory = topics.mailbox(make).unwrap_or_else(|| Arc::new(make()));
+        Clients { directory }
     }
 
-    /// How many connections there are now.
+    /// How many connections there are now on this server.
     pub fn len(&self) -> usize {
         lock(&self.directory.links).len()
     }
 
-    /// Whether there are none.
+    /// Whether there are none on this server.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -81,10 +99,18 @@ impl Clients {
     }
 
     /// Calls the client's method `method` with `params` and waits, at most `timeout`, for
-    /// its answer as `R`. Fails at once with `gone` when the connection is not open on this
-    /// server (or closes before it answers), with `timeout` past the timeout, with
-    /// `too_many_calls` when 64 calls to it already wait, with `bad_result` when the
-    /// answer is not an `R`, and with the client's own code when it answers an error.
+    /// its answer as `R`.
+    ///
+    /// A connection held by another server is reached through the hub's
+    /// [backplane](crate::topics::Backplane::send_to_server): one message to that
+    /// server, one back with the answer.
+    ///
+    /// Fails with `gone` when the connection is not open (at once on its own server) or
+    /// closes before it answers, with `timeout` past the timeout (a call whose server
+    /// stopped, say), with `too_many_calls` when 64 calls to it already wait, with
+    /// `unavailable` when the connection is on another server and the backplane cannot
+    /// pass the call on, with `bad_result` when the answer is not an `R`, and with the
+    /// client's own code when it answers an error.
     pub async fn call<R: DeserializeOwned>(
         &self,
         connection: ConnectionId,
@@ -94,14 +120,13 @@ impl Clients {
     ) -> Result<R, CallError> {
         let params = serde_json::to_string(&params)
             .map_err(|error| CallError::new("bad_params", format!("the params: {error}")))?;
-        let answer = self
-            .call_data(
-                connection,
-                method,
-                Data::Json(Utf8Bytes::from(params)),
-                timeout,
-            )
-            .await?;
+        let params = Data::Json(Utf8Bytes::from(params));
+        let answer = if connection.server() == self.directory.server {
+            self.call_here(connection, method, params, timeout).await
+        } else {
+            self.call_elsewhere(connection, method, params, timeout)
+                .await
+        }?;
         match answer {
             Data::Json(json) => serde_json::from_str(&json)
                 .map_err(|error| CallError::new("bad_result", format!("the result: {error}"))),
@@ -115,12 +140,27 @@ impl Clients {
     /// Sends `data` (any JSON value) to the client as a `message`, without an answer.
     /// Fails with `gone` when the connection is not open on this server, and with
     /// `queue_full` when the client does not read what it is sent (nothing is sent).
+    /// For a connection on another server, `Ok` says that the message was passed on
+    /// (at most once): whether the client got it is not known; `unavailable` that it
+    /// could not be.
     pub fn send(&self, connection: ConnectionId, data: impl Serialize) -> Result<(), CallError> {
-        let link = self.link(connection)?;
         let data = serde_json::to_string(&data)
             .map_err(|error| CallError::new("bad_params", format!("the data: {error}")))?;
+        let data = Utf8Bytes::from(data);
+        if connection.server() == self.directory.server {
+            return self.send_here(connection, &data);
+        }
+        let message = Relayed::Message {
+            connection: connection.number(),
+            data,
+        };
+        self.relay(connection.server(), &message)
+    }
+
+    fn send_here(&self, connection: ConnectionId, data: &str) -> Result<(), CallError> {
+        let link = self.link(connection)?;
         link.sender
-            .try_send(messages::message(&data))
+            .try_send(messages::message(data))
             .map_err(|error| match error {
                 crate::Error::QueueFull => {
                     CallError::new("queue_full", "the client does not read what it is sent")
@@ -129,7 +169,8 @@ impl Clients {
             })
     }
 
-    async fn call_data(
+    /// A call to a client of this server.
+    async fn call_here(
         &self,
         connection: ConnectionId,
         method: &str,
@@ -137,30 +178,63 @@ impl Clients {
         timeout: Duration,
     ) -> Result<Data, CallError> {
         let link = self.link(connection)?;
-        let (id, answer) = link.expect()?;
         // Past the timeout, or when the caller gives up, the entry goes.
-        let _waiting = Waiting { link: &link, id };
+        let (waiting, answer) = Waiting::start(&link.pending, Clients::MAX_PENDING)?;
         let exchange = async {
             link.sender
-                .send(messages::invoke(id, method, params))
+                .send(messages::invoke(waiting.id, method, params))
                 .await
                 .map_err(|_| gone())?;
             answer.await.unwrap_or_else(|_| Err(gone()))
         };
         tokio::time::timeout(timeout, exchange)
             .await
-            .unwrap_or_else(|_| {
-                Err(CallError::new(
-                    "timeout",
-                    "the client did not answer in time",
-                ))
-            })
+            .unwrap_or_else(|_| Err(timed_out()))
+    }
+
+    /// A call to a client of another server, through the backplane.
+    async fn call_elsewhere(
+        &self,
+        connection: ConnectionId,
+        method: &str,
+        params: Data,
+        timeout: Duration,
+    ) -> Result<Data, CallError> {
+        let (waiting, answer) =
+            Waiting::start(&self.directory.remote, Clients::MAX_REMOTE_PENDING)?;
+        let invoke = Relayed::Invoke {
+            from: self.directory.server,
+            call: waiting.id,
+            connection: connection.number(),
+            timeout,
+            method: method.to_owned(),
+            params,
+        };
+        self.relay(connection.server(), &invoke)?;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(gone()),
+            Err(_) => Err(timed_out()),
+        }
+    }
+
+    /// Sends `message` to `server` through the backplane.
+    fn relay(&self, server: ServerId, message: &Relayed) -> Result<(), CallError> {
+        let bytes = message
+            .encode()
+            .ok_or_else(|| CallError::bad_params("the method's name is too long"))?;
+        match &self.directory.backplane {
+            Some(backplane) if backplane.send_to_server(server, bytes) => Ok(()),
+            Some(_) => Err(CallError::new(
+                "unavailable",
+                "the backplane could not pass it on to the connection's server",
+            )),
+            // Without a backplane, only this server's connections are known.
+            None => Err(gone()),
+        }
     }
 
     fn link(&self, connection: ConnectionId) -> Result<Arc<Link>, CallError> {
-        if connection.server() != self.directory.server {
-            return Err(gone());
-        }
         lock(&self.directory.links)
             .get(&connection)
             .cloned()
@@ -182,6 +256,47 @@ impl Clients {
     }
 }
 
+impl Mailbox for Directory {
+    fn receive(self: Arc<Self>, message: Bytes) {
+        let Some(message) = Relayed::decode(message) else {
+            return;
+        };
+        let clients = Clients { directory: self };
+        let server = clients.directory.server;
+        match message {
+            Relayed::Invoke {
+                from,
+                call,
+                connection,
+                timeout,
+                method,
+                params,
+            } => {
+                // Answered from a task of its own: the backplane's delivery goes on.
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return;
+                };
+                runtime.spawn(async move {
+                    let connection = ConnectionId::new(server, connection);
+                    let outcome = clients
+                        .call_here(connection, &method, params, timeout)
+                        .await;
+                    let _ = clients.relay(from, &Relayed::Answer { call, outcome });
+                });
+            }
+            Relayed::Answer { call, outcome } => {
+                let waiting = lock(&clients.directory.remote).waiting.remove(&call);
+                if let Some(answer) = waiting {
+                    let _ = answer.send(outcome);
+                }
+            }
+            Relayed::Message { connection, data } => {
+                let _ = clients.send_here(ConnectionId::new(server, connection), &data);
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Clients {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Clients")
@@ -193,6 +308,10 @@ impl fmt::Debug for Clients {
 
 fn gone() -> CallError {
     CallError::new("gone", "the connection is not open")
+}
+
+fn timed_out() -> CallError {
+    CallError::new("timeout", "the client did not answer in time")
 }
 
 /// One connection: where its messages go, and the server's calls that wait for answers.
@@ -209,22 +328,6 @@ struct Pending {
 }
 
 impl Link {
-    /// A new call's id, and where its answer will come.
-    fn expect(&self) -> Result<(u64, oneshot::Receiver<Result<Data, CallError>>), CallError> {
-        let mut pending = lock(&self.pending);
-        if pending.waiting.len() >= Clients::MAX_PENDING {
-            return Err(CallError::new(
-                "too_many_calls",
-                "too many calls wait for this client's answers",
-            ));
-        }
-        pending.last += 1;
-        let id = pending.last;
-        let (answer, answered) = oneshot::channel();
-        pending.waiting.insert(id, answer);
-        Ok((id, answered))
-    }
-
     /// The client's answer to call `id`; dropped if no call with that id waits.
     pub(super) fn answer(&self, id: u64, outcome: Result<Data, CallError>) {
         let waiting = lock(&self.pending).waiting.remove(&id);
@@ -236,13 +339,35 @@ impl Link {
 
 /// A call that waits: its entry goes when the waiting ends, however it ends.
 struct Waiting<'a> {
-    link: &'a Link,
+    pending: &'a Mutex<Pending>,
     id: u64,
+}
+
+impl<'a> Waiting<'a> {
+    /// A new call among `pending`'s, and where its answer will come; fails if `most`
+    /// calls wait.
+    fn start(
+        pending: &'a Mutex<Pending>,
+        most: usize,
+    ) -> Result<(Self, oneshot::Receiver<Result<Data, CallError>>), CallError> {
+        let mut calls = lock(pending);
+        if calls.waiting.len() >= most {
+            return Err(CallError::new(
+                "too_many_calls",
+                "too many calls wait for the client's answers",
+            ));
+        }
+        calls.last += 1;
+        let id = calls.last;
+        let (answer, answered) = oneshot::channel();
+        calls.waiting.insert(id, answer);
+        Ok((Waiting { pending, id }, answered))
+    }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        lock(&self.link.pending).waiting.remove(&self.id);
+        lock(self.pending).waiting.remove(&self.id);
     }
 }
 

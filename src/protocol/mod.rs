@@ -34,6 +34,7 @@ mod data;
 mod limits;
 mod messages;
 mod methods;
+mod relay;
 mod session;
 
 use std::{fmt, sync::Arc, time::Duration};

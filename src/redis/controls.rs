@@ -11,6 +11,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::sync::lock;
 
+/// A Redis channel's name: a topic's (`PREFIX` + topic, UTF-8) or a server's (`PREFIX`,
+/// the byte 0xFF, which no UTF-8 text holds, so that no topic's channel is ever a
+/// server's, `server:` and the server id).
+pub(super) type Channel = Vec<u8>;
+
 /// The backplane's end: what it asks, and a wake-up for the task. When the backplane is
 /// dropped, so is the wake-up's sender, and the task ends.
 pub(super) struct Controls {
@@ -28,7 +33,7 @@ pub(super) struct Asked {
 #[derive(Default)]
 pub(super) struct Pending {
     /// For each channel, whether it is wanted: the last of its subscribes and unsubscribes.
-    pub(super) channels: HashMap<String, bool>,
+    pub(super) channels: HashMap<Channel, bool>,
     /// The connection is back: subscribe again to every channel wanted.
     pub(super) resync: bool,
     /// Each answered once everything asked before it is done.
@@ -51,7 +56,7 @@ pub(super) fn controls() -> (Controls, Asked) {
 
 impl Controls {
     /// `channel` is wanted (`true`) or not: this replaces what was asked for it before.
-    pub(super) fn want(&self, channel: String, wanted: bool) {
+    pub(super) fn want(&self, channel: Channel, wanted: bool) {
         lock(&self.pending).channels.insert(channel, wanted);
         self.wake();
     }
@@ -91,16 +96,16 @@ mod tests {
         let (controls, mut asked) = controls();
         // A client that joins and leaves a topic a million times makes one entry.
         for i in 0..1_000_000 {
-            controls.want("t:a".to_owned(), i % 2 == 0);
+            controls.want(b"t:a".to_vec(), i % 2 == 0);
         }
-        controls.want("t:b".to_owned(), true);
+        controls.want(b"t:b".to_vec(), true);
         let (done, settled) = oneshot::channel();
         controls.settled(done);
         controls.resync();
         let pending = asked.next().await.unwrap();
         assert_eq!(
             pending.channels,
-            HashMap::from([("t:a".to_owned(), false), ("t:b".to_owned(), true)])
+            HashMap::from([(b"t:a".to_vec(), false), (b"t:b".to_vec(), true)])
         );
         assert!(pending.resync);
         assert_eq!(pending.settled.len(), 1);

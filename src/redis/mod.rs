@@ -8,6 +8,12 @@
 //! beside it (`worker.rs`) subscribe, one channel a command, and subscribe again to every
 //! wanted channel once Redis answers after a reconnection.
 //!
+//! Each server also has a channel of its own, `PREFIX`, the byte 0xFF (which no topic's
+//! channel holds, topics being UTF-8), `server:` and its id, subscribed for as long as
+//! the backplane lives: what another server sends it alone
+//! ([`Backplane::send_to_server`]: a call to one of its clients, the answer to one of its
+//! calls) comes there, one publish a message.
+//!
 //! Topics that keep [history](crate::topics::History) keep it in Redis (`history.rs`):
 //! a publication gets its offset, joins the topic's Redis stream and goes to every
 //! server in one script, so every server sees one order, and a client that drops from
@@ -43,6 +49,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
     IntoConnectionInfo, ProtocolVersion, PushInfo,
@@ -51,6 +58,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     error::BoxError,
+    identity::ServerId,
     random::random_u64,
     sync::lock,
     topics::{
@@ -132,6 +140,7 @@ impl RedisBackplaneBuilder {
             prefix: self.prefix,
             origin: envelope::new_origin(),
             inbox: OnceLock::new(),
+            server_channel: OnceLock::new(),
             control,
             outgoing,
             appends,
@@ -201,7 +210,12 @@ impl RedisBackplane {
 
 impl Backplane for RedisBackplane {
     fn attach(&self, inbox: Inbox) {
-        let _ = self.inner.inbox.set(inbox);
+        let channel = self.inner.server_channel(inbox.server());
+        if self.inner.inbox.set(inbox).is_ok() {
+            // Messages to this server come on its own channel, wanted for good.
+            self.inner.control.want(channel.clone(), true);
+            let _ = self.inner.server_channel.set(channel);
+        }
     }
 
     fn subscribe(&self, topic: &str) {
@@ -229,6 +243,17 @@ impl Backplane for RedisBackplane {
         {
             inner.lose(1);
         }
+    }
+
+    fn send_to_server(&self, server: ServerId, message: Bytes) -> bool {
+        let inner = &self.inner;
+        if !inner.connected.load(Ordering::Acquire) {
+            return false;
+        }
+        inner
+            .outgoing
+            .try_send((inner.server_channel(server), message))
+            .is_ok()
     }
 
     fn history(&self) -> Option<&dyn HistoryStore> {

@@ -9,8 +9,13 @@ use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{controls::Controls, envelope::Origin, history::Scripts};
+use super::{
+    controls::{Channel, Controls},
+    envelope::Origin,
+    history::Scripts,
+};
 use crate::{
+    identity::ServerId,
     sync::lock,
     topics::{Inbox, Position},
 };
@@ -18,7 +23,7 @@ use crate::{
 /// A publication to append to a topic's history (and publish), and where its position
 /// goes.
 pub(super) struct Append {
-    pub(super) channel: String,
+    pub(super) channel: Channel,
     pub(super) keys: [String; 2],
     pub(super) envelope: Bytes,
     pub(super) epoch: String,
@@ -31,8 +36,10 @@ pub(super) struct Inner {
     pub(super) prefix: String,
     pub(super) origin: Origin,
     pub(super) inbox: OnceLock<Inbox>,
+    /// This server's own channel, once the backplane is attached to a hub.
+    pub(super) server_channel: OnceLock<Channel>,
     pub(super) control: Controls,
-    pub(super) outgoing: mpsc::Sender<(String, Bytes)>,
+    pub(super) outgoing: mpsc::Sender<(Channel, Bytes)>,
     pub(super) appends: mpsc::Sender<Append>,
     /// For reading histories.
     pub(super) manager: ConnectionManager,
@@ -46,8 +53,15 @@ pub(super) struct Inner {
 }
 
 impl Inner {
-    pub(super) fn channel(&self, topic: &str) -> String {
-        format!("{}{topic}", self.prefix)
+    pub(super) fn channel(&self, topic: &str) -> Channel {
+        format!("{}{topic}", self.prefix).into_bytes()
+    }
+
+    pub(super) fn server_channel(&self, server: ServerId) -> Channel {
+        let mut channel = self.prefix.as_bytes().to_vec();
+        channel.push(0xff);
+        channel.extend_from_slice(format!("server:{server}").as_bytes());
+        channel
     }
 
     pub(super) fn lose(&self, count: u64) {

@@ -16,7 +16,7 @@ use redis::{aio::ConnectionManager, ErrorKind, PushInfo, PushKind, ServerErrorKi
 use tokio::sync::mpsc;
 
 use super::{
-    controls::Asked,
+    controls::{Asked, Channel},
     envelope,
     history::{self, Scripts},
     state::{Append, Inner},
@@ -41,8 +41,8 @@ pub(super) async fn control(mut manager: ConnectionManager, mut asked: Asked, in
         let mut result = Ok(());
         let (subscribe, unsubscribe): (Vec<_>, Vec<_>) =
             pending.channels.into_iter().partition(|(_, want)| *want);
-        let subscribe: Vec<String> = subscribe.into_iter().map(|(channel, _)| channel).collect();
-        let unsubscribe: Vec<String> = unsubscribe
+        let subscribe: Vec<Channel> = subscribe.into_iter().map(|(channel, _)| channel).collect();
+        let unsubscribe: Vec<Channel> = unsubscribe
             .into_iter()
             .map(|(channel, _)| channel)
             .collect();
@@ -53,7 +53,7 @@ pub(super) async fn control(mut manager: ConnectionManager, mut asked: Asked, in
         }
         wanted.extend(subscribe);
         if pending.resync {
-            let channels: Vec<String> = wanted.iter().cloned().collect();
+            let channels: Vec<Channel> = wanted.iter().cloned().collect();
             result = result.and(each_channel(&mut manager, "SUBSCRIBE", &channels).await);
         }
         for done in pending.settled {
@@ -78,7 +78,7 @@ pub(super) async fn control(mut manager: ConnectionManager, mut asked: Asked, in
 async fn each_channel(
     manager: &mut ConnectionManager,
     command: &str,
-    channels: &[String],
+    channels: &[Channel],
 ) -> redis::RedisResult<()> {
     for chunk in channels.chunks(CHANNELS_PER_PIPELINE) {
         let mut pipeline = redis::pipe();
@@ -94,7 +94,7 @@ async fn each_channel(
 /// fails is lost (delivery is at most once).
 pub(super) async fn publish(
     mut manager: ConnectionManager,
-    mut published: mpsc::Receiver<(String, Bytes)>,
+    mut published: mpsc::Receiver<(Channel, Bytes)>,
     inner: Weak<Inner>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
@@ -221,6 +221,14 @@ fn deliver(inner: &Inner, data: Vec<Value>) {
     else {
         return;
     };
+    if inner.server_channel.get() == Some(&channel) {
+        // Sent to this server alone.
+        inner.messages_in.fetch_add(1, Ordering::Relaxed);
+        if let Some(inbox) = inner.inbox.get() {
+            inbox.deliver_to_server(Bytes::from(payload));
+        }
+        return;
+    }
     let Some(topic) = channel.strip_prefix(inner.prefix.as_bytes()) else {
         return;
     };

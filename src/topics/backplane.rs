@@ -2,8 +2,10 @@
 
 use std::{future::Future, pin::Pin, sync::Weak};
 
+use bytes::Bytes;
+
 use super::{history::History, position::Position, stored::Stored};
-use crate::{error::BoxError, Message};
+use crate::{error::BoxError, identity::ServerId, Message};
 
 /// A boxed future, as [`HistoryStore`]'s methods return them.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -30,6 +32,18 @@ pub trait Backplane: Send + Sync + 'static {
     fn publish(&self, topic: &str, message: &Message);
     /// Where the backplane stands.
     fn stats(&self) -> BackplaneStats;
+
+    /// Passes `message` to the one server named `server` (its own [`Inbox::server`]),
+    /// which hands it to [`Inbox::deliver_to_server`]: how a call to a client held by
+    /// another server reaches it, and how its answer comes back. Returns whether it was
+    /// sent; like publications, delivery is at most once. Must not wait.
+    ///
+    /// The default sends nothing and returns `false`: servers on a backplane without it
+    /// reach only the clients they hold.
+    fn send_to_server(&self, server: ServerId, message: Bytes) -> bool {
+        let _ = (server, message);
+        false
+    }
 
     /// The store of topics' history that every server shares, if this backplane has one
     /// (default: none, each server keeps its own). With one, a topic that keeps
@@ -70,6 +84,7 @@ pub trait HistoryStore: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct Inbox {
     pub(super) hub: Weak<dyn Local>,
+    pub(super) server: ServerId,
 }
 
 /// A hub's delivery to its own subscribers.
@@ -77,6 +92,7 @@ pub(super) trait Local: Send + Sync {
     fn publish_local(&self, topic: &str, message: Message) -> usize;
     fn publish_at(&self, topic: &str, message: Message, position: Position) -> usize;
     fn continuity_lost(&self);
+    fn deliver_to_server(&self, message: Bytes);
 }
 
 impl Inbox {
@@ -96,6 +112,21 @@ impl Inbox {
         match self.hub.upgrade() {
             Some(hub) => hub.publish_at(topic, message, position),
             None => 0,
+        }
+    }
+
+    /// The server this inbox is for: what other servers name in
+    /// [`Backplane::send_to_server`] to reach it.
+    pub fn server(&self) -> ServerId {
+        self.server
+    }
+
+    /// Hands over `message`, which another server sent to this one with
+    /// [`Backplane::send_to_server`]. Dropped when nothing on this server takes such
+    /// messages (without the protocol's `Clients` made from the hub).
+    pub fn deliver_to_server(&self, message: Bytes) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.deliver_to_server(message);
         }
     }
 

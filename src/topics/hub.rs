@@ -280,6 +280,10 @@ impl Local for Hub {
             streams.each(Stream::lose_continuity);
         }
     }
+
+    fn deliver_to_server(&self, message: bytes::Bytes) {
+        self.node.receive(message);
+    }
 }
 
 impl Group for Hub {

@@ -72,6 +72,8 @@ pub(crate) use envelope::At;
 pub use history::History;
 use hub::{Hold, Hub};
 pub use member::Member;
+#[cfg(feature = "protocol")]
+pub(crate) use node::Mailbox;
 use node::Node;
 pub use position::Position;
 pub(crate) use publication::Framing;
@@ -145,7 +147,10 @@ impl Topics {
         });
         if let Some(backplane) = &hub.backplane {
             let local: Weak<dyn Local> = Arc::downgrade(&hub) as Weak<dyn Local>;
-            backplane.attach(Inbox { hub: local });
+            backplane.attach(Inbox {
+                hub: local,
+                server: hub.node.server,
+            });
         }
         Topics { hub }
     }
@@ -161,6 +166,19 @@ impl Topics {
     #[cfg(feature = "protocol")]
     pub(crate) fn connection_id(&self) -> crate::identity::ConnectionId {
         self.hub.node.connection_id()
+    }
+
+    /// This server's mailbox for messages from other servers, made by `make` the first
+    /// time; `None` if the hub has a mailbox of another type.
+    #[cfg(feature = "protocol")]
+    pub(crate) fn mailbox<M: Mailbox>(&self, make: impl FnOnce() -> M) -> Option<Arc<M>> {
+        self.hub.node.mailbox(make)
+    }
+
+    /// The hub's backplane, if it has one.
+    #[cfg(feature = "protocol")]
+    pub(crate) fn backplane(&self) -> Option<Arc<dyn Backplane>> {
+        self.hub.backplane.clone()
     }
 
     /// Subscribes `socket` to `topic`. Returns `false` if it already was, or if its session

@@ -54,3 +54,77 @@ async fn the_server_speaks_the_protocol_and_keeps_history_as_configured() {
     );
     assert_eq!(stats["subscriptions"], 2);
 }
+
+/// Two processes of the sample on one Redis: a client of one calls (through the sample's
+/// `ask` and `notify`) a client of the other, and when that other process is killed
+/// mid-call, the call fails at its timeout.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_client_calls_a_client_of_another_process_which_is_killed_mid_call() {
+    use std::time::{Duration, Instant};
+
+    use crate::common::redis_server::{server_channel_subscribed, RedisServer};
+
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (ours, our_addr) = sample::start_with("topics", &[("REDIS_URL", &url)]);
+    let (mut theirs, their_addr) = sample::start_with("topics", &[("REDIS_URL", &url)]);
+    for sample in [&ours, &theirs] {
+        assert!(sample.line().contains("shared through Redis"));
+    }
+    let mut ann = Peer::connect_to(&format!("ws://{our_addr}/topics")).await;
+    let mut bea = Peer::connect_to(&format!("ws://{their_addr}/topics")).await;
+    let bea_id = bea.welcome["connection"].as_str().unwrap().to_owned();
+    // Calls to bea go to its server's channel: wait until Redis has it subscribed.
+    let (server, _) = bea_id.split_once('-').unwrap();
+    server_channel_subscribed(&redis, "topics:", server).await;
+
+    // Through ann's server and Redis to bea, and bea's answer back.
+    let params = json!({"connection": bea_id, "method": "confirm", "params": "sure?"});
+    let call = ann
+        .ask("call", json!({"method": "ask", "params": params}))
+        .await;
+    let invoke = bea.next().await;
+    assert_eq!(
+        (&invoke["type"], &invoke["method"], &invoke["params"]),
+        (&json!("invoke"), &json!("confirm"), &json!("sure?")),
+        "{invoke}"
+    );
+    bea.send(json!({"type": "return", "id": invoke["id"], "result": true}))
+        .await;
+    assert_eq!(
+        ann.next().await,
+        json!({"type": "result", "id": call, "result": true})
+    );
+
+    // A message to bea, without an answer.
+    let params = json!({"connection": bea_id, "data": {"text": "hello from ann's server"}});
+    let call = ann
+        .ask("call", json!({"method": "notify", "params": params}))
+        .await;
+    assert_eq!(ann.next().await["id"], call);
+    assert_eq!(
+        bea.next().await,
+        json!({"type": "message", "data": {"text": "hello from ann's server"}})
+    );
+
+    // bea's server dies while bea holds a call unanswered: the call fails at its timeout.
+    let timeout = 1_000;
+    let params = json!({"connection": bea_id, "method": "confirm", "timeout": timeout});
+    let started = Instant::now();
+    let call = ann
+        .ask("call", json!({"method": "ask", "params": params}))
+        .await;
+    assert_eq!(bea.next().await["method"], "confirm");
+    theirs.child.kill().unwrap();
+    theirs.child.wait().unwrap();
+    let reply = ann.next().await;
+    assert_eq!(reply["id"], call, "{reply}");
+    assert_eq!(
+        (&reply["type"], &reply["code"]),
+        (&json!("error"), &json!("timeout")),
+        "{reply}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(timeout));
+    drop(ours);
+}

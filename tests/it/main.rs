@@ -52,6 +52,8 @@ mod protocol_invoke;
 #[cfg(feature = "redis")]
 mod redis_backplane;
 #[cfg(all(feature = "redis", feature = "protocol"))]
+mod redis_calls;
+#[cfg(all(feature = "redis", feature = "protocol"))]
 mod redis_history;
 mod routing;
 mod sender;

@@ -34,7 +34,11 @@ async fn delete(caller: Caller, clients: Clients) -> Result<Value, CallError> {
 }
 
 async fn server() -> (Server, Clients) {
-    let topics = Topics::new();
+    server_of(&Topics::new()).await
+}
+
+async fn server_of(topics: &Topics) -> (Server, Clients) {
+    let topics = topics.clone();
     let clients = Clients::new(&topics);
     let protocol = TopicsProtocol::new(topics)
         .methods(Methods::new().method("delete", delete))
@@ -42,7 +46,7 @@ async fn server() -> (Server, Clients) {
     (serve(protocol.layer().path("/topics")).await, clients)
 }
 
-fn connection(peer: &Peer) -> ConnectionId {
+pub(crate) fn connection(peer: &Peer) -> ConnectionId {
     peer.welcome["connection"]
         .as_str()
         .unwrap()
@@ -51,7 +55,7 @@ fn connection(peer: &Peer) -> ConnectionId {
 }
 
 /// The next message, which must be the server's `invoke` of `method`: its id and params.
-async fn invoked(peer: &mut Peer, method: &str) -> (u64, Value) {
+pub(crate) async fn invoked(peer: &mut Peer, method: &str) -> (u64, Value) {
     let message = peer.next().await;
     assert_eq!(
         (&message["type"], &message["method"]),
@@ -221,4 +225,25 @@ async fn messages_reach_a_client_without_an_answer() {
         json!({"type": "message", "data": {"notice": "hi"}})
     );
     other.close().await;
+}
+
+#[tokio::test]
+async fn without_a_backplane_another_servers_connection_is_gone_and_every_clients_is_one_list() {
+    let topics = Topics::new();
+    let clients = Clients::new(&topics);
+    let (server, same) = server_of(&topics).await;
+    let peer = Peer::connect(&server).await;
+    let id = connection(&peer);
+    assert!(clients.contains(id) && same.contains(id));
+    assert_eq!((clients.len(), Clients::new(&topics.clone()).len()), (1, 1));
+    let elsewhere: ConnectionId = "00000000000000ff-1".parse().unwrap();
+    let error =
+        within(clients.call::<Value>(elsewhere, "sum", json!([]), Duration::from_secs(3600)))
+            .await
+            .unwrap_err();
+    assert_eq!(error.code(), "gone");
+    assert_eq!(
+        clients.send(elsewhere, json!(1)).unwrap_err().code(),
+        "gone"
+    );
 }

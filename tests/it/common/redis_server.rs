@@ -87,6 +87,31 @@ pub async fn subscribers(
     counts.first().map_or(0, |(_, n)| *n)
 }
 
+/// Waits until Redis has a subscriber for the channel of the server `server` (its id's 16
+/// hexadecimal digits) among the backplanes with `prefix`, checking every 10 ms.
+#[cfg(feature = "protocol")]
+pub async fn server_channel_subscribed(redis: &RedisServer, prefix: &str, server: &str) {
+    let mut channel = prefix.as_bytes().to_vec();
+    channel.push(0xff);
+    channel.extend_from_slice(format!("server:{server}").as_bytes());
+    let mut connection = redis.inspect().await;
+    super::within(async {
+        loop {
+            let counts: Vec<(Vec<u8>, usize)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            if counts.first().is_some_and(|(_, n)| *n == 1) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
