@@ -2,6 +2,7 @@
 
 use std::{
     future::{poll_fn, Future},
+    panic::AssertUnwindSafe,
     pin::pin,
     sync::Arc,
     task::Poll,
@@ -11,6 +12,7 @@ use std::{
 use super::{
     access::{Access, Authorize, Permissions, Verdict},
     call::{Call, Caller},
+    call_error::CallError,
     calls::Calls,
     clients::{Clients, Listed},
     data::Data,
@@ -348,9 +350,23 @@ impl<'a> Client<'a> {
                 .as_ref()
                 .and_then(|methods| methods.dispatch(call))
             {
-                Some(running) => {
-                    calls.start(id, running, settings.call_timeout);
-                    return Ok(());
+                Some(mut running) => {
+                    // A method that answers without waiting is answered now, without a
+                    // task of its own; one that waits goes on in one (whose first poll
+                    // takes over the wake-ups this one asked for).
+                    let polled = poll_fn(|cx| {
+                        let poll = AssertUnwindSafe(|| running.as_mut().poll(cx));
+                        Poll::Ready(std::panic::catch_unwind(poll))
+                    })
+                    .await;
+                    return match polled {
+                        Ok(Poll::Pending) => {
+                            calls.start(id, running, settings.call_timeout);
+                            Ok(())
+                        }
+                        Ok(Poll::Ready(outcome)) => self.answer_call(id, outcome).await,
+                        Err(_) => self.answer_call(id, Err(CallError::internal())).await,
+                    };
                 }
                 None => Failure::new(
                     Some(id),
