@@ -88,8 +88,18 @@ pub async fn handshake(
     extra: &str,
     buf: &mut Vec<u8>,
 ) -> Result<(), (&'static str, String)> {
+    handshake_at(stream, "/ws", extra, buf).await
+}
+
+/// [`handshake`] for the resource `path`.
+pub async fn handshake_at(
+    stream: &mut TcpStream,
+    path: &str,
+    extra: &str,
+    buf: &mut Vec<u8>,
+) -> Result<(), (&'static str, String)> {
     let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
     );
     let failed = |step| move |e: std::io::Error| (step, e.to_string());

@@ -11,6 +11,7 @@
 //! cargo build --release --example echo && cargo bench --bench echo -- --soak    # see endurance.rs
 //! cargo build --release --example echo && cargo bench --bench echo -- --churn
 //! cargo bench --bench echo --features redis -- --recovery   # see recovery.rs
+//! cargo bench --bench echo -- --calls   # calls both ways beside socketioxide and Socket.IO: calls.rs
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x16384 --h2   # streams of one HTTP/2 connection
@@ -30,6 +31,7 @@
 //! 1,000 and 10,000 members, (a) with `Topics` against (c) axum with a tokio broadcast
 //! channel (see fanout.rs).
 
+mod calls;
 mod compression;
 mod endurance;
 mod fanout;
@@ -110,6 +112,7 @@ impl Server {
             "uws" => uws::command_line(),
             "uws-native" => uws::native_command_line("echo"),
             "uws-native-room" => uws::native_command_line("room"),
+            "socketioxide" | "socketio" => calls::command_line(kind),
             _ => vec![
                 std::env::current_exe().unwrap().into(),
                 "--serve".into(),
@@ -200,6 +203,27 @@ fn main() {
             .status()
             .unwrap();
         std::process::exit(status.code().unwrap_or(1));
+    }
+    if args.iter().any(|a| a == "--calls") {
+        let counts: Vec<usize> = list(&args, "--clients").map_or(vec![100, 1_000], |counts| {
+            counts
+                .iter()
+                .map(|c| c.parse().expect("--clients N,N"))
+                .collect()
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let rounds = arg(&args, "--rounds", 5) as usize;
+        let window = Duration::from_secs(arg(&args, "--seconds", 3));
+        runtime.block_on(calls::compare(
+            rounds,
+            window,
+            &counts,
+            list(&args, "--servers"),
+        ));
+        return;
     }
     if args.iter().any(|a| a == "--recovery") {
         #[cfg(feature = "redis")]

@@ -1,0 +1,28 @@
+// The calls bench's Socket.IO server (benches/echo/calls.rs), written the way Socket.IO's
+// documentation writes one: `echo` acknowledges with what it was sent, and `drive` calls
+// the client's `echo` with `emitWithAck`, one call after the other, until the client goes.
+// Loads the package named by its first argument; prints its port; ends when stdin closes.
+"use strict";
+
+const http = require("node:http");
+const { Server } = require(process.argv[2]);
+
+const server = http.createServer();
+const io = new Server(server, { serveClient: false });
+
+io.on("connection", (socket) => {
+  socket.on("echo", (data, ack) => ack(data));
+  socket.on("drive", async (data) => {
+    while (socket.connected) {
+      try {
+        await socket.timeout(60000).emitWithAck("echo", data);
+      } catch {
+        return;
+      }
+    }
+  });
+});
+
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
