@@ -1,5 +1,7 @@
-//! A live dashboard: an axum app with state, a background task that publishes a JSON tick
-//! to every open page each second, and JSON commands from the page with typed replies.
+//! A live dashboard on the topics protocol (PROTOCOL.md) with the JavaScript client in
+//! `client/` (served at `/client.js`): an axum app with state, a background task that
+//! publishes a tick to every open page each second, the page's commands as calls with
+//! typed answers, and the server calling the page back.
 //!
 //! ```text
 //! cargo run --example dashboard     # then open http://localhost:5004
@@ -9,123 +11,99 @@
 //! Ctrl-C shuts down gracefully: the layer closes every socket with 1001 (pages see "going
 //! away") while `axum::serve` stops taking connections and finishes its requests.
 //!
-//! The protocol, one JSON object a message:
-//! - server to page: `{"type":"tick","n":7,"uptime_ms":7003,"viewers":2}` on every tick;
-//! - page to server, a command: `{"cmd":"add","a":2,"b":3}`, `{"cmd":"echo","text":"hi"}`
-//!   or `{"cmd":"viewers"}`;
-//! - server to page, its reply: `{"type":"sum","value":5}`, `{"type":"echo","text":"hi"}`,
-//!   `{"type":"viewers","count":2}`, or `{"type":"error","message":"..."}` for a command
-//!   that is not one.
+//! On the protocol at `/ws` (subprotocol `tower-websockets.topics.v1`):
+//! - the topic `ticks`: `{"n":7,"uptime_ms":7003,"viewers":2}` every tick (pages may
+//!   subscribe to it, and publish nothing);
+//! - the methods pages call: `add` (`{"a":2,"b":3}` → `5`, or the error `overflow`),
+//!   `echo` (`{"text":"hi"}` → `"hi"`), `viewers` (→ how many pages watch), and `greet`,
+//!   for which the server calls the page's own method `name` and answers
+//!   `"Hello, NAME!"` with what the page said.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use axum::{response::Html, routing::get, Router};
+use axum::{http::header, response::Html, routing::get, Router};
 use serde::{Deserialize, Serialize};
-use tower_websockets::{Handshake, Message, Topics, WebSocket, WebSocketLayer};
+use tower_websockets::{
+    protocol::{Access, CallError, Caller, Clients, Methods, Params, State, TopicsProtocol},
+    Message, Topics,
+};
 
 /// The topic every page subscribes to.
 const TICKS: &str = "ticks";
 
-/// The app's state: the routes, the ticker and every socket's handler share it.
+/// The JavaScript client, served at `/client.js`.
+const CLIENT: &str = include_str!("../client/src/index.js");
+
+/// The app's state: the routes, the ticker and every method share it.
 #[derive(Clone)]
 struct App {
     topics: Topics,
     started: Instant,
 }
 
-/// What the server sends: a tick to every page, or the reply to one page's command.
+/// What every page gets on each tick.
 #[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ToPage {
-    Tick {
-        n: u64,
-        uptime_ms: u128,
-        viewers: usize,
-    },
-    Sum {
-        value: i64,
-    },
-    Echo {
-        text: String,
-    },
-    Viewers {
-        count: usize,
-    },
-    Error {
-        message: String,
-    },
+struct Tick {
+    n: u64,
+    uptime_ms: u128,
+    viewers: usize,
 }
 
-/// What a page asks.
+/// The params of `add`.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case")]
-enum Command {
-    Add { a: i64, b: i64 },
-    Echo { text: String },
-    Viewers,
+struct Add {
+    a: i64,
+    b: i64,
 }
 
-impl ToPage {
-    fn message(&self) -> Message {
-        Message::text(serde_json::to_string(self).expect("replies serialize"))
-    }
+/// The params of `echo`.
+#[derive(Debug, Deserialize)]
+struct Echo {
+    text: String,
 }
 
 impl App {
-    /// The reply to one message from a page.
-    fn answer(&self, text: &str) -> ToPage {
-        match serde_json::from_str::<Command>(text) {
-            Ok(Command::Add { a, b }) => match a.checked_add(b) {
-                Some(value) => ToPage::Sum { value },
-                None => ToPage::Error {
-                    message: "the sum does not fit in 64 bits".into(),
-                },
-            },
-            Ok(Command::Echo { text }) => ToPage::Echo { text },
-            Ok(Command::Viewers) => ToPage::Viewers {
-                count: self.topics.subscribers(TICKS),
-            },
-            Err(e) => ToPage::Error {
-                message: format!("not a command: {e}"),
-            },
-        }
-    }
-
     /// Publishes a tick every `interval` for as long as the app runs.
     async fn tick(self, interval: Duration) {
         let mut timer = tokio::time::interval(interval);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         for n in 1u64.. {
             timer.tick().await;
-            let tick = ToPage::Tick {
+            let tick = Tick {
                 n,
                 uptime_ms: self.started.elapsed().as_millis(),
                 viewers: self.topics.subscribers(TICKS),
             };
-            self.topics.publish(TICKS, tick.message());
+            let json = serde_json::to_string(&tick).expect("a tick serializes");
+            self.topics.publish(TICKS, Message::text(json));
         }
     }
 }
 
-/// One page's socket: subscribed to the ticks, answering its commands.
-async fn page(
-    mut socket: WebSocket,
-    _: Handshake,
-    app: App,
-) -> Result<(), tower_websockets::Error> {
-    app.topics.subscribe(&socket, TICKS);
-    while let Some(message) = socket.recv_data().await {
-        let reply = match message?.as_text() {
-            Some(text) => app.answer(text),
-            None => ToPage::Error {
-                message: "commands are text".into(),
-            },
-        };
-        socket.send(reply.message()).await?;
-    }
-    Ok(())
+/// Asks the calling page for its viewer's name (the page's method `name`), and greets it.
+async fn greet(caller: Caller, clients: Clients) -> Result<String, CallError> {
+    let name: String = clients
+        .call(caller.connection(), "name", (), Duration::from_secs(30))
+        .await?;
+    Ok(format!("Hello, {name}!"))
+}
+
+/// The methods pages call.
+fn methods(app: App) -> Methods<App> {
+    Methods::with_state(app)
+        .method("add", |Params(Add { a, b }): Params<Add>| async move {
+            a.checked_add(b)
+                .ok_or_else(|| CallError::new("overflow", "the sum does not fit in 64 bits"))
+        })
+        .method("echo", |Params(Echo { text }): Params<Echo>| async move {
+            Ok::<_, CallError>(text)
+        })
+        .method("viewers", |State(app): State<App>| async move {
+            Ok::<_, CallError>(app.topics.subscribers(TICKS))
+        })
+        .method("greet", greet)
 }
 
 /// The tick interval: `TICK_MS`, or a second.
@@ -150,17 +128,32 @@ async fn main() -> std::io::Result<()> {
     };
     tokio::spawn(app.clone().tick(interval()?));
 
-    // A command is a few bytes: nothing larger is read.
-    let sockets = WebSocketLayer::with_state(app.clone(), page).max_message_size(4096);
+    let clients = Clients::new(&app.topics);
+    let sockets = TopicsProtocol::new(app.topics.clone())
+        .methods(methods(app.clone()))
+        .clients(clients)
+        // Pages watch the ticks; only the server publishes them.
+        .authorize(|_| |access| matches!(access, Access::Subscribe(TICKS)))
+        .layer()
+        .path("/ws");
     let shutdown = sockets.shutdown_handle();
     let router = Router::new()
         .route("/", get(|| async { Html(include_str!("dashboard.html")) }))
-        .route_service("/ws", sockets.into_service())
-        .with_state(app);
+        .route(
+            "/client.js",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                    CLIENT,
+                )
+            }),
+        )
+        .with_state(app)
+        .layer(sockets);
 
     let (listener, port) = support::axum_listener(5004).await?;
     support::say(&format!(
-        "dashboard on http://localhost:{port} (socket at ws://localhost:{port}/ws)"
+        "dashboard on http://localhost:{port} (the topics protocol at ws://localhost:{port}/ws)"
     ));
     // Ctrl-C: the layer closes the sockets (1001) while axum stops serving.
     let stop = async move {
@@ -171,7 +164,7 @@ async fn main() -> std::io::Result<()> {
             report.closed, report.dropped
         ));
     };
-    axum::serve(listener, router)
+    axum::serve(listener, router.into_make_service())
         .with_graceful_shutdown(stop)
         .await
 }

@@ -96,6 +96,7 @@ pub(crate) async fn open_browser(
 pub(crate) type Step = Result<(), String>;
 
 /// Several headless Chromium browsers, each with a profile of its own, and their driver.
+#[cfg_attr(not(feature = "protocol"), allow(dead_code))] // used by the protocol's pages
 pub(crate) struct Browsers {
     pub(crate) pages: Vec<Client>,
     profiles: Vec<PathBuf>,
@@ -104,6 +105,7 @@ pub(crate) struct Browsers {
 }
 
 /// Opens `count` browsers for the test `name`.
+#[cfg_attr(not(feature = "protocol"), allow(dead_code))] // used by the protocol's pages
 pub(crate) async fn open_browsers(name: &'static str, count: usize) -> Browsers {
     let (driver, driver_port) = start_driver();
     let mut pages = Vec::new();
@@ -124,6 +126,7 @@ pub(crate) async fn open_browsers(name: &'static str, count: usize) -> Browsers 
     }
 }
 
+#[cfg_attr(not(feature = "protocol"), allow(dead_code))]
 impl Browsers {
     /// Saves what each page showed if `outcome` failed, closes the browsers and fails the
     /// test with `outcome`'s error.

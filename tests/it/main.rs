@@ -13,6 +13,7 @@ mod backpressure;
 mod browser;
 #[cfg(feature = "protocol")]
 mod browser_chat;
+#[cfg(feature = "protocol")]
 mod browser_dashboard;
 mod browser_tls;
 #[cfg(feature = "protocol")]
@@ -30,6 +31,7 @@ mod example_auth;
 mod example_axum;
 #[cfg(feature = "protocol")]
 mod example_chat;
+#[cfg(feature = "protocol")]
 mod example_dashboard;
 mod example_echo;
 #[cfg(feature = "protocol")]
