@@ -12,6 +12,7 @@
 //! cargo build --release --example echo && cargo bench --bench echo -- --churn
 //! cargo bench --bench echo --features redis -- --recovery   # see recovery.rs
 //! cargo bench --bench echo -- --calls   # calls both ways beside socketioxide and Socket.IO: calls.rs
+//! cargo bench --bench echo -- --room-peers   # fan-out beside socketioxide and Socket.IO: room_peers.rs
 //! target/release/deps/echo-HASH --serve layer   # prints its port; then, in another shell:
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x20 --seconds 5
 //! target/release/deps/echo-HASH --load PORT --scenarios 100x16384 --h2   # streams of one HTTP/2 connection
@@ -37,10 +38,12 @@ mod endurance;
 mod fanout;
 mod load;
 mod passthrough;
+mod peers;
 #[cfg(feature = "redis")]
 mod recovery;
 #[cfg(feature = "redis")]
 mod redis;
+mod room_peers;
 mod rooms;
 mod servers;
 mod uws;
@@ -112,7 +115,7 @@ impl Server {
             "uws" => uws::command_line(),
             "uws-native" => uws::native_command_line("echo"),
             "uws-native-room" => uws::native_command_line("room"),
-            "socketioxide" | "socketio" => calls::command_line(kind),
+            "socketioxide" | "socketio" => peers::command_line(kind),
             _ => vec![
                 std::env::current_exe().unwrap().into(),
                 "--serve".into(),
@@ -204,25 +207,28 @@ fn main() {
             .unwrap();
         std::process::exit(status.code().unwrap_or(1));
     }
-    if args.iter().any(|a| a == "--calls") {
-        let counts: Vec<usize> = list(&args, "--clients").map_or(vec![100, 1_000], |counts| {
-            counts
-                .iter()
-                .map(|c| c.parse().expect("--clients N,N"))
-                .collect()
+    let peers = [("--calls", "--clients"), ("--room-peers", "--members")];
+    if let Some((mode, sizes)) = peers
+        .into_iter()
+        .find(|(mode, _)| args.contains(&mode.to_string()))
+    {
+        // Client counts (calls) or room sizes (fan-out).
+        let sizes: Vec<usize> = list(&args, sizes).map_or(vec![100, 1_000], |sizes| {
+            sizes.iter().map(|n| n.parse().expect("N,N")).collect()
         });
+        let rounds = arg(&args, "--rounds", 5) as usize;
+        let window = Duration::from_secs(arg(&args, "--seconds", 3));
+        let only = list(&args, "--servers");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let rounds = arg(&args, "--rounds", 5) as usize;
-        let window = Duration::from_secs(arg(&args, "--seconds", 3));
-        runtime.block_on(calls::compare(
-            rounds,
-            window,
-            &counts,
-            list(&args, "--servers"),
-        ));
+        runtime.block_on(async {
+            match mode {
+                "--calls" => calls::compare(rounds, window, &sizes, only.as_deref()).await,
+                _ => room_peers::compare(rounds, window, &sizes, only.as_deref()).await,
+            }
+        });
         return;
     }
     if args.iter().any(|a| a == "--recovery") {

@@ -53,7 +53,7 @@ pub fn serve(kind: &str) {
                 layer(listener, sockets).await
             }
             "topics" => crate::rooms::topics(listener).await,
-            "calls" => crate::calls::serve(listener).await,
+            "protocol" => crate::peers::serve(listener).await,
             "topics-history" => crate::rooms::topics_history(listener).await,
             "broadcast" => crate::rooms::broadcast(listener).await,
             #[cfg(feature = "redis")]

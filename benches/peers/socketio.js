@@ -1,6 +1,8 @@
-// The calls bench's Socket.IO server (benches/echo/calls.rs), written the way Socket.IO's
-// documentation writes one: `echo` acknowledges with what it was sent, and `drive` calls
-// the client's `echo` with `emitWithAck`, one call after the other, until the client goes.
+// The benches' Socket.IO server (benches/echo/peers.rs), written the way Socket.IO's
+// documentation writes one: `echo` acknowledges with what it was sent, `drive` calls the
+// client's `echo` with `emitWithAck`, one call after the other, until the client goes,
+// `join` joins the room `room`, and `say` emits what it was sent to the room as `msg`;
+// `join` and `say` are acknowledged once done.
 // Loads the package named by its first argument; prints its port; ends when stdin closes.
 "use strict";
 
@@ -12,6 +14,14 @@ const io = new Server(server, { serveClient: false });
 
 io.on("connection", (socket) => {
   socket.on("echo", (data, ack) => ack(data));
+  socket.on("join", (ack) => {
+    socket.join("room");
+    ack();
+  });
+  socket.on("say", (data, ack) => {
+    io.to("room").emit("msg", data);
+    ack();
+  });
   socket.on("drive", async (data) => {
     while (socket.connected) {
       try {

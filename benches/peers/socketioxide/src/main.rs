@@ -1,7 +1,9 @@
-//! The calls bench's socketioxide server (benches/echo/calls.rs), written the way its
+//! The benches' socketioxide server (benches/echo/peers.rs), written the way its
 //! documentation writes a server: on the default namespace, `echo` acknowledges with
-//! what it was sent, and `drive` calls the client's `echo` with `emit_with_ack`, one call
-//! after the other, until the client goes. Prints its port; ends when stdin closes.
+//! what it was sent, `drive` calls the client's `echo` with `emit_with_ack`, one call
+//! after the other, until the client goes, `join` joins the room `room`, and `say` emits
+//! what it was sent to the room as `msg`; `join` and `say` are acknowledged once done.
+//! Prints its port; ends when stdin closes.
 
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
@@ -26,6 +28,17 @@ async fn main() {
                         break;
                     }
                 }
+            },
+        );
+        socket.on("join", async |socket: SocketRef, ack: AckSender| {
+            socket.join("room");
+            let _ = ack.send(&());
+        });
+        socket.on(
+            "say",
+            async |socket: SocketRef, ack: AckSender, Data(data): Data<Value>| {
+                let _ = socket.within("room").emit("msg", &data).await;
+                let _ = ack.send(&());
             },
         );
     });
