@@ -125,6 +125,12 @@ impl Server {
         if pinning() {
             line.splice(0..0, ["taskset".into(), "-c".into(), "0".into()]);
         }
+        // A profiler for the servers: TW_BENCH_WRAP="valgrind --tool=callgrind
+        // --trace-children=yes" (the command line is split at spaces).
+        if let Ok(wrap) = std::env::var("TW_BENCH_WRAP") {
+            let words: Vec<OsString> = wrap.split(' ').map(Into::into).collect();
+            line.splice(0..0, words);
+        }
         let mut command = Command::new(&line[0]);
         command
             .args(&line[1..])

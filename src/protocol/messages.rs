@@ -1,7 +1,7 @@
 //! The protocol's messages as they cross the wire (PROTOCOL.md): what a client asks, read
 //! from a text frame or a binary frame's header, and what the server answers.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, fmt::Write};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
@@ -167,7 +167,7 @@ struct Since<'a> {
 
 /// Reads a request from a text frame.
 pub(super) fn read_text(text: &str) -> Result<Request<'_>, Failure> {
-    let fields: Fields<'_> = parse(text.as_bytes())?;
+    let fields: Fields<'_> = parse(text)?;
     check(fields, None)
 }
 
@@ -184,7 +184,10 @@ pub(super) fn read_binary(frame: &Bytes) -> Result<Request<'_>, Failure> {
     if length > rest.len() {
         return Err(bad("the header's length is past the message's end"));
     }
-    let fields: Fields<'_> = parse(&rest[..length])?;
+    let Ok(header) = std::str::from_utf8(&rest[..length]) else {
+        return Err(bad("the header is not UTF-8"));
+    };
+    let fields: Fields<'_> = parse(header)?;
     let id = read_id(fields.id);
     let refuse = |message| Err(Failure::new(id, Code::BadRequest, message));
     match fields.kind.and_then(value::<Cow<'_, str>>).as_deref() {
@@ -200,8 +203,10 @@ pub(super) fn read_binary(frame: &Bytes) -> Result<Request<'_>, Failure> {
     check(fields, Some(frame.slice(4 + length..)))
 }
 
-fn parse<'a>(json: &'a [u8]) -> Result<Fields<'a>, Failure> {
-    serde_json::from_slice(json).map_err(|error| {
+/// Reads the fields of a request (text that is UTF-8 already: its strings are not
+/// checked again).
+fn parse(json: &str) -> Result<Fields<'_>, Failure> {
+    serde_json::from_str(json).map_err(|error| {
         Failure::new(
             None,
             Code::BadRequest,
@@ -441,7 +446,18 @@ impl<'a> Reply<'a> {
 pub(super) fn result(id: u64, result: Data) -> Message {
     match result {
         Data::Json(json) => {
-            Message::text(format!(r#"{{"type":"result","id":{id},"result":{json}}}"#))
+            const HEAD: &str = r#"{"type":"result","id":"#;
+            const RESULT: &str = r#","result":"#;
+            // Written to its exact length: the message's bytes take the text as it is.
+            let digits = id.checked_ilog10().map_or(1, |log| log as usize + 1);
+            let mut text =
+                String::with_capacity(HEAD.len() + digits + RESULT.len() + json.len() + 1);
+            text.push_str(HEAD);
+            let _ = write!(text, "{id}");
+            text.push_str(RESULT);
+            text.push_str(&json);
+            text.push('}');
+            Message::text(text)
         }
         Data::Binary(bytes) => binary(&format!(r#"{{"type":"result","id":{id}}}"#), &bytes),
     }
@@ -476,4 +492,29 @@ fn binary(header: &str, bytes: &[u8]) -> Message {
     message.put_slice(header.as_bytes());
     message.put_slice(bytes);
     Message::Binary(message.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_is_written_whole_for_any_id() {
+        for id in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+            let message = result(id, Data::Json(Utf8Bytes::from(r#"{"a":[1,2]}"#)));
+            let text = message.as_text().unwrap();
+            assert_eq!(
+                text,
+                format!(r#"{{"type":"result","id":{id},"result":{{"a":[1,2]}}}}"#)
+            );
+        }
+    }
+
+    #[test]
+    fn a_binary_header_that_is_not_utf8_is_a_bad_request() {
+        let mut frame = 2u32.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0xff, 0xfe]);
+        let refused = read_binary(&Bytes::from(frame)).err().unwrap();
+        assert_eq!(refused.code, Code::BadRequest);
+    }
 }
