@@ -21,10 +21,17 @@ use tower_websockets::{deflate::DeflateConfig, Echo, Handler, WebSocketLayer};
 
 /// Serves `kind` on a free loopback port, prints the port, and serves until stdin closes.
 pub fn serve(kind: &str) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // How often the worker looks at the runtime's global queue (tokio's default: every 61
+    // polls). With more ready tasks than a worker's local queue holds (256), those that
+    // overflowed wait for it: 1 makes a saturated server serve its sockets evenly.
+    if let Some(interval) = std::env::var("TW_BENCH_GLOBAL_QUEUE_INTERVAL")
+        .ok()
+        .and_then(|i| i.parse().ok())
+    {
+        builder.global_queue_interval(interval);
+    }
+    let runtime = builder.enable_all().build().unwrap();
     runtime.block_on(async {
         // A port of the bench's choosing (a server restarted where it was), or any.
         let port: u16 = std::env::var("TW_BENCH_PORT").map_or(0, |p| p.parse().unwrap());
