@@ -107,10 +107,11 @@ impl Clients {
     ///
     /// Fails with `gone` when the connection is not open (at once on its own server) or
     /// closes before it answers, with `timeout` past the timeout (a call whose server
-    /// stopped, say), with `too_many_calls` when 64 calls to it already wait, with
-    /// `unavailable` when the connection is on another server and the backplane cannot
-    /// pass the call on, with `bad_result` when the answer is not an `R`, and with the
-    /// client's own code when it answers an error.
+    /// stopped while it waited, say), with `too_many_calls` when 64 calls to it already
+    /// wait, with `unavailable` when the connection is on another server and the backplane
+    /// cannot pass the call on or no server took it (none of that name is running, or it
+    /// is cut off from Redis), with `bad_result` when the answer is not an `R`, and with
+    /// the client's own code when it answers an error.
     pub async fn call<R: DeserializeOwned>(
         &self,
         connection: ConnectionId,
@@ -293,6 +294,26 @@ impl Mailbox for Directory {
             Relayed::Message { connection, data } => {
                 let _ = clients.send_here(ConnectionId::new(server, connection), &data);
             }
+        }
+    }
+
+    fn undeliverable(self: Arc<Self>, message: Bytes) {
+        Directory::undeliverable(&self, message);
+    }
+}
+
+impl Directory {
+    /// Fails the call that `message` made, if it is one and it waits.
+    fn undeliverable(&self, message: Bytes) {
+        let Some(Relayed::Invoke { call, .. }) = Relayed::decode(message) else {
+            return;
+        };
+        let waiting = lock(&self.remote).waiting.remove(&call);
+        if let Some(answer) = waiting {
+            let _ = answer.send(Err(CallError::new(
+                "unavailable",
+                "no server took the call: the connection's server is not running, or not reachable now",
+            )));
         }
     }
 }

@@ -12,7 +12,8 @@
 //! channel holds, topics being UTF-8), `server:` and its id, subscribed for as long as
 //! the backplane lives: what another server sends it alone
 //! ([`Backplane::send_to_server`]: a call to one of its clients, the answer to one of its
-//! calls) comes there, one publish a message.
+//! calls) comes there, one publish a message; one that reached no subscriber (no server of
+//! that id runs) is handed back to the hub's [`Inbox::undeliverable`].
 //!
 //! Topics that keep [history](crate::topics::History) keep it in Redis (`history.rs`):
 //! a publication gets its offset, joins the topic's Redis stream and goes to every
@@ -238,7 +239,7 @@ impl Backplane for RedisBackplane {
         };
         if inner
             .outgoing
-            .try_send((inner.channel(topic), envelope))
+            .try_send((inner.channel(topic), envelope, false))
             .is_err()
         {
             inner.lose(1);
@@ -252,7 +253,7 @@ impl Backplane for RedisBackplane {
         }
         inner
             .outgoing
-            .try_send((inner.server_channel(server), message))
+            .try_send((inner.server_channel(server), message, true))
             .is_ok()
     }
 

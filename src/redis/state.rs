@@ -39,7 +39,8 @@ pub(super) struct Inner {
     /// This server's own channel, once the backplane is attached to a hub.
     pub(super) server_channel: OnceLock<Channel>,
     pub(super) control: Controls,
-    pub(super) outgoing: mpsc::Sender<(Channel, Bytes)>,
+    /// What to publish, and where: a topic's channel, or (`true`) a server's.
+    pub(super) outgoing: mpsc::Sender<(Channel, Bytes, bool)>,
     pub(super) appends: mpsc::Sender<Append>,
     /// For reading histories.
     pub(super) manager: ConnectionManager,

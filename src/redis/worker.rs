@@ -90,25 +90,39 @@ async fn each_channel(
     Ok(())
 }
 
-/// Sends what local members publish, in pipelines of what has queued up; a batch that
-/// fails is lost (delivery is at most once).
+/// Sends what local members publish and what goes to other servers, in pipelines of what
+/// has queued up; a batch that fails is lost (delivery is at most once). A message to a
+/// server that no server took (Redis counts the subscribers each publish reached) goes
+/// back to the hub's inbox.
 pub(super) async fn publish(
     mut manager: ConnectionManager,
-    mut published: mpsc::Receiver<(Channel, Bytes)>,
+    mut published: mpsc::Receiver<(Channel, Bytes, bool)>,
     inner: Weak<Inner>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while published.recv_many(&mut batch, BATCH).await > 0 {
         let mut pipeline = redis::pipe();
-        for (channel, envelope) in &batch {
-            pipeline.publish(channel, envelope.as_ref()).ignore();
+        for (channel, payload, to_server) in &batch {
+            pipeline.publish(channel, payload.as_ref());
+            if !to_server {
+                pipeline.ignore();
+            }
         }
-        let result: redis::RedisResult<()> = pipeline.query_async(&mut manager).await;
+        // The subscribers reached, for each message to a server, in order.
+        let result: redis::RedisResult<Vec<u64>> = pipeline.query_async(&mut manager).await;
         let Some(inner) = inner.upgrade() else { return };
         let count = batch.len() as u64;
         match result {
-            Ok(()) => {
+            Ok(reached) => {
                 inner.messages_out.fetch_add(count, Ordering::Relaxed);
+                let to_servers = batch.iter().filter(|(_, _, to_server)| *to_server);
+                for ((_, payload, _), reached) in to_servers.zip(reached) {
+                    if reached == 0 {
+                        if let Some(inbox) = inner.inbox.get() {
+                            inbox.undeliverable(payload.clone());
+                        }
+                    }
+                }
             }
             Err(error) => {
                 inner.note_error(&error);

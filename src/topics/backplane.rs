@@ -36,7 +36,8 @@ pub trait Backplane: Send + Sync + 'static {
     /// Passes `message` to the one server named `server` (its own [`Inbox::server`]),
     /// which hands it to [`Inbox::deliver_to_server`]: how a call to a client held by
     /// another server reaches it, and how its answer comes back. Returns whether it was
-    /// sent; like publications, delivery is at most once. Must not wait.
+    /// sent; like publications, delivery is at most once. Must not wait. A backplane that
+    /// learns that no server took it hands it back with [`Inbox::undeliverable`].
     ///
     /// The default sends nothing and returns `false`: servers on a backplane without it
     /// reach only the clients they hold.
@@ -93,6 +94,7 @@ pub(super) trait Local: Send + Sync {
     fn publish_at(&self, topic: &str, message: Message, position: Position) -> usize;
     fn continuity_lost(&self);
     fn deliver_to_server(&self, message: Bytes);
+    fn undeliverable(&self, message: Bytes);
 }
 
 impl Inbox {
@@ -127,6 +129,15 @@ impl Inbox {
     pub fn deliver_to_server(&self, message: Bytes) {
         if let Some(hub) = self.hub.upgrade() {
             hub.deliver_to_server(message);
+        }
+    }
+
+    /// Hands back `message`, which this server sent with [`Backplane::send_to_server`] and
+    /// which no server took (none of that name was listening): a call in it fails at once
+    /// rather than at its timeout.
+    pub fn undeliverable(&self, message: Bytes) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.undeliverable(message);
         }
     }
 

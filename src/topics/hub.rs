@@ -284,6 +284,10 @@ impl Local for Hub {
     fn deliver_to_server(&self, message: bytes::Bytes) {
         self.node.receive(message);
     }
+
+    fn undeliverable(&self, message: bytes::Bytes) {
+        self.node.undeliverable(message);
+    }
 }
 
 impl Group for Hub {

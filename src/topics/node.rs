@@ -19,6 +19,9 @@ use crate::identity::{ConnectionId, ServerId};
 pub(crate) trait Mailbox: Send + Sync + 'static {
     /// One message, as another server sent it: anything, so read with care.
     fn receive(self: Arc<Self>, message: Bytes);
+
+    /// One message this server sent that no server took.
+    fn undeliverable(self: Arc<Self>, message: Bytes);
 }
 
 /// This server's name, random for each hub, the count of connection ids it gave, and its
@@ -63,6 +66,13 @@ impl Node {
             }
         });
         installed.any.clone().downcast().ok()
+    }
+
+    /// Hands back to the mailbox a message of its that no server took.
+    pub(super) fn undeliverable(&self, message: Bytes) {
+        if let Some(installed) = self.mailbox.get() {
+            installed.mailbox.clone().undeliverable(message);
+        }
     }
 
     /// Hands `message` from another server to the mailbox; dropped if there is none.

@@ -1,7 +1,7 @@
 //! Calls from server code to a client that another server holds, through a real
 //! `redis-server`: the call reaches the client and its answer (a result, bytes refused as
 //! the wrong type, the client's error) comes back; messages without an answer; a closed
-//! connection and an unknown server; and what the backplane carries per call.
+//! connection, and a server nobody runs; and what the backplane carries per call.
 
 use std::time::Duration;
 
@@ -146,15 +146,15 @@ async fn a_call_to_a_closed_connection_or_a_stopped_server_fails() {
     let gone = call::<Value>(&a.clients, id, "sum", json!([]), Duration::from_secs(3600));
     assert_eq!(within(gone).await.unwrap().unwrap_err().code(), "gone");
 
-    // A server nobody runs: nothing answers, and the call fails at its timeout.
+    // A server nobody runs: Redis says no server took the call, which fails at once
+    // (the long timeout does not run out). A server that dies mid-call is the topics
+    // example's test: that call fails at its timeout.
     let nobody: ConnectionId = "00000000000000ff-1".parse().unwrap();
-    let started = std::time::Instant::now();
-    let timeout = Duration::from_millis(300);
-    let error = within(a.clients.call::<Value>(nobody, "sum", json!([]), timeout))
+    let long = Duration::from_secs(3600);
+    let error = within(a.clients.call::<Value>(nobody, "sum", json!([]), long))
         .await
         .unwrap_err();
-    assert_eq!(error.code(), "timeout");
-    assert!(started.elapsed() >= timeout);
+    assert_eq!(error.code(), "unavailable", "{error}");
     assert!(a
         .clients
         .send(nobody, json!("passed on, not delivered"))
