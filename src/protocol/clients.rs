@@ -285,36 +285,23 @@ impl Mailbox for Directory {
                     let _ = clients.relay(from, &Relayed::Answer { call, outcome });
                 });
             }
-            Relayed::Answer { call, outcome } => {
-                let waiting = lock(&clients.directory.remote).waiting.remove(&call);
-                if let Some(answer) = waiting {
-                    let _ = answer.send(outcome);
-                }
-            }
+            Relayed::Answer { call, outcome } => settle(&clients.directory.remote, call, outcome),
             Relayed::Message { connection, data } => {
                 let _ = clients.send_here(ConnectionId::new(server, connection), &data);
             }
         }
     }
 
-    fn undeliverable(self: Arc<Self>, message: Bytes) {
-        Directory::undeliverable(&self, message);
-    }
-}
-
-impl Directory {
     /// Fails the call that `message` made, if it is one and it waits.
-    fn undeliverable(&self, message: Bytes) {
+    fn undeliverable(self: Arc<Self>, message: Bytes) {
         let Some(Relayed::Invoke { call, .. }) = Relayed::decode(message) else {
             return;
         };
-        let waiting = lock(&self.remote).waiting.remove(&call);
-        if let Some(answer) = waiting {
-            let _ = answer.send(Err(CallError::new(
-                "unavailable",
-                "no server took the call: the connection's server is not running, or not reachable now",
-            )));
-        }
+        let unavailable = CallError::new(
+            "unavailable",
+            "no server took the call: the connection's server is not running, or not reachable now",
+        );
+        settle(&self.remote, call, Err(unavailable));
     }
 }
 
@@ -351,10 +338,15 @@ struct Pending {
 impl Link {
     /// The client's answer to call `id`; dropped if no call with that id waits.
     pub(super) fn answer(&self, id: u64, outcome: Result<Data, CallError>) {
-        let waiting = lock(&self.pending).waiting.remove(&id);
-        if let Some(answer) = waiting {
-            let _ = answer.send(outcome);
-        }
+        settle(&self.pending, id, outcome);
+    }
+}
+
+/// Hands `outcome` to call `id` among `pending`'s; dropped if no call with that id waits.
+fn settle(pending: &Mutex<Pending>, id: u64, outcome: Result<Data, CallError>) {
+    let waiting = lock(pending).waiting.remove(&id);
+    if let Some(answer) = waiting {
+        let _ = answer.send(outcome);
     }
 }
 

@@ -76,11 +76,11 @@ impl RedisServer {
 /// `connection` (from [`RedisServer::inspect`]), which a waiting loop keeps.
 pub async fn subscribers(
     connection: &mut redis::aio::MultiplexedConnection,
-    channel: &str,
+    channel: impl AsRef<[u8]>,
 ) -> usize {
-    let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+    let counts: Vec<(Vec<u8>, usize)> = redis::cmd("PUBSUB")
         .arg("NUMSUB")
-        .arg(channel)
+        .arg(channel.as_ref())
         .query_async(connection)
         .await
         .unwrap();
@@ -96,16 +96,7 @@ pub async fn server_channel_subscribed(redis: &RedisServer, prefix: &str, server
     channel.extend_from_slice(format!("server:{server}").as_bytes());
     let mut connection = redis.inspect().await;
     super::within(async {
-        loop {
-            let counts: Vec<(Vec<u8>, usize)> = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(&channel)
-                .query_async(&mut connection)
-                .await
-                .unwrap();
-            if counts.first().is_some_and(|(_, n)| *n == 1) {
-                return;
-            }
+        while subscribers(&mut connection, &channel).await != 1 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     })
