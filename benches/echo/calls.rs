@@ -29,7 +29,7 @@ use std::{
 
 use crate::{
     load::{self, cpu_time, Load, Transport},
-    median,
+    median, min_max,
     peers::{self, Conn, Wire},
     servers, Server,
 };
@@ -160,18 +160,11 @@ async fn round(kind: &str, clients: usize, direction: Direction, window: Duratio
     }
     drop(server);
     latencies.sort_unstable();
-    let percentile = |q: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let at = ((latencies.len() - 1) as f64 * q).round() as usize;
-        f64::from(latencies[at])
-    };
     Figures {
         per_second: done as f64 / elapsed,
         cpu_per_call: server_cpu * 1e6 / done.max(1) as f64,
-        p50: percentile(0.50),
-        p99: percentile(0.99),
+        p50: f64::from(load::percentile(&latencies, 0.50)),
+        p99: f64::from(load::percentile(&latencies, 0.99)),
         server_cpu: server_cpu / elapsed,
         load_cpu: load_cpu / elapsed,
     }
@@ -234,9 +227,7 @@ fn report(
     let ours = median(&of(0, |f| f.cpu_per_call));
     for (i, (_, label)) in kinds.iter().enumerate() {
         let rate = of(i, |f| f.per_second);
-        let (low, high) = rate
-            .iter()
-            .fold((f64::MAX, 0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+        let (low, high) = min_max(&rate);
         let cpu = median(&of(i, |f| f.cpu_per_call));
         println!(
             "| {label} | {:.0} ({low:.0}-{high:.0}) | {cpu:.2} µs | {:.2} | {:.0} µs | {:.0} µs | {:.0} % | {:.0} % |",

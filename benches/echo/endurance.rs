@@ -119,13 +119,6 @@ async fn read_echo(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result
     }
 }
 
-fn percentile(sorted: &[u32], q: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * q) as usize]
-}
-
 #[derive(Default)]
 struct Counts {
     sent: AtomicU64,
@@ -218,8 +211,8 @@ pub async fn soak(args: &[String]) {
     );
     println!(
         "latency p50 {} µs, p99 {} µs",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99)
+        load::percentile(&latencies, 0.5),
+        load::percentile(&latencies, 0.99)
     );
     let series: Vec<String> = rss
         .iter()

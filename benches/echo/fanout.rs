@@ -206,7 +206,7 @@ async fn round(kind: &str, members: usize, window: Duration, across: bool) -> Ru
         .all(|n| n.load(Ordering::Relaxed) == first);
     let mut latencies = std::mem::take(&mut *tally.latencies.lock().unwrap());
     latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let at = |q: f64| load::percentile(&latencies, q);
     Run {
         deliveries_per_second: deliveries / elapsed,
         cpu_per_delivery_us: cpu / deliveries * 1e6,

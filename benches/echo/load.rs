@@ -222,6 +222,14 @@ async fn ping_pong<S: AsyncRead + AsyncWrite + Unpin>(
     stream
 }
 
+/// The value at quantile `q` (0 to 1) of `sorted`, nearest rank below; 0 when it is empty.
+pub fn percentile(sorted: &[u32], q: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q) as usize]
+}
+
 /// CPU time (user + system) of a process so far.
 pub fn cpu_time(pid: &str) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -85,6 +85,13 @@ fn paired_ratio(x: &[f64], y: &[f64]) -> Option<f64> {
     (!ratios.is_empty()).then(|| median(&ratios))
 }
 
+/// The least and the greatest of `values`.
+fn min_max(values: &[f64]) -> (f64, f64) {
+    let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = values.iter().cloned().fold(0.0, f64::max);
+    (min, max)
+}
+
 /// The median of `values`, which keep their order (rounds are paired by position).
 fn median(values: &[f64]) -> f64 {
     let mut values = values.to_vec();
@@ -456,8 +463,7 @@ async fn run(options: Options) {
             if values.is_empty() {
                 return (f64::NAN, "-".to_owned());
             }
-            let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
-            let max = values.iter().cloned().fold(0.0, f64::max);
+            let (min, max) = min_max(values);
             let med = median(values);
             (med, format!("{med:.0} ({min:.0}–{max:.0})"))
         };

@@ -23,7 +23,7 @@ use std::{
 
 use crate::{
     load::cpu_time,
-    median,
+    median, min_max,
     peers::{self, Conn, Wire, PAYLOAD},
     servers, Server,
 };
@@ -153,12 +153,11 @@ pub async fn compare(rounds: usize, window: Duration, sizes: &[usize], only: Opt
         println!("#### {members} members\n");
         println!("| server | deliveries/s (min-max) | (a) / this | server CPU per delivery | this / (a) |");
         println!("|---|---|---|---|---|");
-        let rate = |i: usize| median(&figures[i].iter().map(|f| f.0).collect::<Vec<_>>());
+        let rates = |i: usize| figures[i].iter().map(|f| f.0).collect::<Vec<_>>();
+        let rate = |i: usize| median(&rates(i));
         let cpu = |i: usize| median(&figures[i].iter().map(|f| f.1).collect::<Vec<_>>());
         for (i, (_, label)) in kinds.iter().enumerate() {
-            let (low, high) = figures[i]
-                .iter()
-                .fold((f64::MAX, 0f64), |(l, h), f| (l.min(f.0), h.max(f.0)));
+            let (low, high) = min_max(&rates(i));
             println!(
                 "| {label} | {:.0} ({low:.0}-{high:.0}) | {:.2} | {:.3} µs | {:.2} |",
                 rate(i),
